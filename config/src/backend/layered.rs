@@ -1,0 +1,69 @@
+use crate::{ConfigBackend, Document, LoadError, value};
+
+/// Several backends as one: each document is the deep merge of what every
+/// layer has for it, later layers winning (maps merge key by key, everything
+/// else replaces).
+///
+/// ```
+/// use micro_config::{ConfigBackend, Layered, MemoryBackend};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let defaults = MemoryBackend::labelled("defaults").with_yaml("db", "host: a\nport: 5432").unwrap();
+/// let overrides = MemoryBackend::labelled("overrides").with_yaml("db", "host: b").unwrap();
+/// let layered = Layered::new().layer(defaults).layer(overrides);
+/// let db = layered.load("db").await.unwrap().unwrap();
+/// assert_eq!(db.value(), &serde_json::json!({"host": "b", "port": 5432}));
+/// assert_eq!(db.origin().to_string(), "overrides (in memory)");
+/// # });
+/// ```
+#[derive(Default)]
+pub struct Layered {
+    layers: Vec<Box<dyn ConfigBackend>>,
+}
+
+impl Layered {
+    /// No layers yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a layer over the ones added before.
+    #[must_use]
+    pub fn layer(mut self, backend: impl ConfigBackend) -> Self {
+        self.layers.push(Box::new(backend));
+        self
+    }
+}
+
+impl std::fmt::Debug for Layered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Layered").field(&self.describe()).finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl ConfigBackend for Layered {
+    fn describe(&self) -> String {
+        let names: Vec<String> = self.layers.iter().map(|l| l.describe()).collect();
+        names.join(" < ")
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
+        let mut merged: Option<Document> = None;
+        for layer in &self.layers {
+            let Some(doc) = layer.load(name).await? else {
+                continue;
+            };
+            merged = Some(match merged {
+                None => doc,
+                Some(below) => {
+                    let (name, _, mut tree) = below.into_parts();
+                    let (_, origin, over) = doc.into_parts();
+                    value::merge(&mut tree, over);
+                    Document::new(name, origin, tree)
+                }
+            });
+        }
+        Ok(merged)
+    }
+}

@@ -1,0 +1,93 @@
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::document::check_name;
+use crate::{ConfigBackend, Document, LoadError, Origin, Value, yaml};
+
+/// Documents held in memory: for embedded defaults, tests and services that
+/// build their configuration in code.
+///
+/// Clones share the same documents, so code that keeps a clone can change a
+/// document with [`MemoryBackend::set`] and then ask the service to reload.
+///
+/// ```
+/// use micro_config::{ConfigBackend, MemoryBackend};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").unwrap();
+/// let handle = backend.clone();
+/// handle.set_yaml("demo", "greeting: hey").unwrap();
+/// assert_eq!(backend.load("demo").await.unwrap().unwrap().value()["greeting"], "hey");
+/// # });
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackend {
+    label: Arc<str>,
+    documents: Arc<RwLock<HashMap<String, Value>>>,
+}
+
+impl MemoryBackend {
+    /// An empty backend labelled "memory".
+    #[must_use]
+    pub fn new() -> Self {
+        Self::labelled("memory")
+    }
+
+    /// An empty backend; `label` names it in messages (e.g. "demo defaults").
+    #[must_use]
+    pub fn labelled(label: &str) -> Self {
+        Self {
+            label: label.into(),
+            documents: Arc::default(),
+        }
+    }
+
+    /// Adds document `name` parsed from YAML text.
+    pub fn with_yaml(self, name: &str, text: &str) -> Result<Self, LoadError> {
+        self.set_yaml(name, text)?;
+        Ok(self)
+    }
+
+    /// Adds document `name` as a tree.
+    #[must_use]
+    pub fn with_value(self, name: &str, value: Value) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// Replaces document `name` with YAML text; on a syntax error nothing changes.
+    pub fn set_yaml(&self, name: &str, text: &str) -> Result<(), LoadError> {
+        check_name(name)?;
+        let value = yaml::parse(text, &self.origin())?;
+        self.set(name, value);
+        Ok(())
+    }
+
+    /// Replaces document `name` with a tree.
+    pub fn set(&self, name: &str, value: Value) {
+        self.documents
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), value);
+    }
+
+    fn origin(&self) -> Origin {
+        Origin::Memory(self.label.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl ConfigBackend for MemoryBackend {
+    fn describe(&self) -> String {
+        format!("{} (in memory)", self.label)
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
+        let documents = self
+            .documents
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(documents
+            .get(name)
+            .map(|value| Document::new(name, self.origin(), value.clone())))
+    }
+}

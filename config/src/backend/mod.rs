@@ -1,0 +1,36 @@
+//! The [`ConfigBackend`] trait and the backends that implement it.
+
+mod file;
+mod layered;
+mod memory;
+
+pub use file::FileBackend;
+pub use layered::Layered;
+pub use memory::MemoryBackend;
+
+use crate::{Document, LoadError};
+
+/// A source of named configuration documents.
+///
+/// A backend answers one question: what is document `name` right now?
+/// `Ok(None)` means it has no such document (another layer may); `Err` means
+/// it has one but cannot produce it (unreadable, invalid YAML, unreachable).
+///
+/// ```
+/// use micro_config::{ConfigBackend, MemoryBackend};
+/// # tokio_test();
+/// # fn tokio_test() { tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").unwrap();
+/// let doc = backend.load("demo").await.unwrap().unwrap();
+/// assert_eq!(doc.value()["greeting"], "hi");
+/// assert!(backend.load("other").await.unwrap().is_none());
+/// # }) }
+/// ```
+#[async_trait::async_trait]
+pub trait ConfigBackend: Send + Sync + 'static {
+    /// A short description for messages: "files in ./config".
+    fn describe(&self) -> String;
+
+    /// Loads document `name`, or `None` when this backend has none.
+    async fn load(&self, name: &str) -> Result<Option<Document>, LoadError>;
+}

@@ -1,0 +1,108 @@
+//! The errors of loading documents and of reading values out of them.
+
+use std::path::PathBuf;
+
+use crate::{Location, Origin};
+
+/// Loading a document from a backend failed, or the loaded set is invalid.
+///
+/// The message names the source (file path or layer), the key path and, for
+/// YAML syntax errors, line and column:
+///
+/// ```
+/// use micro_config::{LoadError, Location, Origin};
+/// let err = LoadError::Syntax {
+///     origin: Origin::File("config/demo.yaml".into()),
+///     location: Some(Location { line: 2, column: 7 }),
+///     message: "mapping values are not allowed in this context".into(),
+/// };
+/// assert_eq!(
+///     err.to_string(),
+///     "config/demo.yaml:2:7: mapping values are not allowed in this context"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file exists but could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The text is not valid YAML.
+    #[error("{origin}:{}{message}", location.map(|l| format!("{l}: ")).unwrap_or_else(|| " ".into()))]
+    Syntax {
+        /// Where the text came from.
+        origin: Origin,
+        /// Where in the text, when the parser knows.
+        location: Option<Location>,
+        /// What the parser said.
+        message: String,
+    },
+    /// A preloaded document is not served by the backend.
+    #[error("config document `{name}` is preloaded but {backend} has none")]
+    Missing {
+        /// The document name.
+        name: String,
+        /// The backend, as it describes itself.
+        backend: String,
+    },
+    /// The document parsed but a value in it does not fit its schema.
+    #[error("{origin}: {path}: {message}")]
+    Invalid {
+        /// Where the document came from.
+        origin: Origin,
+        /// The dotted key path of the bad value, starting with the document name.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A document name that cannot be a file name (empty, or with a path separator).
+    #[error("invalid config document name {name:?}: use letters, digits, `-` and `_` only")]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+    },
+}
+
+/// Reading a typed value out of a snapshot failed.
+///
+/// ```
+/// use micro_config::{Origin, ReadError};
+/// let err = ReadError::MissingKey {
+///     origin: Origin::Memory("test".into()),
+///     path: "demo.greeting".into(),
+/// };
+/// assert_eq!(err.to_string(), "test (in memory): demo.greeting: no such key");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The document is not in the snapshot: not preloaded and not loaded since.
+    #[error("config document `{name}` is not loaded: add it to the preloads")]
+    NotLoaded {
+        /// The document name.
+        name: String,
+    },
+    /// The path leads nowhere in the document.
+    #[error("{origin}: {path}: no such key")]
+    MissingKey {
+        /// Where the document came from.
+        origin: Origin,
+        /// The dotted key path asked for.
+        path: String,
+    },
+    /// The value exists but does not deserialize into the requested type.
+    #[error("{origin}: {path}: {message}")]
+    Type {
+        /// Where the document came from.
+        origin: Origin,
+        /// The dotted key path of the value that did not fit.
+        path: String,
+        /// What serde said.
+        message: String,
+    },
+}

@@ -1,0 +1,257 @@
+//! [`PreloadedConfig`]: the configuration accessor a service reads through.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::de::DeserializeOwned;
+
+use crate::site::DEFAULTS_ORIGIN;
+use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, Value};
+
+/// The configuration accessor: which documents to preload, from which
+/// backend, and the current [`Snapshot`].
+///
+/// The name and the idea come from the Python `PreloadedConfig`: the
+/// documents named at construction are loaded before the service starts, so
+/// a missing or broken one fails startup instead of the first request.
+///
+/// Clones share the current snapshot. Reads are one atomic load: they never
+/// lock and never wait.
+///
+/// ```
+/// use micro_config::{MemoryBackend, PreloadedConfig};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(["demo"])
+///     .backend(MemoryBackend::new().with_yaml("demo", "greeting: hi").unwrap());
+/// let snapshot = config.load_candidate(1, &[]).await.unwrap();
+/// config.store(snapshot);
+/// assert_eq!(config.get_path::<String>("demo.greeting").unwrap(), "hi");
+/// assert_eq!(config.site().http.port, 8000);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct PreloadedConfig {
+    preloads: Arc<[String]>,
+    backend: Arc<dyn ConfigBackend>,
+    site_path: Arc<[String]>,
+    current: Arc<ArcSwap<Snapshot>>,
+}
+
+impl PreloadedConfig {
+    /// Preloads `preloads` from an empty in-memory backend until
+    /// [`backend`](Self::backend) names another.
+    #[must_use]
+    pub fn new<I, S>(preloads: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            preloads: preloads.into_iter().map(Into::into).collect(),
+            backend: Arc::new(MemoryBackend::labelled("no backend")),
+            site_path: Arc::new(["site".to_owned()]),
+            current: Arc::default(),
+        }
+    }
+
+    /// Reads documents from `backend`.
+    #[must_use]
+    pub fn backend(mut self, backend: impl ConfigBackend) -> Self {
+        self.backend = Arc::new(backend);
+        self
+    }
+
+    /// Where the site config sits: `["site"]` (the default) is document
+    /// `site`; `["hipchat", "site"]` is key `site` of document `hipchat`.
+    /// An empty path keeps the default.
+    #[must_use]
+    pub fn site_path<I, S>(mut self, path: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let path: Arc<[String]> = path.into_iter().map(Into::into).collect();
+        if !path.is_empty() {
+            self.site_path = path;
+        }
+        self
+    }
+
+    /// The documents loaded at start.
+    #[must_use]
+    pub fn preloads(&self) -> &[String] {
+        &self.preloads
+    }
+
+    /// The site path, e.g. `["site"]`.
+    #[must_use]
+    pub fn site_path_keys(&self) -> &[String] {
+        &self.site_path
+    }
+
+    /// The backend, as it describes itself.
+    #[must_use]
+    pub fn describe_backend(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// The current snapshot.
+    #[must_use]
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The current typed site config.
+    #[must_use]
+    pub fn site(&self) -> Arc<SiteConfig> {
+        self.current.load().site_arc()
+    }
+
+    /// The current generation (0 before the first load).
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation()
+    }
+
+    /// Document `name` of the current snapshot as `T`.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ReadError> {
+        self.current.load().get(name)
+    }
+
+    /// The value at a dotted path of the current snapshot as `T`.
+    pub fn get_path<T: DeserializeOwned>(&self, path: &str) -> Result<T, ReadError> {
+        self.current.load().get_path(path)
+    }
+
+    /// Loads a candidate snapshot numbered `generation`: every preload, the
+    /// site document, and `also` (documents loaded since). Validates the site
+    /// config. Does not change the current snapshot.
+    pub async fn load_candidate(&self, generation: u64, also: &[String]) -> Result<Snapshot, LoadError> {
+        let site_name = self.site_path[0].as_str();
+        let mut names: Vec<&str> = self.preloads.iter().map(String::as_str).collect();
+        names.extend(also.iter().map(String::as_str));
+        names.push(site_name);
+        names.sort_unstable();
+        names.dedup();
+
+        let mut documents = Vec::with_capacity(names.len());
+        for name in names {
+            match self.backend.load(name).await? {
+                Some(doc) => documents.push(doc),
+                None if name == site_name => {}
+                None if self.preloads.iter().any(|p| p == name) => {
+                    return Err(LoadError::Missing {
+                        name: name.into(),
+                        backend: self.backend.describe(),
+                    });
+                }
+                None => {}
+            }
+        }
+
+        let site = self.settle_site(&mut documents)?;
+        Ok(Snapshot::new(generation, documents, site))
+    }
+
+    /// Merges the site defaults under the site document (creating it when
+    /// absent) and types the result.
+    fn settle_site(&self, documents: &mut Vec<Document>) -> Result<SiteConfig, LoadError> {
+        let (site_name, inner) = self.site_path.split_first().unwrap_or((&self.site_path[0], &[]));
+        let position = documents.iter().position(|d| d.name() == site_name);
+        let (origin, mut tree) = match position {
+            Some(i) => {
+                let (_, origin, tree) = documents.remove(i).into_parts();
+                (origin, tree)
+            }
+            None => (DEFAULTS_ORIGIN, Value::Object(serde_json::Map::new())),
+        };
+        let slot = slot_at(&mut tree, inner);
+        let merged = SiteConfig::merged(Some(slot));
+        let site = SiteConfig::from_value(&merged, &self.site_path.join("."), &origin)?;
+        *slot = merged;
+        documents.push(Document::new(site_name, origin, tree));
+        Ok(site)
+    }
+
+    /// Makes `snapshot` the current one and returns the one it replaced.
+    /// ConfigActor is the only caller in a running service.
+    pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        self.current.swap(Arc::new(snapshot))
+    }
+}
+
+/// The node at `path` inside `tree`, created (as empty maps) where missing
+/// or not a map.
+fn slot_at<'v>(tree: &'v mut Value, path: &[String]) -> &'v mut Value {
+    path.iter().fold(tree, |node, key| {
+        if !node.is_object() {
+            *node = Value::Object(serde_json::Map::new());
+        }
+        match node {
+            Value::Object(map) => map
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(serde_json::Map::new())),
+            _ => unreachable!("made a map above"),
+        }
+    })
+}
+
+impl std::fmt::Debug for PreloadedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreloadedConfig")
+            .field("preloads", &self.preloads)
+            .field("backend", &self.backend.describe())
+            .field("site_path", &self.site_path)
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_missing_preload_fails_the_load_naming_it() {
+        let config = PreloadedConfig::new(["db"]).backend(MemoryBackend::labelled("test"));
+        let err = block_on(config.load_candidate(1, &[])).expect_err("missing");
+        assert_eq!(err.to_string(), "config document `db` is preloaded but test (in memory) has none");
+    }
+
+    #[test]
+    fn a_nested_site_path_reads_site_config_inside_another_document() {
+        let backend = MemoryBackend::new()
+            .with_yaml("hipchat", "site:\n  http:\n    port: 9100\nother: 1\n")
+            .expect("yaml");
+        let config = PreloadedConfig::new(["hipchat"]).backend(backend).site_path(["hipchat", "site"]);
+        let snapshot = block_on(config.load_candidate(1, &[])).expect("valid");
+        assert_eq!(snapshot.site().http.port, 9100);
+        assert_eq!(snapshot.get_path::<String>("hipchat.site.logging.level").expect("default"), "info");
+        assert_eq!(snapshot.get_path::<u8>("hipchat.other").expect("kept"), 1);
+    }
+
+    #[test]
+    fn an_invalid_site_value_names_origin_and_key_path() {
+        let backend = MemoryBackend::labelled("test")
+            .with_yaml("site", "shutdown:\n  drain_timeout: soon\n")
+            .expect("yaml");
+        let config = PreloadedConfig::new(["site"]).backend(backend);
+        let err = block_on(config.load_candidate(1, &[])).expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.starts_with("test (in memory): site.shutdown.drain_timeout: "), "{text}");
+    }
+
+    #[test]
+    fn reads_before_the_first_load_fail_without_panicking() {
+        let config = PreloadedConfig::new(["demo"]);
+        assert!(matches!(config.get_path::<String>("demo.greeting"), Err(ReadError::NotLoaded { .. })));
+        assert_eq!(config.generation(), 0);
+    }
+}

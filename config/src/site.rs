@@ -1,0 +1,207 @@
+//! [`SiteConfig`]: the typed schema of the site document, whose defaults are
+//! compiled in from `config/defaults/site.yaml`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{LoadError, Origin, Value, value, yaml};
+
+/// The text of `config/defaults/site.yaml`, compiled into every binary.
+pub const DEFAULTS_YAML: &str = include_str!("../defaults/site.yaml");
+
+/// Where [`DEFAULTS_YAML`] came from, for messages.
+pub const DEFAULTS_ORIGIN: Origin = Origin::Embedded("config/defaults/site.yaml");
+
+/// The site document, typed: what micro itself reads from configuration.
+///
+/// A service's own site document is merged over [`DEFAULTS_YAML`], so every
+/// field has a value; unknown keys are rejected so a typo cannot pass for a
+/// setting.
+///
+/// ```
+/// let site = micro_config::SiteConfig::default();
+/// assert_eq!(site.http.port, 8000);
+/// assert_eq!(site.shutdown.drain_timeout, std::time::Duration::from_secs(20));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SiteConfig {
+    /// The HTTP listener.
+    pub http: HttpConfig,
+    /// Log filtering.
+    pub logging: LoggingConfig,
+    /// Bounds on startup.
+    pub startup: StartupConfig,
+    /// Bounds on each shutdown phase.
+    pub shutdown: ShutdownConfig,
+    /// Bounds on talking to actors.
+    pub actors: ActorsConfig,
+}
+
+/// `site.http`.
+///
+/// ```
+/// assert_eq!(micro_config::SiteConfig::default().http.host, "127.0.0.1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Host `production()` binds when given none.
+    pub host: String,
+    /// Port `production()` binds when `PORT` is unset.
+    pub port: u16,
+    /// Longest a client may take to send its request headers.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+/// `site.logging`.
+///
+/// ```
+/// assert_eq!(micro_config::SiteConfig::default().logging.level, "info");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LoggingConfig {
+    /// A tracing `EnvFilter` directive such as `info` or `info,hyper=warn`.
+    pub level: String,
+}
+
+/// `site.startup`.
+///
+/// ```
+/// let startup = micro_config::SiteConfig::default().startup;
+/// assert!(startup.init_timeout <= startup.timeout);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StartupConfig {
+    /// Bound on the whole startup.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Bound on each init callback.
+    #[serde(with = "humantime_serde")]
+    pub init_timeout: Duration,
+}
+
+/// `site.shutdown`.
+///
+/// ```
+/// let shutdown = micro_config::SiteConfig::default().shutdown;
+/// assert_eq!(shutdown.finish_timeout, std::time::Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ShutdownConfig {
+    /// Bound on waiting for in-flight requests after the listener closed.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// Bound on each finish callback.
+    #[serde(with = "humantime_serde")]
+    pub finish_timeout: Duration,
+    /// Bound on stopping each actor.
+    #[serde(with = "humantime_serde")]
+    pub actor_stop_timeout: Duration,
+}
+
+/// `site.actors`.
+///
+/// ```
+/// assert_eq!(
+///     micro_config::SiteConfig::default().actors.call_timeout,
+///     std::time::Duration::from_secs(5)
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ActorsConfig {
+    /// Bound on a message call to an actor when no other bound applies.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+}
+
+impl SiteConfig {
+    /// The defaults as a tree.
+    #[must_use]
+    pub fn defaults_value() -> Value {
+        // The embedded text is checked by this crate's tests.
+        yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).unwrap_or_default()
+    }
+
+    /// The effective site tree: `overrides` merged over the defaults.
+    #[must_use]
+    pub fn merged(overrides: Option<&Value>) -> Value {
+        let mut tree = Self::defaults_value();
+        if let Some(overrides) = overrides {
+            value::merge(&mut tree, overrides.clone());
+        }
+        tree
+    }
+
+    /// Types a site tree; errors name `origin` and the key path under `prefix`.
+    ///
+    /// ```
+    /// use micro_config::{Origin, SiteConfig};
+    /// let tree = SiteConfig::merged(Some(&serde_json::json!({"http": {"port": "eighty"}})));
+    /// let err = SiteConfig::from_value(&tree, "site", &Origin::File("site.yaml".into())).unwrap_err();
+    /// assert!(err.to_string().starts_with("site.yaml: site.http.port: invalid type"), "{err}");
+    /// ```
+    pub fn from_value(tree: &Value, prefix: &str, origin: &Origin) -> Result<Self, LoadError> {
+        serde_path_to_error::deserialize(tree).map_err(|err| LoadError::Invalid {
+            origin: origin.clone(),
+            path: join_path(prefix, &err.path().to_string()),
+            message: err.into_inner().to_string(),
+        })
+    }
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self::from_value(&Self::defaults_value(), "site", &DEFAULTS_ORIGIN)
+            .unwrap_or_else(|err| panic!("embedded site defaults are invalid: {err}"))
+    }
+}
+
+/// Joins a document prefix and a serde path (`.` means the root).
+pub(crate) fn join_path(prefix: &str, path: &str) -> String {
+    if path.is_empty() || path == "." {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse_and_type() {
+        yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).expect("defaults parse");
+        let site = SiteConfig::default();
+        assert!(site.startup.init_timeout <= site.startup.timeout);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_path() {
+        let tree = SiteConfig::merged(Some(&serde_json::json!({"http": {"prot": 1}})));
+        let err = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("site.http"), "{text}");
+        assert!(text.contains("unknown field `prot`"), "{text}");
+    }
+
+    #[test]
+    fn durations_are_humantime_strings() {
+        let tree = SiteConfig::merged(Some(&serde_json::json!({"shutdown": {"drain_timeout": "250ms"}})));
+        let site = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).expect("valid");
+        assert_eq!(site.shutdown.drain_timeout, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,132 @@
+//! [`Snapshot`]: one immutable, numbered view of every loaded document.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::site::join_path;
+use crate::{Document, ReadError, SiteConfig, Value, value};
+
+/// Every loaded document at one moment, with the typed site config.
+///
+/// Snapshots never change: a reload builds a new one with the next
+/// generation number and swaps it in whole, so a reader sees either the old
+/// configuration or the new one, never a mix.
+///
+/// ```
+/// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+/// let demo = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"greeting": "hi"}));
+/// let snapshot = Snapshot::new(1, [demo], SiteConfig::default());
+/// assert_eq!(snapshot.get_path::<String>("demo.greeting").unwrap(), "hi");
+/// assert!(snapshot.get_path::<u16>("demo.greeting").is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    generation: u64,
+    documents: BTreeMap<String, Document>,
+    site: Arc<SiteConfig>,
+}
+
+impl Snapshot {
+    /// A snapshot numbered `generation` holding `documents`.
+    #[must_use]
+    pub fn new(generation: u64, documents: impl IntoIterator<Item = Document>, site: SiteConfig) -> Self {
+        Self {
+            generation,
+            documents: documents
+                .into_iter()
+                .map(|doc| (doc.name().to_owned(), doc))
+                .collect(),
+            site: Arc::new(site),
+        }
+    }
+
+    /// 0 before the first load, then one more for each accepted reload.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The typed site config.
+    #[must_use]
+    pub fn site(&self) -> &SiteConfig {
+        &self.site
+    }
+
+    /// The typed site config, shared.
+    #[must_use]
+    pub fn site_arc(&self) -> Arc<SiteConfig> {
+        Arc::clone(&self.site)
+    }
+
+    /// Document `name`, when loaded.
+    #[must_use]
+    pub fn document(&self, name: &str) -> Option<&Document> {
+        self.documents.get(name)
+    }
+
+    /// The names of the loaded documents, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.documents.keys().map(String::as_str)
+    }
+
+    /// Document `name` deserialized as `T`.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ReadError> {
+        self.read(name, &[])
+    }
+
+    /// The value at a dotted path (`"site.http.port"`: document `site`, keys
+    /// `http` then `port`) deserialized as `T`.
+    pub fn get_path<T: DeserializeOwned>(&self, path: &str) -> Result<T, ReadError> {
+        let mut keys = path.split('.');
+        let name = keys.next().unwrap_or_default();
+        let keys: Vec<&str> = keys.collect();
+        self.read(name, &keys)
+    }
+
+    fn read<T: DeserializeOwned>(&self, name: &str, keys: &[&str]) -> Result<T, ReadError> {
+        let doc = self.document(name).ok_or_else(|| ReadError::NotLoaded { name: name.into() })?;
+        let mut path = name.to_owned();
+        for key in keys {
+            path.push('.');
+            path.push_str(key);
+        }
+        let node: &Value = value::lookup(doc.value(), keys.iter().copied()).ok_or_else(|| {
+            ReadError::MissingKey {
+                origin: doc.origin().clone(),
+                path: path.clone(),
+            }
+        })?;
+        serde_path_to_error::deserialize(node).map_err(|err| ReadError::Type {
+            origin: doc.origin().clone(),
+            path: join_path(&path, &err.path().to_string()),
+            message: err.into_inner().to_string(),
+        })
+    }
+
+    /// What changed from `self` to `newer`: dotted key paths, values never shown.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let doc = |g: &str| Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"greeting": g}));
+    /// let old = Snapshot::new(1, [doc("hi")], SiteConfig::default());
+    /// let new = Snapshot::new(2, [doc("hey")], SiteConfig::default());
+    /// assert_eq!(old.diff(&new), ["demo.greeting"]);
+    /// ```
+    #[must_use]
+    pub fn diff(&self, newer: &Self) -> Vec<String> {
+        let empty = Value::Object(serde_json::Map::new());
+        let mut names: Vec<&str> = self.names().chain(newer.names()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .flat_map(|name| {
+                let old = self.document(name).map_or(&empty, Document::value);
+                let new = newer.document(name).map_or(&empty, Document::value);
+                value::diff(name, old, new)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,62 @@
+//! YAML text → [`Value`]. The only module that knows the YAML parser.
+
+use crate::{LoadError, Location, Origin, Value};
+
+/// Parses YAML text into a document tree; an empty text is an empty map.
+///
+/// Errors carry the origin and the line and column the parser stopped at.
+///
+/// ```
+/// use micro_config::{yaml, Origin};
+/// let value = yaml::parse("greeting: hi\n", &Origin::Memory("demo".into())).unwrap();
+/// assert_eq!(value["greeting"], "hi");
+///
+/// let err = yaml::parse("greeting: [hi\n", &Origin::Memory("demo".into())).unwrap_err();
+/// assert!(err.to_string().starts_with("demo (in memory):2:1: "), "{err}");
+/// ```
+pub fn parse(text: &str, origin: &Origin) -> Result<Value, LoadError> {
+    match serde_yaml::from_str::<Value>(text) {
+        Ok(Value::Null) => Ok(Value::Object(serde_json::Map::new())),
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let location = err.location().map(|l| Location {
+                line: l.line(),
+                column: l.column(),
+            });
+            Err(LoadError::Syntax {
+                origin: origin.clone(),
+                location,
+                message: strip_location(&err.to_string()),
+            })
+        }
+    }
+}
+
+/// serde_yaml appends " at line L column C" to its messages; the location is
+/// reported in front instead, the way compilers and editors expect it.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_line_and_column_once() {
+        let origin = Origin::File("conf/demo.yaml".into());
+        let err = parse("a: 1\nb: : 2\n", &origin).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("conf/demo.yaml:2:"), "{text}");
+        assert!(!text.contains(" at line "), "{text}");
+    }
+
+    #[test]
+    fn an_empty_document_is_an_empty_map() {
+        let value = parse("# nothing but a comment\n", &Origin::Embedded("x.yaml")).unwrap();
+        assert_eq!(value, Value::Object(serde_json::Map::new()));
+    }
+}
