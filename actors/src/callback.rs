@@ -1,0 +1,224 @@
+//! CallbackActor: runs one user callback (init or finish) on request.
+//!
+//! Message (sent by the supervisor): [`CallbackMsg::Run`] with a bound; the
+//! reply says how long the callback took, or how it failed: an error it
+//! returned, a panic (caught here, at the actor boundary — the process and
+//! the actor live on), or the bound being hit (the callback's future is
+//! dropped then).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+/// The error type user callbacks may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+/// A user callback with the name it is logged under.
+///
+/// ```
+/// let callback = micro_actors::Callback::new("init[0]", || async { Ok::<_, std::io::Error>(()) });
+/// assert_eq!(callback.name(), "init[0]");
+/// ```
+#[derive(Clone)]
+pub struct Callback {
+    name: Arc<str>,
+    run: Arc<dyn Fn() -> BoxFuture + Send + Sync>,
+}
+
+impl Callback {
+    /// Wraps an async closure returning `Result<(), E>`.
+    pub fn new<F, Fut, E>(name: &str, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        Self {
+            name: name.into(),
+            run: Arc::new(move || Box::pin(f().map(|r| r.map_err(Into::into)))),
+        }
+    }
+
+    /// The name the callback is logged under.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the callback once within `bound`, catching a panic.
+    pub async fn run(&self, bound: Duration) -> Result<Duration, CallbackError> {
+        let started = Instant::now();
+        let future = AssertUnwindSafe((self.run)()).catch_unwind();
+        let name = self.name.to_string();
+        match tokio::time::timeout(bound, future).await {
+            Ok(Ok(Ok(()))) => Ok(started.elapsed()),
+            Ok(Ok(Err(source))) => Err(CallbackError::Failed { name, source }),
+            Ok(Err(panic)) => Err(CallbackError::Panicked {
+                name,
+                message: panic_message(panic.as_ref()),
+            }),
+            Err(_) => Err(CallbackError::TimedOut { name, bound }),
+        }
+    }
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Callback").field(&self.name).finish()
+    }
+}
+
+/// The text of a panic payload.
+#[must_use]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".into())
+}
+
+/// A callback run that did not succeed.
+///
+/// ```
+/// let err = micro_actors::CallbackError::TimedOut {
+///     name: "finish[0]".into(),
+///     bound: std::time::Duration::from_secs(5),
+/// };
+/// assert_eq!(err.to_string(), "callback finish[0] did not finish within 5s");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// The callback returned an error.
+    #[error("callback {name} failed: {source}")]
+    Failed {
+        /// The callback.
+        name: String,
+        /// Its error.
+        source: BoxError,
+    },
+    /// The callback panicked.
+    #[error("callback {name} panicked: {message}")]
+    Panicked {
+        /// The callback.
+        name: String,
+        /// The panic message.
+        message: String,
+    },
+    /// The callback ran past its bound and was dropped.
+    #[error("callback {name} did not finish within {}", humantime(*.bound))]
+    TimedOut {
+        /// The callback.
+        name: String,
+        /// The bound it hit.
+        bound: Duration,
+    },
+    /// CallbackActor did not answer (it is gone, or stuck past the bound).
+    #[error("callback {name}: no answer from its actor: {reason}")]
+    Unanswered {
+        /// The callback.
+        name: String,
+        /// What the messaging layer said.
+        reason: String,
+    },
+}
+
+fn humantime(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{d:?}")
+    }
+}
+
+/// What CallbackActor does on request.
+#[derive(Debug)]
+pub enum CallbackMsg {
+    /// Run the callback within `bound`.
+    Run {
+        /// Longest the callback may take.
+        bound: Duration,
+        /// How long it took, or how it failed.
+        reply: RpcReplyPort<Result<Duration, CallbackError>>,
+    },
+}
+
+/// The actor. Its argument is the callback it runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallbackActor;
+
+impl Actor for CallbackActor {
+    type Msg = CallbackMsg;
+    type State = Callback;
+    type Arguments = Callback;
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, callback: Callback) -> Result<Callback, ActorProcessingErr> {
+        Ok(callback)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        callback: &mut Callback,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CallbackMsg::Run { bound, reply } => {
+                let _ = reply.send(callback.run(bound).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ractor::call;
+
+    use super::*;
+
+    async fn run(callback: Callback, bound: Duration) -> (Result<Duration, CallbackError>, ActorRef<CallbackMsg>) {
+        let (actor, _) = Actor::spawn(None, CallbackActor, callback).await.expect("spawn");
+        let outcome = call!(actor, |reply| CallbackMsg::Run { bound, reply }).expect("answered");
+        (outcome, actor)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_callback_is_reported_and_the_actor_lives_on() {
+        let callback = Callback::new("init[0]", || async {
+            if true {
+                panic!("database exploded");
+            }
+            Ok::<_, BoxError>(())
+        });
+        let (outcome, actor) = run(callback, Duration::from_secs(5)).await;
+        let err = outcome.expect_err("panicked");
+        assert_eq!(err.to_string(), "callback init[0] panicked: database exploded");
+        assert!(call!(actor, |reply| CallbackMsg::Run { bound: Duration::from_secs(5), reply }).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failing_callback_reports_its_error() {
+        let callback = Callback::new("init[1]", || async { Err::<(), _>(std::io::Error::other("no database")) });
+        let (outcome, _) = run(callback, Duration::from_secs(5)).await;
+        assert_eq!(outcome.expect_err("failed").to_string(), "callback init[1] failed: no database");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_callback_past_its_bound_is_dropped_and_reported() {
+        let callback = Callback::new("finish[0]", || async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, BoxError>(())
+        });
+        let (outcome, _) = run(callback, Duration::from_secs(5)).await;
+        assert!(matches!(outcome, Err(CallbackError::TimedOut { .. })), "{outcome:?}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Shared HTTP state read on the request path without messages: readiness
+//! and the in-flight request count.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
+/// read by the health routes with one atomic load.
+///
+/// ```
+/// let ready = micro_actors::Readiness::default();
+/// assert!(!ready.get());
+/// ready.set(true);
+/// assert!(ready.clone().get());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Whether the service is ready.
+    #[must_use]
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Marks the service ready or not.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+}
+
+/// Counts requests being handled. A guard per request decrements on drop,
+/// so cancelled requests count down too.
+///
+/// ```
+/// let in_flight = micro_actors::InFlight::default();
+/// let guard = in_flight.enter();
+/// assert_eq!(in_flight.current(), 1);
+/// drop(guard);
+/// assert_eq!(in_flight.current(), 0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Requests being handled now.
+    #[must_use]
+    pub fn current(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Counts one request until the guard drops.
+    #[must_use]
+    pub fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(Arc::clone(&self.0))
+    }
+
+    /// Middleware body counting each request.
+    pub(crate) async fn track(self, request: Request, next: Next) -> Response {
+        let _guard = self.enter();
+        next.run(request).await
+    }
+}
+
+/// Decrements the in-flight count when dropped.
+#[derive(Debug)]
+pub struct InFlightGuard(Arc<AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

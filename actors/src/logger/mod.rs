@@ -1,0 +1,237 @@
+//! LoggerActor: owns the process's tracing subscriber.
+//!
+//! Messages (sent by the supervisor):
+//! - [`LoggerMsg::Install`]: install the subscriber (once per process) with
+//!   the service's name and version on every line; replies when done.
+//! - [`LoggerMsg::SetLevel`]: apply a new filter directive at once (after a
+//!   reload); replies with the outcome.
+//! - [`LoggerMsg::Flush`]: write out anything buffered; replies when done.
+//!
+//! Debug mode writes human-readable lines (colored on a terminal);
+//! production writes one JSON object per line. Both go to stderr. `RUST_LOG`,
+//! when set, wins over the configured level.
+
+mod format;
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::reload;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
+
+use format::WithService;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event, colored on a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What the subscriber is built from.
+///
+/// ```
+/// let settings = micro_actors::LogSettings {
+///     service: "micro-demo".into(),
+///     version: "1a2b3c4".into(),
+///     format: micro_actors::LogFormat::Json,
+///     level: "info".into(),
+/// };
+/// assert_eq!(settings.format, micro_actors::LogFormat::Json);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The service name put on every line.
+    pub service: String,
+    /// The version put on every line.
+    pub version: String,
+    /// Line format.
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive.
+    pub level: String,
+}
+
+/// Configuring logging failed.
+///
+/// ```
+/// let err = micro_actors::LogError::Level { directive: "loud".into(), message: "invalid".into() };
+/// assert_eq!(err.to_string(), "site.logging.level: `loud` is not a log filter: invalid");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The level is not a valid filter directive.
+    #[error("site.logging.level: `{directive}` is not a log filter: {message}")]
+    Level {
+        /// The rejected directive.
+        directive: String,
+        /// What the filter parser said.
+        message: String,
+    },
+}
+
+type FilterHandle = reload::Handle<EnvFilter, Registry>;
+
+/// The filter handle of the subscriber this crate installed, if it did.
+static FILTER: OnceLock<FilterHandle> = OnceLock::new();
+
+/// Installs the process's subscriber, once; later calls only apply the
+/// level. When another subscriber was installed first (by the embedding
+/// program), it is left alone and `Ok` is returned.
+///
+/// ```
+/// let settings = micro_actors::LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: micro_actors::LogFormat::Pretty,
+///     level: "warn".into(),
+/// };
+/// micro_actors::logger::install(&settings).unwrap();
+/// micro_actors::logger::install(&settings).unwrap(); // idempotent
+/// ```
+pub fn install(settings: &LogSettings) -> Result<(), LogError> {
+    let filter = parse_filter(&settings.level)?;
+    if FILTER.get().is_some() {
+        return set_level(&settings.level);
+    }
+    let (filter_layer, handle) = reload::Layer::new(filter);
+    let ansi = settings.format == LogFormat::Pretty && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let events = WithService::new(&settings.service, &settings.version, settings.format, ansi);
+    let fmt_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    // JSON lines need span fields recorded as JSON too.
+    let fmt_layer = match settings.format {
+        LogFormat::Pretty => fmt_layer.event_format(events).boxed(),
+        LogFormat::Json => fmt_layer.fmt_fields(JsonFields::new()).event_format(events).boxed(),
+    };
+    if tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(fmt_layer)
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+    Ok(())
+}
+
+/// Applies a new level to the installed subscriber. `RUST_LOG`, when set,
+/// stays in force.
+pub fn set_level(directive: &str) -> Result<(), LogError> {
+    let filter = parse_filter(directive)?;
+    if let Some(handle) = FILTER.get() {
+        // Fails only when the subscriber is gone, at process exit.
+        let _ = handle.reload(filter);
+    }
+    Ok(())
+}
+
+/// Whether this crate's subscriber is installed.
+#[must_use]
+pub fn is_installed() -> bool {
+    FILTER.get().is_some()
+}
+
+fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
+    let directive = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| directive.to_owned());
+    EnvFilter::try_new(&directive).map_err(|err| LogError::Level {
+        directive,
+        message: err.to_string(),
+    })
+}
+
+/// What LoggerActor does on request.
+#[derive(Debug)]
+pub enum LoggerMsg {
+    /// Install the subscriber.
+    Install(RpcReplyPort<Result<(), LogError>>),
+    /// Apply a filter directive.
+    SetLevel(String, RpcReplyPort<Result<(), LogError>>),
+    /// Write out buffered lines.
+    Flush(RpcReplyPort<()>),
+}
+
+/// The actor. Its argument is the settings to install.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoggerActor;
+
+/// LoggerActor's state.
+#[derive(Debug)]
+pub struct LoggerState {
+    settings: LogSettings,
+}
+
+impl Actor for LoggerActor {
+    type Msg = LoggerMsg;
+    type State = LoggerState;
+    type Arguments = LogSettings;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        settings: LogSettings,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(LoggerState { settings })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            LoggerMsg::Install(reply) => {
+                let _ = reply.send(install(&state.settings));
+            }
+            LoggerMsg::SetLevel(level, reply) => {
+                let outcome = set_level(&level);
+                if outcome.is_ok() {
+                    state.settings.level = level;
+                }
+                let _ = reply.send(outcome);
+            }
+            LoggerMsg::Flush(reply) => {
+                flush();
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        flush();
+        Ok(())
+    }
+}
+
+fn flush() {
+    let _ = std::io::stderr().flush();
+    let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_level_is_rejected_with_the_key_that_holds_it() {
+        let err = set_level("info,=[").expect_err("invalid");
+        assert!(err.to_string().starts_with("site.logging.level: "), "{err}");
+    }
+}
