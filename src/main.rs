@@ -1,1 +1,100 @@
-fn main(){}
+//! `micro-demo`: the service a newcomer meets with `cargo run`.
+//!
+//! Debug mode on 127.0.0.1:7000 with the embedded default config; no file
+//! needed. Its own routes make the runtime visible from outside:
+//! `GET /hello` answers the `greeting` of config document `demo` (so a
+//! reload shows), `GET /sleep/{ms}` answers after that many milliseconds (so
+//! a drain shows).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::{Router, routing::get};
+use clap::Parser;
+use micro::config::{FileBackend, Layered, MemoryBackend, PreloadedConfig};
+
+/// The demo's own config document, compiled in.
+const DEMO_DEFAULTS: &str = "greeting: hello\n";
+
+/// Longest `/sleep/{ms}` sleeps.
+const MAX_SLEEP_MS: u64 = 600_000;
+
+/// micro-demo: a service run by the micro runtime.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Host to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks any free port. In production the default
+    /// is PORT or site.http.port.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Directory of `<name>.yaml` files read over the embedded defaults.
+    #[arg(long, value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// Run in production mode: JSON logs, no debug routes.
+    #[arg(long)]
+    production: bool,
+}
+
+#[tokio::main]
+async fn main() -> micro::ExitStatus {
+    let args = Args::parse();
+    let service = micro::Service::builder("micro-demo", "the micro runtime's demo service")
+        .app(app())
+        .config(config(&args))
+        .init_callback(|| async {
+            tracing::info!("demo init callback: ready to greet");
+            Ok::<_, std::io::Error>(())
+        })
+        .finish_callback(|| async {
+            tracing::info!("demo finish callback: goodbye");
+            Ok::<_, std::io::Error>(())
+        })
+        .version(env!("CARGO_PKG_VERSION"))
+        .build();
+    if args.production {
+        service.production(&args.host).await
+    } else {
+        service.debug(&args.host, args.port.unwrap_or(7000)).await
+    }
+}
+
+fn config(args: &Args) -> PreloadedConfig {
+    let defaults = MemoryBackend::labelled("demo defaults")
+        .with_yaml("demo", DEMO_DEFAULTS)
+        .unwrap_or_default();
+    let mut backend = Layered::new().layer(defaults);
+    if let Some(dir) = &args.config {
+        backend = backend.layer(FileBackend::new(dir));
+    }
+    if let (true, Some(port)) = (args.production, args.port) {
+        // In production the port comes from configuration; the flag is one more layer.
+        let flag = MemoryBackend::labelled("--port").with_value("site", serde_json::json!({"http": {"port": port}}));
+        backend = backend.layer(flag);
+    }
+    PreloadedConfig::new(["site", "demo"]).backend(backend)
+}
+
+fn app() -> Router {
+    Router::new()
+        .route("/hello", get(hello))
+        .route("/sleep/{ms}", get(sleep))
+}
+
+async fn hello() -> Result<String, (StatusCode, String)> {
+    micro::get_config()
+        .get_path::<String>("demo.greeting")
+        .map_err(|err| (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
+async fn sleep(Path(ms): Path<u64>) -> Result<String, (StatusCode, String)> {
+    if ms > MAX_SLEEP_MS {
+        return Err((StatusCode::BAD_REQUEST, format!("at most {MAX_SLEEP_MS} ms")));
+    }
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(format!("slept {ms} ms\n"))
+}

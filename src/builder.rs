@@ -1,0 +1,147 @@
+//! [`ServiceBuilder`]: everything a service is made of, named before it runs.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use micro_actors::{BoxError, Callback, LogSettings};
+use micro_config::PreloadedConfig;
+
+use crate::service::{LogHook, ServiceInner, callback};
+use crate::{Service, ServiceHandle, global, version};
+
+/// Builds a [`Service`]; from [`Service::builder`].
+///
+/// ```
+/// use micro::config::{MemoryBackend, PreloadedConfig};
+///
+/// let config = PreloadedConfig::new(["site", "db"])
+///     .backend(MemoryBackend::new().with_yaml("db", "url: postgres://db/app").unwrap());
+/// let service = micro::Service::builder("orders", "takes orders")
+///     .config(config)
+///     .config_site_path(["site"])
+///     .init_callback(|| async { Ok::<_, std::io::Error>(()) })
+///     .finish_callback(|| async { Ok::<_, std::io::Error>(()) })
+///     .log_configuration(|settings| settings.level = "info,orders=debug".into())
+///     .version("1.4.0")
+///     .build();
+/// assert_eq!(service.config().preloads(), ["site", "db"]);
+/// ```
+#[must_use]
+pub struct ServiceBuilder {
+    name: String,
+    description: String,
+    app: Router,
+    config: Option<PreloadedConfig>,
+    site_path: Vec<String>,
+    init: Vec<Callback>,
+    finish: Vec<Callback>,
+    log_hook: Option<LogHook>,
+    version: Option<String>,
+}
+
+impl ServiceBuilder {
+    pub(crate) fn new(name: String, description: String) -> Self {
+        Self {
+            name,
+            description,
+            app: Router::new(),
+            config: None,
+            site_path: Vec::new(),
+            init: Vec::new(),
+            finish: Vec::new(),
+            log_hook: None,
+            version: None,
+        }
+    }
+
+    /// The service's own routes, served beside micro's built-in ones.
+    pub fn app(mut self, app: Router) -> Self {
+        self.app = app;
+        self
+    }
+
+    /// The configuration accessor; without one, only the site document is
+    /// loaded, from its embedded defaults.
+    pub fn config(mut self, config: PreloadedConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Where the site config sits: `["site"]` (the default), or e.g.
+    /// `["hipchat", "site"]` for key `site` of document `hipchat`.
+    pub fn config_site_path<I, S>(mut self, path: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.site_path = path.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An async callback run at startup, after config and logging and before
+    /// the listener opens, in registration order. An error, a panic or
+    /// running past `site.startup.init_timeout` fails startup (exit 70).
+    pub fn init_callback<F, Fut, E>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let name = format!("init[{}]", self.init.len());
+        self.init.push(callback(&name, f));
+        self
+    }
+
+    /// An async callback run at shutdown, after the drain, in registration
+    /// order, each bounded by `site.shutdown.finish_timeout`; one failing
+    /// does not stop the others.
+    pub fn finish_callback<F, Fut, E>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let name = format!("finish[{}]", self.finish.len());
+        self.finish.push(callback(&name, f));
+        self
+    }
+
+    /// Adjusts the log settings (level, format, name, version) before the
+    /// subscriber is installed.
+    pub fn log_configuration(mut self, hook: impl Fn(&mut LogSettings) + Send + Sync + 'static) -> Self {
+        self.log_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// The version used when there is no `REVISION` file, no
+    /// `MICRO_REVISION` and no build commit; usually
+    /// `env!("CARGO_PKG_VERSION")`.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// The service; also what [`get_service`](crate::get_service) returns from now on.
+    pub fn build(self) -> Service {
+        let config = self
+            .config
+            .unwrap_or_else(|| PreloadedConfig::new(["site"]))
+            .site_path(self.site_path);
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let fallback = self.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
+        let service = Service::from_inner(Arc::new(ServiceInner {
+            name: self.name,
+            description: self.description,
+            version: version::resolve(&cwd, fallback),
+            app: self.app,
+            handle: ServiceHandle::new(config.clone()),
+            config,
+            init: self.init,
+            finish: self.finish,
+            log_hook: self.log_hook,
+        }));
+        global::register(&service);
+        service
+    }
+}

@@ -1,0 +1,194 @@
+//! [`ServiceHandle`]: stop, reload and observe a running service from code.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use micro_actors::{ReloadError, ReloadReport};
+use micro_config::PreloadedConfig;
+use ractor::{ActorRef, rpc::CallResult};
+use tokio::sync::watch;
+
+use crate::supervisor::SupervisorMsg;
+
+/// Where the service is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Built, not started.
+    Idle,
+    /// Loading config, running init callbacks, binding.
+    Starting,
+    /// Serving.
+    Running,
+    /// Draining, running finish callbacks, stopping actors.
+    Stopping,
+    /// Stopped; the run has returned or is about to.
+    Stopped,
+}
+
+/// A view of the service at one moment.
+///
+/// ```
+/// let service = micro::Service::builder("hello", "says hello").build();
+/// let status = service.handle().status();
+/// assert_eq!(status.phase, micro::Phase::Idle);
+/// assert_eq!(status.addr, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// The phase.
+    pub phase: Phase,
+    /// The address served, once bound.
+    pub addr: Option<SocketAddr>,
+}
+
+/// The service is not running: not started yet, or stopped.
+///
+/// ```
+/// let service = micro::Service::builder("hello", "says hello").build();
+/// assert!(service.handle().stop().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the service is not running")]
+pub struct NotRunning;
+
+/// Waiting for the service to serve did not succeed.
+///
+/// ```
+/// let err = micro::WaitError::TimedOut(std::time::Duration::from_secs(1));
+/// assert_eq!(err.to_string(), "the service was not serving within 1s");
+/// ```
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// It stopped (or failed to start) instead.
+    #[error("the service stopped before it was serving")]
+    Stopped,
+    /// The bound passed first.
+    #[error("the service was not serving within {}", crate::exit::humantime(*.0))]
+    TimedOut(Duration),
+}
+
+/// Controls a service from the code that embeds it: cloneable, usable from
+/// any task, valid before, during and after a run.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let service = micro::Service::builder("hello", "says hello").build();
+/// let handle = service.handle();
+/// let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+/// let addr = handle.wait_running(std::time::Duration::from_secs(10)).await.unwrap();
+/// assert_ne!(addr.port(), 0);
+/// handle.stop().unwrap();
+/// assert_eq!(run.await.unwrap().code(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ServiceHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    supervisor: Mutex<Option<ActorRef<SupervisorMsg>>>,
+    status: watch::Sender<Status>,
+    config: PreloadedConfig,
+}
+
+impl ServiceHandle {
+    pub(crate) fn new(config: PreloadedConfig) -> Self {
+        let status = Status {
+            phase: Phase::Idle,
+            addr: None,
+        };
+        Self {
+            shared: Arc::new(Shared {
+                supervisor: Mutex::new(None),
+                status: watch::Sender::new(status),
+                config,
+            }),
+        }
+    }
+
+    /// Asks for a graceful stop, as SIGTERM does.
+    pub fn stop(&self) -> Result<(), NotRunning> {
+        let supervisor = self.supervisor().ok_or(NotRunning)?;
+        supervisor
+            .cast(SupervisorMsg::Stop(crate::StopCause::Handle))
+            .map_err(|_| NotRunning)
+    }
+
+    /// Reloads the configuration, as SIGHUP does, and says what happened:
+    /// what changed, or why the candidate was rejected (the old
+    /// configuration then stays in force).
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let supervisor = self.supervisor().ok_or(ReloadError::NotRunning)?;
+        // The supervisor bounds its call to ConfigActor by call_timeout;
+        // this bound only covers a supervisor that stopped answering.
+        let bound = self.shared.config.site().actors.call_timeout * 2;
+        match supervisor
+            .call(|reply| SupervisorMsg::Reload(Some(reply)), Some(bound))
+            .await
+        {
+            Ok(CallResult::Success(outcome)) => outcome,
+            Ok(CallResult::Timeout) => Err(ReloadError::Unanswered { waited: bound }),
+            Ok(CallResult::SenderError) | Err(_) => Err(ReloadError::NotRunning),
+        }
+    }
+
+    /// The service's phase and address now.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        *self.shared.status.borrow()
+    }
+
+    /// Waits until the service serves and returns its address; fails when
+    /// it stops first or `bound` passes.
+    pub async fn wait_running(&self, bound: Duration) -> Result<SocketAddr, WaitError> {
+        let mut status = self.shared.status.subscribe();
+        let wait = status.wait_for(|s| matches!(s.phase, Phase::Running | Phase::Stopping | Phase::Stopped));
+        match tokio::time::timeout(bound, wait).await {
+            Err(_) => Err(WaitError::TimedOut(bound)),
+            Ok(Err(_)) => Err(WaitError::Stopped),
+            Ok(Ok(s)) => match (s.phase, s.addr) {
+                (Phase::Running, Some(addr)) => Ok(addr),
+                _ => Err(WaitError::Stopped),
+            },
+        }
+    }
+
+    /// Waits until the run has ended; fails when `bound` passes first.
+    pub async fn wait_stopped(&self, bound: Duration) -> Result<(), WaitError> {
+        let mut status = self.shared.status.subscribe();
+        match tokio::time::timeout(bound, status.wait_for(|s| s.phase == Phase::Stopped)).await {
+            Err(_) => Err(WaitError::TimedOut(bound)),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    fn supervisor(&self) -> Option<ActorRef<SupervisorMsg>> {
+        self.shared
+            .supervisor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn attach(&self, supervisor: Option<ActorRef<SupervisorMsg>>) {
+        *self
+            .shared
+            .supervisor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = supervisor;
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase, addr: Option<SocketAddr>) {
+        self.shared.status.send_replace(Status { phase, addr });
+    }
+}
+
+impl std::fmt::Debug for ServiceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceHandle").field("status", &self.status()).finish()
+    }
+}

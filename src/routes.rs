@@ -1,0 +1,78 @@
+//! The routes micro serves beside the service's own: health and version.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /healthcheck` | 200 `{"status", "name", "version", "description"}` while the process serves (the Python module's route) |
+//! | `GET /health/live` | 200 while the process serves |
+//! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
+//! | `GET /version` | 200 `{"name", "version", "short", "config_generation"}` |
+//!
+//! Each answer is built from atomics and the config snapshot: no actor is
+//! asked, no lock is taken.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use micro_actors::Readiness;
+use micro_config::PreloadedConfig;
+use serde_json::{Value, json};
+
+use crate::version;
+
+/// What the built-in routes report.
+#[derive(Debug, Clone)]
+pub(crate) struct Info {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) version: String,
+    pub(crate) readiness: Readiness,
+    pub(crate) config: PreloadedConfig,
+}
+
+pub(crate) fn router(info: Info) -> Router {
+    Router::new()
+        .route("/healthcheck", get(healthcheck))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/version", get(version_route))
+        .with_state(Arc::new(info))
+}
+
+fn status(info: &Info) -> &'static str {
+    if info.readiness.get() { "ok" } else { "unavailable" }
+}
+
+async fn healthcheck(State(info): State<Arc<Info>>) -> Json<Value> {
+    Json(json!({
+        "status": status(&info),
+        "name": info.name,
+        "description": info.description,
+        "version": version::short(&info.version),
+    }))
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "status": "live" }))
+}
+
+async fn ready(State(info): State<Arc<Info>>) -> (StatusCode, Json<Value>) {
+    let code = if info.readiness.get() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(json!({ "status": status(&info) })))
+}
+
+async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {
+    Json(json!({
+        "name": info.name,
+        "version": info.version,
+        "short": version::short(&info.version),
+        "config_generation": info.config.generation(),
+    }))
+}

@@ -1,0 +1,229 @@
+//! [`Service`]: the configured service, and how it runs.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use micro_actors::{BoxError, Callback, LogError, LogFormat, LogSettings};
+use micro_config::{PreloadedConfig, SiteConfig};
+use ractor::Actor;
+use tokio::sync::oneshot;
+
+use crate::supervisor::{Supervisor, SupervisorArgs};
+use crate::{ExitKind, ExitStatus, ServiceHandle, ServiceBuilder, ShutdownReport, signals, version};
+
+/// A log-settings hook registered with [`ServiceBuilder::log_configuration`].
+pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;
+
+/// How the service serves.
+#[derive(Debug, Clone)]
+pub(crate) enum Mode {
+    /// Human-readable logs, the port given.
+    Debug { host: String, port: u16 },
+    /// JSON logs, the port from `PORT` or `site.http.port`.
+    Production { host: String },
+}
+
+impl Mode {
+    pub(crate) fn is_debug(&self) -> bool {
+        matches!(self, Self::Debug { .. })
+    }
+}
+
+/// A microservice: its app, configuration and callbacks, ready to run.
+///
+/// Built with [`Service::builder`]; run with [`debug`](Self::debug) or
+/// [`production`](Self::production), which return when the service has
+/// stopped. Cloning is cheap and every clone is the same service.
+///
+/// The names follow the Python `micro.common.service.Service` they succeed:
+/// `config`, `config_site`, `configure_logging`, `debug`, `production`,
+/// `get_version`.
+///
+/// ```
+/// use axum::{Router, routing::get};
+///
+/// let service = micro::Service::builder("hello", "says hello")
+///     .app(Router::new().route("/hello", get(|| async { "hello" })))
+///     .init_callback(|| async { Ok::<_, std::io::Error>(()) })
+///     .build();
+/// assert_eq!(service.name(), "hello");
+/// assert_eq!(service.config_site().http.port, 8000);
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<ServiceInner>,
+}
+
+pub(crate) struct ServiceInner {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) version: String,
+    pub(crate) app: Router,
+    pub(crate) config: PreloadedConfig,
+    pub(crate) init: Vec<Callback>,
+    pub(crate) finish: Vec<Callback>,
+    pub(crate) log_hook: Option<LogHook>,
+    pub(crate) handle: ServiceHandle,
+}
+
+impl Service {
+    /// Starts building a service called `name`.
+    pub fn builder(name: impl Into<String>, description: impl Into<String>) -> ServiceBuilder {
+        ServiceBuilder::new(name.into(), description.into())
+    }
+
+    pub(crate) fn from_inner(inner: Arc<ServiceInner>) -> Self {
+        Self { inner }
+    }
+
+    pub(crate) fn inner_arc(&self) -> Arc<ServiceInner> {
+        Arc::clone(&self.inner)
+    }
+
+    pub(crate) fn inner(&self) -> &ServiceInner {
+        &self.inner
+    }
+
+    /// The service's name, on every log line.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The service's description.
+    #[must_use]
+    pub fn description(&self) -> &str {
+        &self.inner.description
+    }
+
+    /// The configuration accessor.
+    #[must_use]
+    pub fn config(&self) -> &PreloadedConfig {
+        &self.inner.config
+    }
+
+    /// The typed site config now in force (the defaults before startup).
+    #[must_use]
+    pub fn config_site(&self) -> Arc<SiteConfig> {
+        self.inner.config.site()
+    }
+
+    /// The running version: the `REVISION` file in the working directory at
+    /// build time, else `MICRO_REVISION`, else the git commit at build, else
+    /// the crate version. `short_sha` cuts a commit hash to 7 characters.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").version("9.9.9").build();
+    /// let full = service.get_version(false);
+    /// assert!(full.starts_with(&service.get_version(true)));
+    /// ```
+    #[must_use]
+    pub fn get_version(&self, short_sha: bool) -> String {
+        if short_sha {
+            version::short(&self.inner.version).to_owned()
+        } else {
+            self.inner.version.clone()
+        }
+    }
+
+    /// A handle to stop, reload and observe the service from code.
+    #[must_use]
+    pub fn handle(&self) -> ServiceHandle {
+        self.inner.handle.clone()
+    }
+
+    /// Installs the process's log subscriber now, with the service's name
+    /// and version on every line: human-readable when `debug`, JSON lines
+    /// otherwise. Running the service does this itself; call it to log
+    /// before the run. Installing twice only applies the level.
+    pub fn configure_logging(&self, debug: bool) -> Result<(), LogError> {
+        micro_actors::logger::install(&self.log_settings(debug))
+    }
+
+    pub(crate) fn log_settings(&self, debug: bool) -> LogSettings {
+        let mut settings = LogSettings {
+            service: self.inner.name.clone(),
+            version: self.get_version(true),
+            format: if debug { LogFormat::Pretty } else { LogFormat::Json },
+            level: self.config_site().logging.level.clone(),
+        };
+        if let Some(hook) = &self.inner.log_hook {
+            hook(&mut settings);
+        }
+        settings
+    }
+
+    /// Runs the service on `host:port` (port 0: any free port) with
+    /// human-readable logs, until SIGTERM, SIGINT or
+    /// [`ServiceHandle::stop`]; returns how it ended.
+    pub async fn debug(&self, host: &str, port: u16) -> ExitStatus {
+        self.run(Mode::Debug {
+            host: host.to_owned(),
+            port,
+        })
+        .await
+    }
+
+    /// Runs the service on `host` and the port from `PORT` or
+    /// `site.http.port`, with JSON logs, until stopped; returns how it ended.
+    pub async fn production(&self, host: &str) -> ExitStatus {
+        self.run(Mode::Production { host: host.to_owned() }).await
+    }
+
+    async fn run(&self, mode: Mode) -> ExitStatus {
+        let software = |reason: String| ExitStatus {
+            kind: ExitKind::Software,
+            reason,
+            report: ShutdownReport::default(),
+        };
+        let (done, finished) = oneshot::channel();
+        let args = SupervisorArgs {
+            service: self.clone(),
+            mode,
+            done,
+        };
+        let (supervisor, running) = match Actor::spawn(None, Supervisor, args).await {
+            Ok(spawned) => spawned,
+            Err(err) => return software(format!("cannot start the supervisor: {err}")),
+        };
+        let signals = match signals::forward(supervisor.clone()) {
+            Ok(signals) => signals,
+            Err(err) => {
+                supervisor.kill();
+                return software(format!("cannot install signal handlers: {err}"));
+            }
+        };
+        self.inner.handle.attach(Some(supervisor));
+        let _ = running.await;
+        self.inner.handle.attach(None);
+        signals.close();
+        finished.await.unwrap_or_else(|_| ExitStatus {
+            kind: ExitKind::Failure,
+            reason: "the supervisor stopped without reporting how".into(),
+            report: ShutdownReport::default(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.inner.name)
+            .field("version", &self.inner.version)
+            .field("config", &self.inner.config)
+            .field("init_callbacks", &self.inner.init.len())
+            .field("finish_callbacks", &self.inner.finish.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps a user callback.
+pub(crate) fn callback<F, Fut, E>(name: &str, f: F) -> Callback
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    Callback::new(name, f)
+}

@@ -1,0 +1,199 @@
+//! Startup steps. Each runs in a task of its own — spawn the child, report
+//! it, ask it to do its part, report the outcome — so the supervisor's
+//! mailbox stays free for signals while a step is slow.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use micro_actors::{
+    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpMsg, InFlight, Listen,
+    LoggerActor, LoggerMsg, Readiness,
+};
+use ractor::{Actor, ActorRef};
+
+use super::SupervisorMsg;
+use super::children::{Child, Unanswered, ask};
+use crate::service::Mode;
+use crate::{Service, StartError, routes};
+
+/// One step of startup.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    Config,
+    Logger,
+    Callback { callback: Callback, finish: bool },
+    Http,
+}
+
+impl Step {
+    /// The startup phase the step belongs to, as logged.
+    pub(crate) fn phase(&self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Logger => "logging",
+            Self::Callback { .. } => "init",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// What a step needs besides the step itself.
+pub(crate) struct StepContext {
+    pub(crate) supervisor: ActorRef<SupervisorMsg>,
+    pub(crate) service: Service,
+    pub(crate) mode: Mode,
+    pub(crate) readiness: Readiness,
+    pub(crate) in_flight: InFlight,
+    /// Bound for a step's first answer before the site config is loaded.
+    pub(crate) startup_bound: Duration,
+}
+
+/// Runs `step` and casts `Spawned` and then `StepDone` to the supervisor.
+pub(crate) async fn run(step: Step, ctx: StepContext) {
+    let started = Instant::now();
+    let phase = step.phase();
+    let outcome = match step {
+        Step::Config => config(&ctx).await.map(|()| None),
+        Step::Logger => logger(&ctx).await.map(|()| None),
+        Step::Callback { callback, finish } => run_callback(&ctx, callback, finish).await.map(|()| None),
+        Step::Http => http(&ctx).await.map(Some),
+    };
+    let _ = ctx.supervisor.cast(SupervisorMsg::StepDone {
+        phase,
+        took: started.elapsed(),
+        outcome,
+    });
+}
+
+fn actor_error(step: &str, actor: &str, reason: impl ToString) -> StartError {
+    StartError::Actor {
+        step: step.into(),
+        actor: actor.into(),
+        reason: reason.to_string(),
+    }
+}
+
+fn unanswered(step: &str, actor: &str) -> impl FnOnce(Unanswered) -> StartError {
+    move |err| actor_error(step, actor, err)
+}
+
+fn record(ctx: &StepContext, child: Child) {
+    let _ = ctx.supervisor.cast(SupervisorMsg::Spawned(child));
+}
+
+async fn config(ctx: &StepContext) -> Result<(), StartError> {
+    let config = ctx.service.config().clone();
+    let (actor, _) = Actor::spawn_linked(None, ConfigActor, config.clone(), ctx.supervisor.get_cell())
+        .await
+        .map_err(|e| actor_error("config", "config", e))?;
+    record(ctx, Child::Config(actor.clone()));
+    let snapshot = ask(&actor, ConfigMsg::Preload, ctx.startup_bound)
+        .await
+        .map_err(unanswered("config", "config"))?
+        .map_err(StartError::Config)?;
+    let names: Vec<&str> = snapshot.names().collect();
+    tracing::debug!(
+        target: "micro",
+        "config generation {} loaded from {}: {}",
+        snapshot.generation(),
+        config.describe_backend(),
+        names.join(", ")
+    );
+    Ok(())
+}
+
+async fn logger(ctx: &StepContext) -> Result<(), StartError> {
+    let settings = ctx.service.log_settings(ctx.mode.is_debug());
+    let (actor, _) = Actor::spawn_linked(None, LoggerActor, settings, ctx.supervisor.get_cell())
+        .await
+        .map_err(|e| actor_error("logging", "logger", e))?;
+    record(ctx, Child::Logger(actor.clone()));
+    let bound = ctx.service.config_site().actors.call_timeout;
+    ask(&actor, LoggerMsg::Install, bound)
+        .await
+        .map_err(unanswered("logging", "logger"))?
+        .map_err(StartError::Logging)
+}
+
+async fn run_callback(ctx: &StepContext, callback: Callback, finish: bool) -> Result<(), StartError> {
+    let name = callback.name().to_owned();
+    let (actor, _) = Actor::spawn_linked(None, CallbackActor, callback, ctx.supervisor.get_cell())
+        .await
+        .map_err(|e| actor_error("init", &name, e))?;
+    record(
+        ctx,
+        Child::Callback {
+            name: name.clone(),
+            finish,
+            actor: actor.clone(),
+        },
+    );
+    if finish {
+        return Ok(());
+    }
+    let site = ctx.service.config_site();
+    let bound = site.startup.init_timeout;
+    // The actor bounds the callback itself; the margin covers the messaging.
+    let took = ask(&actor, |reply| CallbackMsg::Run { bound, reply }, bound + site.actors.call_timeout)
+        .await
+        .map_err(unanswered("init", &name))?
+        .map_err(StartError::Init)?;
+    tracing::info!(target: "micro", "init callback {name} done in {}", crate::exit::humantime(took));
+    Ok(())
+}
+
+async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
+    let site = ctx.service.config_site();
+    let inner = ctx.service.inner();
+    let listen = match &ctx.mode {
+        Mode::Debug { host, port } => Listen::Bind {
+            host: host.clone(),
+            port: *port,
+        },
+        Mode::Production { host } => Listen::Bind {
+            host: host.clone(),
+            port: production_port(site.http.port)?,
+        },
+    };
+    let builtin = routes::router(routes::Info {
+        name: inner.name.clone(),
+        description: inner.description.clone(),
+        version: inner.version.clone(),
+        readiness: ctx.readiness.clone(),
+        config: inner.config.clone(),
+    });
+    // axum panics on overlapping routes; that is a startup error here.
+    let app = inner.app.clone();
+    let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
+        .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
+    let args = HttpArgs {
+        router,
+        listen,
+        header_read_timeout: site.http.header_read_timeout,
+        readiness: ctx.readiness.clone(),
+        in_flight: ctx.in_flight.clone(),
+    };
+    let (actor, _) = Actor::spawn_linked(None, HttpActor, args, ctx.supervisor.get_cell())
+        .await
+        .map_err(|e| actor_error("http", "http", e))?;
+    record(ctx, Child::Http(actor.clone()));
+    let addr = ask(&actor, HttpMsg::Serve, site.actors.call_timeout)
+        .await
+        .map_err(unanswered("http", "http"))?
+        .map_err(StartError::Bind)?;
+    let _ = actor.cast(HttpMsg::SetReady(true));
+    Ok(addr)
+}
+
+/// `PORT` when set (as platforms such as Kubernetes and Heroku set it), else
+/// the configured port.
+fn production_port(configured: u16) -> Result<u16, StartError> {
+    match std::env::var("PORT") {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| StartError::Port { value }),
+        _ => Ok(configured),
+    }
+}
