@@ -23,5 +23,7 @@ fn git(args: &[&str]) -> Result<String, ()> {
     if !output.status.success() {
         return Err(());
     }
-    String::from_utf8(output.stdout).map(|s| s.trim().to_owned()).map_err(|_| ())
+    String::from_utf8(output.stdout)
+        .map(|s| s.trim().to_owned())
+        .map_err(|_| ())
 }

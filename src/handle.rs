@@ -175,11 +175,7 @@ impl ServiceHandle {
     }
 
     pub(crate) fn attach(&self, supervisor: Option<ActorRef<SupervisorMsg>>) {
-        *self
-            .shared
-            .supervisor
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = supervisor;
+        *self.shared.supervisor.lock().unwrap_or_else(PoisonError::into_inner) = supervisor;
     }
 
     pub(crate) fn set_phase(&self, phase: Phase, addr: Option<SocketAddr>) {

@@ -95,6 +95,7 @@ async fn sleep(Path(ms): Path<u64>) -> Result<String, (StatusCode, String)> {
     if ms > MAX_SLEEP_MS {
         return Err((StatusCode::BAD_REQUEST, format!("at most {MAX_SLEEP_MS} ms")));
     }
+    tracing::info!("sleeping {ms} ms");
     tokio::time::sleep(Duration::from_millis(ms)).await;
     Ok(format!("slept {ms} ms\n"))
 }

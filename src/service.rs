@@ -10,7 +10,7 @@ use ractor::Actor;
 use tokio::sync::oneshot;
 
 use crate::supervisor::{Supervisor, SupervisorArgs};
-use crate::{ExitKind, ExitStatus, ServiceHandle, ServiceBuilder, ShutdownReport, signals, version};
+use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, ShutdownReport, signals, version};
 
 /// A log-settings hook registered with [`ServiceBuilder::log_configuration`].
 pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;

@@ -160,7 +160,11 @@ impl Actor for CallbackActor {
     type State = Callback;
     type Arguments = Callback;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, callback: Callback) -> Result<Callback, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        callback: Callback,
+    ) -> Result<Callback, ActorProcessingErr> {
         Ok(callback)
     }
 
@@ -202,14 +206,25 @@ mod tests {
         let (outcome, actor) = run(callback, Duration::from_secs(5)).await;
         let err = outcome.expect_err("panicked");
         assert_eq!(err.to_string(), "callback init[0] panicked: database exploded");
-        assert!(call!(actor, |reply| CallbackMsg::Run { bound: Duration::from_secs(5), reply }).is_ok());
+        assert!(
+            call!(actor, |reply| CallbackMsg::Run {
+                bound: Duration::from_secs(5),
+                reply
+            })
+            .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn a_failing_callback_reports_its_error() {
-        let callback = Callback::new("init[1]", || async { Err::<(), _>(std::io::Error::other("no database")) });
+        let callback = Callback::new("init[1]", || async {
+            Err::<(), _>(std::io::Error::other("no database"))
+        });
         let (outcome, _) = run(callback, Duration::from_secs(5)).await;
-        assert_eq!(outcome.expect_err("failed").to_string(), "callback init[1] failed: no database");
+        assert_eq!(
+            outcome.expect_err("failed").to_string(),
+            "callback init[1] failed: no database"
+        );
     }
 
     #[tokio::test(start_paused = true)]

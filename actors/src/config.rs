@@ -51,7 +51,12 @@ impl std::fmt::Display for ReloadReport {
         if self.changed.is_empty() {
             write!(f, "generation {}, nothing changed", self.generation)
         } else {
-            write!(f, "generation {}, changed: {}", self.generation, self.changed.join(", "))
+            write!(
+                f,
+                "generation {}, changed: {}",
+                self.generation,
+                self.changed.join(", ")
+            )
         }
     }
 }

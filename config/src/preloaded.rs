@@ -222,7 +222,10 @@ mod tests {
     fn a_missing_preload_fails_the_load_naming_it() {
         let config = PreloadedConfig::new(["db"]).backend(MemoryBackend::labelled("test"));
         let err = block_on(config.load_candidate(1, &[])).expect_err("missing");
-        assert_eq!(err.to_string(), "config document `db` is preloaded but test (in memory) has none");
+        assert_eq!(
+            err.to_string(),
+            "config document `db` is preloaded but test (in memory) has none"
+        );
     }
 
     #[test]
@@ -230,10 +233,17 @@ mod tests {
         let backend = MemoryBackend::new()
             .with_yaml("hipchat", "site:\n  http:\n    port: 9100\nother: 1\n")
             .expect("yaml");
-        let config = PreloadedConfig::new(["hipchat"]).backend(backend).site_path(["hipchat", "site"]);
+        let config = PreloadedConfig::new(["hipchat"])
+            .backend(backend)
+            .site_path(["hipchat", "site"]);
         let snapshot = block_on(config.load_candidate(1, &[])).expect("valid");
         assert_eq!(snapshot.site().http.port, 9100);
-        assert_eq!(snapshot.get_path::<String>("hipchat.site.logging.level").expect("default"), "info");
+        assert_eq!(
+            snapshot
+                .get_path::<String>("hipchat.site.logging.level")
+                .expect("default"),
+            "info"
+        );
         assert_eq!(snapshot.get_path::<u8>("hipchat.other").expect("kept"), 1);
     }
 
@@ -245,13 +255,19 @@ mod tests {
         let config = PreloadedConfig::new(["site"]).backend(backend);
         let err = block_on(config.load_candidate(1, &[])).expect_err("invalid");
         let text = err.to_string();
-        assert!(text.starts_with("test (in memory): site.shutdown.drain_timeout: "), "{text}");
+        assert!(
+            text.starts_with("test (in memory): site.shutdown.drain_timeout: "),
+            "{text}"
+        );
     }
 
     #[test]
     fn reads_before_the_first_load_fail_without_panicking() {
         let config = PreloadedConfig::new(["demo"]);
-        assert!(matches!(config.get_path::<String>("demo.greeting"), Err(ReadError::NotLoaded { .. })));
+        assert!(matches!(
+            config.get_path::<String>("demo.greeting"),
+            Err(ReadError::NotLoaded { .. })
+        ));
         assert_eq!(config.generation(), 0);
     }
 }

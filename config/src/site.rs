@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected_with_their_path() {
         let tree = SiteConfig::merged(Some(&serde_json::json!({"http": {"prot": 1}})));
-        let err = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).unwrap_err();
+        let err = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("site.http"), "{text}");
         assert!(text.contains("unknown field `prot`"), "{text}");

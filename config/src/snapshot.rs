@@ -34,10 +34,7 @@ impl Snapshot {
     pub fn new(generation: u64, documents: impl IntoIterator<Item = Document>, site: SiteConfig) -> Self {
         Self {
             generation,
-            documents: documents
-                .into_iter()
-                .map(|doc| (doc.name().to_owned(), doc))
-                .collect(),
+            documents: documents.into_iter().map(|doc| (doc.name().to_owned(), doc)).collect(),
             site: Arc::new(site),
         }
     }
@@ -86,17 +83,17 @@ impl Snapshot {
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str, keys: &[&str]) -> Result<T, ReadError> {
-        let doc = self.document(name).ok_or_else(|| ReadError::NotLoaded { name: name.into() })?;
+        let doc = self
+            .document(name)
+            .ok_or_else(|| ReadError::NotLoaded { name: name.into() })?;
         let mut path = name.to_owned();
         for key in keys {
             path.push('.');
             path.push_str(key);
         }
-        let node: &Value = value::lookup(doc.value(), keys.iter().copied()).ok_or_else(|| {
-            ReadError::MissingKey {
-                origin: doc.origin().clone(),
-                path: path.clone(),
-            }
+        let node: &Value = value::lookup(doc.value(), keys.iter().copied()).ok_or_else(|| ReadError::MissingKey {
+            origin: doc.origin().clone(),
+            path: path.clone(),
         })?;
         serde_path_to_error::deserialize(node).map_err(|err| ReadError::Type {
             origin: doc.origin().clone(),

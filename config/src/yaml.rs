@@ -48,7 +48,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_line_and_column_once() {
         let origin = Origin::File("conf/demo.yaml".into());
-        let err = parse("a: 1\nb: : 2\n", &origin).unwrap_err();
+        let err = parse("a: 1\nb: : 2\n", &origin).expect_err("invalid");
         let text = err.to_string();
         assert!(text.starts_with("conf/demo.yaml:2:"), "{text}");
         assert!(!text.contains(" at line "), "{text}");
@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn an_empty_document_is_an_empty_map() {
-        let value = parse("# nothing but a comment\n", &Origin::Embedded("x.yaml")).unwrap();
+        let value = parse("# nothing but a comment\n", &Origin::Embedded("x.yaml")).expect("valid");
         assert_eq!(value, Value::Object(serde_json::Map::new()));
     }
 }

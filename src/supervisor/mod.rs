@@ -112,11 +112,21 @@ impl Actor for Supervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<SupervisorMsg>, args: SupervisorArgs) -> Result<SupervisorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
         let inner = args.service.inner();
         let mut steps = VecDeque::from([Step::Config, Step::Logger]);
-        steps.extend(inner.init.iter().map(|c| Step::Callback { callback: c.clone(), finish: false }));
-        steps.extend(inner.finish.iter().map(|c| Step::Callback { callback: c.clone(), finish: true }));
+        steps.extend(inner.init.iter().map(|c| Step::Callback {
+            callback: c.clone(),
+            finish: false,
+        }));
+        steps.extend(inner.finish.iter().map(|c| Step::Callback {
+            callback: c.clone(),
+            finish: true,
+        }));
         steps.push_back(Step::Http);
         // Until the site config is loaded, the bound is the one in force now.
         let bound = args.service.config_site().startup.timeout;
@@ -146,7 +156,12 @@ impl Actor for Supervisor {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<SupervisorMsg>, msg: SupervisorMsg, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::StartNext => state.start_next(&myself),
             SupervisorMsg::Spawned(child) => state.children.push(child),
@@ -167,11 +182,19 @@ impl Actor for Supervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<SupervisorMsg>, event: SupervisionEvent, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         // Overrides ractor's default, which stops the supervisor whenever a child exits.
         let (cell, why) = match event {
             SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, format!("stopped: {}", reason.unwrap_or_else(|| "no reason given".into()))),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!("stopped: {}", reason.unwrap_or_else(|| "no reason given".into())),
+            ),
             _ => return Ok(()),
         };
         let Some(position) = state.children.iter().position(|c| c.cell().get_id() == cell.get_id()) else {
@@ -179,10 +202,19 @@ impl Actor for Supervisor {
         };
         let name = state.children.remove(position).name();
         match state.phase {
-            Phase::Starting => state.fail_start(&myself, StartError::Actor { step: "startup".into(), actor: name, reason: why }),
+            Phase::Starting => state.fail_start(
+                &myself,
+                &StartError::Actor {
+                    step: "startup".into(),
+                    actor: name,
+                    reason: why,
+                },
+            ),
             Phase::Running => {
                 tracing::error!(target: "micro", "actor {name} {why}; stopping the service");
-                state.exit.get_or_insert((ExitKind::Failure, format!("actor {name} {why}")));
+                state
+                    .exit
+                    .get_or_insert((ExitKind::Failure, format!("actor {name} {why}")));
                 state.begin_shutdown(&myself, StopCause::ActorDied(name));
             }
             _ => {}
@@ -190,7 +222,11 @@ impl Actor for Supervisor {
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<SupervisorMsg>, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         let started = Instant::now();
         let bound = state.service.config_site().shutdown.actor_stop_timeout;
         let (stopped, killed) = shutdown::stop_children(std::mem::take(&mut state.children), bound, state.forced).await;
@@ -226,7 +262,13 @@ impl SupervisorState {
         self.step = Some((phase, task));
     }
 
-    fn step_done(&mut self, myself: &ActorRef<SupervisorMsg>, phase: &'static str, took: Duration, outcome: Result<Option<SocketAddr>, StartError>) {
+    fn step_done(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        phase: &'static str,
+        took: Duration,
+        outcome: Result<Option<SocketAddr>, StartError>,
+    ) {
         if self.phase != Phase::Starting {
             return;
         }
@@ -236,7 +278,7 @@ impl SupervisorState {
             _ => self.timings.push((phase, took)),
         }
         match outcome {
-            Err(err) => return self.fail_start(myself, err),
+            Err(err) => return self.fail_start(myself, &err),
             Ok(Some(addr)) => {
                 self.addr = Some(addr);
                 tracing::info!(target: "micro", "listening on {addr}");
@@ -247,7 +289,9 @@ impl SupervisorState {
             // From now on the configured bound applies.
             let bound = self.service.config_site().startup.timeout;
             self.startup_deadline = self.started + bound;
-            myself.send_after(self.startup_deadline.saturating_duration_since(Instant::now()), || SupervisorMsg::StartupTimedOut);
+            myself.send_after(self.startup_deadline.saturating_duration_since(Instant::now()), || {
+                SupervisorMsg::StartupTimedOut
+            });
         }
         let _ = myself.cast(SupervisorMsg::StartNext);
     }
@@ -255,7 +299,11 @@ impl SupervisorState {
     fn running(&mut self) {
         self.phase = Phase::Running;
         self.service.inner().handle.set_phase(Phase::Running, self.addr);
-        let phases: Vec<String> = self.timings.iter().map(|(name, took)| format!("{name} {}", humantime(*took))).collect();
+        let phases: Vec<String> = self
+            .timings
+            .iter()
+            .map(|(name, took)| format!("{name} {}", humantime(*took)))
+            .collect();
         tracing::info!(
             target: "micro",
             "started {} {} in {} ({})",
@@ -272,10 +320,10 @@ impl SupervisorState {
         }
         let step = self.step.as_ref().map_or("startup", |(phase, _)| phase).to_owned();
         let bound = self.startup_deadline.saturating_duration_since(self.started);
-        self.fail_start(myself, StartError::TimedOut { step, bound });
+        self.fail_start(myself, &StartError::TimedOut { step, bound });
     }
 
-    fn fail_start(&mut self, myself: &ActorRef<SupervisorMsg>, err: StartError) {
+    fn fail_start(&mut self, myself: &ActorRef<SupervisorMsg>, err: &StartError) {
         let kind = err.exit_kind();
         let reason = format!("cannot start {}: {err}", self.service.name());
         if micro_actors::logger::is_installed() {
@@ -295,8 +343,15 @@ impl SupervisorState {
         }
         let cut = self.shutdown_phase.map_or("stop", |(name, _)| name);
         tracing::warn!(target: "micro", "second {} while stopping: cutting the {cut} phase short", signal.name());
-        let kind = if signal == Signal::Interrupt { ExitKind::Interrupted } else { ExitKind::Terminated };
-        self.exit = Some((kind, format!("forced by a second {} during the {cut} phase", signal.name())));
+        let kind = if signal == Signal::Interrupt {
+            ExitKind::Interrupted
+        } else {
+            ExitKind::Terminated
+        };
+        self.exit = Some((
+            kind,
+            format!("forced by a second {} during the {cut} phase", signal.name()),
+        ));
         self.forced = true;
         if let Some(task) = self.shutdown.take() {
             task.abort();
@@ -329,7 +384,11 @@ impl SupervisorState {
                 Child::Http(http) => plan.http = Some(http.clone()),
                 Child::Logger(logger) => plan.logger = Some(logger.clone()),
                 // Finish callbacks run only for a service that got to run.
-                Child::Callback { name, finish: true, actor } if was_running => plan.finish.push((name.clone(), actor.clone())),
+                Child::Callback {
+                    name,
+                    finish: true,
+                    actor,
+                } if was_running => plan.finish.push((name.clone(), actor.clone())),
                 _ => {}
             }
         }
@@ -343,7 +402,11 @@ impl SupervisorState {
         self.shutdown_phase = next.map(|name| (name, Instant::now()));
     }
 
-    fn reload(&mut self, myself: &ActorRef<SupervisorMsg>, reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>) {
+    fn reload(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
+    ) {
         let config = self.children.iter().find_map(|c| match c {
             Child::Config(actor) => Some(actor.clone()),
             _ => None,
@@ -389,7 +452,11 @@ impl SupervisorState {
 
     fn finish(&mut self) {
         let (kind, reason) = self.exit.take().unwrap_or_else(|| {
-            let cause = self.report.cause.as_ref().map_or_else(|| "stop".to_owned(), ToString::to_string);
+            let cause = self
+                .report
+                .cause
+                .as_ref()
+                .map_or_else(|| "stop".to_owned(), ToString::to_string);
             (ExitKind::Clean, format!("stopped by {cause}"))
         });
         self.phase = Phase::Stopped;

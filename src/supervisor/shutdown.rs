@@ -89,7 +89,11 @@ pub(crate) async fn stop_children(children: Vec<Child>, bound: Duration, kill: b
         let cell = child.cell();
         let name = child.name();
         let started = Instant::now();
-        let clean = !kill && cell.stop_and_wait(Some("service stopping".into()), Some(bound)).await.is_ok();
+        let clean = !kill
+            && cell
+                .stop_and_wait(Some("service stopping".into()), Some(bound))
+                .await
+                .is_ok();
         if !clean {
             if !kill {
                 tracing::warn!(target: "micro", "actor {name} did not stop within {} (site.shutdown.actor_stop_timeout): killed", humantime(bound));

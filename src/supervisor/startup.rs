@@ -66,7 +66,7 @@ pub(crate) async fn run(step: Step, ctx: StepContext) {
     });
 }
 
-fn actor_error(step: &str, actor: &str, reason: impl ToString) -> StartError {
+fn actor_error(step: &str, actor: &str, reason: impl std::fmt::Display) -> StartError {
     StartError::Actor {
         step: step.into(),
         actor: actor.into(),
@@ -135,10 +135,14 @@ async fn run_callback(ctx: &StepContext, callback: Callback, finish: bool) -> Re
     let site = ctx.service.config_site();
     let bound = site.startup.init_timeout;
     // The actor bounds the callback itself; the margin covers the messaging.
-    let took = ask(&actor, |reply| CallbackMsg::Run { bound, reply }, bound + site.actors.call_timeout)
-        .await
-        .map_err(unanswered("init", &name))?
-        .map_err(StartError::Init)?;
+    let took = ask(
+        &actor,
+        |reply| CallbackMsg::Run { bound, reply },
+        bound + site.actors.call_timeout,
+    )
+    .await
+    .map_err(unanswered("init", &name))?
+    .map_err(StartError::Init)?;
     tracing::info!(target: "micro", "init callback {name} done in {}", crate::exit::humantime(took));
     Ok(())
 }
@@ -190,10 +194,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
 /// the configured port.
 fn production_port(configured: u16) -> Result<u16, StartError> {
     match std::env::var("PORT") {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| StartError::Port { value }),
+        Ok(value) if !value.trim().is_empty() => value.trim().parse().map_err(|_| StartError::Port { value }),
         _ => Ok(configured),
     }
 }

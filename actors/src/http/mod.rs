@@ -182,11 +182,11 @@ impl HttpState {
             }
         };
         let in_flight = self.in_flight.clone();
-        let router = args
-            .router
-            .layer(axum::middleware::from_fn(move |request, next| in_flight.clone().track(request, next)));
-        let server = Server::start(listener, router, args.header_read_timeout, self.in_flight.clone())
-            .map_err(bind_error)?;
+        let router = args.router.layer(axum::middleware::from_fn(move |request, next| {
+            in_flight.clone().track(request, next)
+        }));
+        let server =
+            Server::start(listener, router, args.header_read_timeout, self.in_flight.clone()).map_err(bind_error)?;
         let bound = server.addr;
         self.server = Some(server);
         Ok(bound)

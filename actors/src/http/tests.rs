@@ -7,15 +7,13 @@ use ractor::call;
 use super::*;
 
 fn sleepy_router() -> Router {
-    Router::new()
-        .route("/", get(|| async { "ok" }))
-        .route(
-            "/sleep/{ms}",
-            get(|axum::extract::Path(ms): axum::extract::Path<u64>| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                "slept"
-            }),
-        )
+    Router::new().route("/", get(|| async { "ok" })).route(
+        "/sleep/{ms}",
+        get(|axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            "slept"
+        }),
+    )
 }
 
 async fn serving(router: Router) -> (ActorRef<HttpMsg>, SocketAddr, InFlight) {
@@ -58,7 +56,10 @@ async fn a_request_in_flight_completes_during_the_drain() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("slept"), "{response}");
     assert_eq!(report.cut, 0, "{report}");
-    assert!(TcpStream::connect(addr).is_err(), "the listener is closed after a drain");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the listener is closed after a drain"
+    );
 }
 
 #[tokio::test]
@@ -93,14 +94,21 @@ async fn a_port_in_use_is_a_bind_error_naming_the_address() {
     };
     let (actor, _) = Actor::spawn(None, HttpActor, args).await.expect("spawn");
     let err = call!(actor, HttpMsg::Serve).expect("call").expect_err("in use");
-    assert!(err.to_string().starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
+        "{err}"
+    );
 }
 
 /// Polls the in-flight count until a request is being handled.
 async fn wait_for_in_flight(in_flight: &InFlight) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while in_flight.current() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no request in flight within 10s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no request in flight within 10s"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

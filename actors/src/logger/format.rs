@@ -1,6 +1,5 @@
 //! An event format that puts the service's name and version on every line.
 
-
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{self, Format, Full, Json, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};

@@ -82,10 +82,7 @@ impl ConfigBackend for MemoryBackend {
     }
 
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
-        let documents = self
-            .documents
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let documents = self.documents.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(documents
             .get(name)
             .map(|value| Document::new(name, self.origin(), value.clone())))

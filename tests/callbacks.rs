@@ -1,0 +1,210 @@
+//! Init and finish callbacks, run in process through the real supervisor
+//! and actors, on a real socket.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use micro::config::{MemoryBackend, PreloadedConfig};
+use micro::{ExitStatus, Service, ServiceBuilder};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+type Journal = Arc<Mutex<Vec<String>>>;
+
+fn note(journal: &Journal, entry: &str) {
+    journal.lock().expect("journal").push(entry.to_owned());
+}
+
+/// Registers init and finish callbacks named `names` that note their name.
+fn with_callbacks(mut builder: ServiceBuilder, journal: &Journal, names: &[&str]) -> ServiceBuilder {
+    for name in names {
+        let (journal, entry) = (Arc::clone(journal), (*name).to_owned());
+        let finish = name.starts_with("finish");
+        let f = move || {
+            let (journal, entry) = (Arc::clone(&journal), entry.clone());
+            async move {
+                note(&journal, &entry);
+                Ok::<_, std::io::Error>(())
+            }
+        };
+        builder = if finish {
+            builder.finish_callback(f)
+        } else {
+            builder.init_callback(f)
+        };
+    }
+    builder
+}
+
+/// Runs `service` until it is serving, stops it through its handle, and
+/// returns how it ended.
+async fn run_and_stop(service: Service) -> ExitStatus {
+    let handle = service.handle();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(BOUND).await.expect("serving");
+    handle.stop().expect("running");
+    tokio::time::timeout(BOUND, run)
+        .await
+        .expect("stopped in time")
+        .expect("joined")
+}
+
+/// Runs `service` expecting startup to fail, and returns how it ended.
+async fn run_failing(service: Service) -> ExitStatus {
+    tokio::time::timeout(BOUND, service.debug("127.0.0.1", 0))
+        .await
+        .expect("ended in time")
+}
+
+#[tokio::test]
+async fn init_and_finish_callbacks_run_in_registration_order() {
+    let journal = Journal::default();
+    let builder = Service::builder("order", "callback order");
+    let service = with_callbacks(
+        builder,
+        &journal,
+        &["init a", "finish a", "init b", "finish b", "init c"],
+    )
+    .build();
+
+    let exit = run_and_stop(service).await;
+
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+    assert_eq!(
+        *journal.lock().expect("journal"),
+        ["init a", "init b", "init c", "finish a", "finish b"]
+    );
+}
+
+#[tokio::test]
+async fn actors_stop_in_reverse_start_order() {
+    let journal = Journal::default();
+    let service = with_callbacks(
+        Service::builder("reverse", "stop order"),
+        &journal,
+        &["init a", "finish a"],
+    )
+    .build();
+
+    let exit = run_and_stop(service).await;
+
+    assert_eq!(
+        exit.report.stopped,
+        ["http", "callback finish[0]", "callback init[0]", "logger", "config"]
+    );
+    assert!(exit.report.killed.is_empty(), "{:?}", exit.report.killed);
+    let phases: Vec<&str> = exit.report.phases.iter().map(|(name, _)| *name).collect();
+    assert_eq!(phases, ["unready", "drain", "finish", "flush", "stop"]);
+}
+
+#[tokio::test]
+async fn a_failing_init_callback_stops_the_started_actors_in_reverse_and_exits_70() {
+    let journal = Journal::default();
+    let builder = with_callbacks(Service::builder("failing", "init fails"), &journal, &["init a"])
+        .init_callback(|| async { Err::<(), _>(std::io::Error::other("no database")) });
+    let service = with_callbacks(builder, &journal, &["init c", "finish a"]).build();
+
+    let exit = run_failing(service).await;
+
+    assert_eq!(exit.code(), 70, "{}", exit.reason);
+    assert!(
+        exit.reason.contains("callback init[1] failed: no database"),
+        "{}",
+        exit.reason
+    );
+    assert_eq!(
+        exit.report.stopped,
+        ["callback init[1]", "callback init[0]", "logger", "config"]
+    );
+    // Later init callbacks never run; finish callbacks run only for a service that ran.
+    assert_eq!(*journal.lock().expect("journal"), ["init a"]);
+}
+
+#[tokio::test]
+async fn a_panicking_init_callback_exits_70_with_the_panic_message() {
+    let service = Service::builder("panicking", "init panics")
+        .init_callback(|| async {
+            if true {
+                panic!("migrations are broken");
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .build();
+
+    let exit = run_failing(service).await;
+
+    assert_eq!(exit.code(), 70, "{}", exit.reason);
+    assert!(
+        exit.reason.contains("panicked: migrations are broken"),
+        "{}",
+        exit.reason
+    );
+}
+
+#[tokio::test]
+async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
+    let site = MemoryBackend::new()
+        .with_yaml("site", "startup:\n  init_timeout: 50ms\n")
+        .expect("yaml");
+    let service = Service::builder("slow", "init hangs")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .init_callback(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .build();
+
+    let exit = run_failing(service).await;
+
+    assert_eq!(exit.code(), 70, "{}", exit.reason);
+    assert!(exit.reason.contains("did not finish within 50"), "{}", exit.reason);
+}
+
+#[tokio::test]
+async fn a_failing_finish_callback_does_not_stop_the_others() {
+    let journal = Journal::default();
+    let builder = Service::builder("finishing", "finish fails")
+        .finish_callback(|| async { Err::<(), _>(std::io::Error::other("flush failed")) });
+    let service = with_callbacks(builder, &journal, &["finish b"]).build();
+
+    let exit = run_and_stop(service).await;
+
+    assert_eq!(*journal.lock().expect("journal"), ["finish b"]);
+    assert_eq!(
+        exit.report.callbacks_failed,
+        ["callback finish[0] failed: flush failed"]
+    );
+}
+
+#[tokio::test]
+async fn reload_through_the_handle_reports_changes_and_rejections() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let service = Service::builder("reloading", "reloads")
+        .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
+        .build();
+    let handle = service.handle();
+    let config = service.config().clone();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(BOUND).await.expect("serving");
+
+    backend.set_yaml("demo", "greeting: hey").expect("yaml");
+    let report = handle.reload().await.expect("valid");
+    assert_eq!(
+        (report.generation, report.changed.as_slice()),
+        (2, ["demo.greeting".to_owned()].as_slice())
+    );
+    assert_eq!(config.get_path::<String>("demo.greeting").expect("read"), "hey");
+
+    backend.set_yaml("site", "logging:\n  level: 5\n").expect("yaml");
+    let err = handle.reload().await.expect_err("invalid");
+    assert!(err.to_string().contains("site.logging.level"), "{err}");
+    assert_eq!(config.generation(), 2);
+
+    handle.stop().expect("running");
+    let exit = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("in time")
+        .expect("joined");
+    assert_eq!(exit.code(), 0);
+    assert!(handle.reload().await.is_err(), "no reload after the stop");
+}

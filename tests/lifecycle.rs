@@ -1,0 +1,128 @@
+//! The demo binary's life from outside: serve, stop on a signal with a
+//! request in flight, exit codes.
+
+mod support;
+
+use std::thread;
+
+use nix::sys::signal::Signal;
+use support::Demo;
+
+#[test]
+fn healthcheck_answers_200_with_name_and_version() {
+    let demo = Demo::start(&[]);
+    let (status, body) = demo.get("/healthcheck");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["name"], "micro-demo");
+    assert!(json["version"].as_str().is_some_and(|v| !v.is_empty()), "{json}");
+}
+
+#[test]
+fn version_reports_the_full_and_short_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("REVISION"),
+        "0123456789abcdef0123456789abcdef01234567\n",
+    )
+    .expect("write");
+    let mut demo = Demo::spawn_in(&["--port", "0"], Some(dir.path()));
+    let line = demo.wait_for_line("listening on ");
+    demo.addr = Some(
+        line.rsplit("listening on ")
+            .next()
+            .expect("addr")
+            .trim()
+            .parse()
+            .expect("addr"),
+    );
+    let (status, body) = demo.get("/version");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["version"], "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(json["short"], "0123456");
+    assert!(
+        line.starts_with("micro-demo 0123456 "),
+        "every line names service and version: {line}"
+    );
+}
+
+#[test]
+fn readiness_and_liveness_answer_200_while_running() {
+    let demo = Demo::start(&[]);
+    assert_eq!(demo.get("/health/ready").0, 200);
+    assert_eq!(demo.get("/health/live").0, 200);
+    assert_eq!(demo.get("/hello"), (200, "hello".into()));
+}
+
+fn stop_with_a_request_in_flight(signal: Signal) {
+    let mut demo = Demo::start(&[]);
+    let url = demo.url("/sleep/1000");
+    let request = thread::spawn(move || support::get(&url));
+    // The handler logs before it sleeps: from then on the request is in flight.
+    demo.wait_for_line("sleeping 1000 ms");
+    demo.signal(signal);
+    let (status, body) = request.join().expect("the request thread");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "slept 1000 ms\n"),
+        "stderr:\n{}",
+        demo.stderr()
+    );
+    let exit = demo.wait_exit();
+    assert_eq!(exit.code(), Some(0), "stderr:\n{}", demo.stderr());
+    let stderr = demo.stderr();
+    assert!(stderr.contains("demo finish callback: goodbye"), "{stderr}");
+    assert!(stderr.contains("1 completed, 0 cut off"), "{stderr}");
+}
+
+#[test]
+fn sigterm_drains_a_request_in_flight_runs_finish_callbacks_and_exits_0() {
+    stop_with_a_request_in_flight(Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_drains_a_request_in_flight_runs_finish_callbacks_and_exits_0() {
+    stop_with_a_request_in_flight(Signal::SIGINT);
+}
+
+#[test]
+fn invalid_yaml_at_start_exits_78_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("demo.yaml");
+    std::fs::write(&file, "greeting: hi\nbroken: [\n").expect("write");
+    let mut demo = Demo::spawn(&["--port", "0", "--config", dir.path().to_str().expect("utf-8")]);
+    let exit = demo.wait_exit();
+    let stderr = demo.stderr();
+    assert_eq!(exit.code(), Some(78), "{stderr}");
+    assert!(stderr.contains(&format!("{}:3:1: ", file.display())), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_site_value_at_start_exits_78_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "shutdown:\n  drain_timeout: whenever\n").expect("write");
+    let mut demo = Demo::spawn(&["--port", "0", "--config", dir.path().to_str().expect("utf-8")]);
+    let exit = demo.wait_exit();
+    let stderr = demo.stderr();
+    assert_eq!(exit.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("site.shutdown.drain_timeout"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_exits_69_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let mut demo = Demo::spawn(&["--port", &port]);
+    let exit = demo.wait_exit();
+    let stderr = demo.stderr();
+    assert_eq!(exit.code(), Some(69), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    let last = demo.wait_for_line("stopped micro-demo");
+    assert!(last.ends_with("exit 69"), "{last}");
+}

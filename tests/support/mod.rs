@@ -1,0 +1,173 @@
+//! Drives the real `micro` demo binary from outside: real process, real
+//! signals, real sockets. Every wait polls with a deadline and says what it
+//! waited for when it gives up.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// How long any single wait may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running demo process with its stderr collected line by line.
+pub struct Demo {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Demo {
+    /// Starts the demo with `args` (plus `--port 0`), without waiting.
+    pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_in(args, None)
+    }
+
+    /// Starts the demo in working directory `dir`.
+    pub fn spawn_in(args: &[&str], dir: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_micro"));
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("PORT")
+            .env_remove("MICRO_REVISION")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().expect("the demo binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            addr: None,
+        }
+    }
+
+    /// Starts the demo on port 0 with `extra` args and waits until it listens.
+    pub fn start(extra: &[&str]) -> Self {
+        let mut args = vec!["--port", "0"];
+        args.extend_from_slice(extra);
+        let mut demo = Self::spawn(&args);
+        let line = demo.wait_for_line("listening on ");
+        let addr = line.rsplit("listening on ").next().expect("an address").trim();
+        demo.addr = Some(
+            addr.parse()
+                .unwrap_or_else(|e| panic!("bad address {addr:?} in {line:?}: {e}")),
+        );
+        demo.wait_for_line("started micro-demo");
+        demo
+    }
+
+    /// Waits for a stderr line containing `needle` and returns it.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        self.wait_for_nth_line(needle, 1)
+    }
+
+    /// Waits for the `n`-th stderr line containing `needle` and returns it.
+    pub fn wait_for_nth_line(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(line) = self.lines().into_iter().filter(|l| l.contains(needle)).nth(n - 1) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stderr line #{n} containing {needle:?} within {DEADLINE:?}; stderr so far:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// All stderr lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// All stderr so far, as one text.
+    pub fn stderr(&self) -> String {
+        self.lines().join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr.expect("the demo listens"))
+    }
+
+    /// GET `path`: the status and body (4xx/5xx included).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        get(&self.url(path))
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).expect("the signal is delivered");
+    }
+
+    /// Waits for the process to exit and returns its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(20));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the demo did not exit within {DEADLINE:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET `url` with a bounded wait: the status and body.
+pub fn get(url: &str) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().timeout(DEADLINE).build();
+    match agent.get(url).call() {
+        Ok(response) => (response.status(), response.into_string().expect("a text body")),
+        Err(ureq::Error::Status(code, response)) => (code, response.into_string().unwrap_or_default()),
+        Err(err) => panic!("GET {url}: {err}"),
+    }
+}
+
+/// Polls `probe` until it returns `Some`, at most [`DEADLINE`].
+pub fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
