@@ -1,6 +1,7 @@
 //! [`SiteConfig`]: the typed schema of the site document, whose defaults are
 //! compiled in from `config/defaults/site.yaml`.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -128,11 +129,13 @@ pub struct ActorsConfig {
 }
 
 impl SiteConfig {
-    /// The defaults as a tree.
+    /// The defaults as a tree, parsed once per process.
     #[must_use]
     pub fn defaults_value() -> Value {
         // The embedded text is checked by this crate's tests.
-        yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).unwrap_or_default()
+        static DEFAULTS: LazyLock<Value> =
+            LazyLock::new(|| yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).unwrap_or_default());
+        DEFAULTS.clone()
     }
 
     /// The effective site tree: `overrides` merged over the defaults.
