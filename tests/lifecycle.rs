@@ -28,15 +28,7 @@ fn version_reports_the_full_and_short_version() {
     )
     .expect("write");
     let mut demo = Demo::spawn_in(&["--port", "0"], Some(dir.path()));
-    let line = demo.wait_for_line("listening on ");
-    demo.addr = Some(
-        line.rsplit("listening on ")
-            .next()
-            .expect("addr")
-            .trim()
-            .parse()
-            .expect("addr"),
-    );
+    let line = demo.wait_listening();
     let (status, body) = demo.get("/version");
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
@@ -46,6 +38,22 @@ fn version_reports_the_full_and_short_version() {
         line.starts_with("micro-demo 0123456 "),
         "every line names service and version: {line}"
     );
+}
+
+#[test]
+fn production_logs_one_json_object_per_line_with_service_and_version() {
+    let mut demo = Demo::start(&["--production"]);
+    assert_eq!(demo.get("/hello"), (200, "hello".into()));
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
+    let lines = demo.lines();
+    assert!(lines.len() >= 5, "{lines:?}");
+    for line in &lines {
+        let json: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(json["service"], "micro-demo", "{line}");
+        assert!(json["version"].as_str().is_some_and(|v| !v.is_empty()), "{line}");
+        assert!(json["message"].is_string(), "{line}");
+    }
 }
 
 #[test]

@@ -65,14 +65,24 @@ impl Demo {
         let mut args = vec!["--port", "0"];
         args.extend_from_slice(extra);
         let mut demo = Self::spawn(&args);
-        let line = demo.wait_for_line("listening on ");
-        let addr = line.rsplit("listening on ").next().expect("an address").trim();
-        demo.addr = Some(
+        demo.wait_listening();
+        demo.wait_for_line("started micro-demo");
+        demo
+    }
+
+    /// Waits for the `listening on ADDR` line and records the address.
+    pub fn wait_listening(&mut self) -> String {
+        let line = self.wait_for_line("listening on ");
+        let rest = line.rsplit("listening on ").next().unwrap_or_default();
+        let addr: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+            .collect();
+        self.addr = Some(
             addr.parse()
                 .unwrap_or_else(|e| panic!("bad address {addr:?} in {line:?}: {e}")),
         );
-        demo.wait_for_line("started micro-demo");
-        demo
+        line
     }
 
     /// Waits for a stderr line containing `needle` and returns it.
