@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use micro_actors::{BoxError, Callback, LogSettings};
-use micro_config::PreloadedConfig;
+use micro_config::{LoadError, PreloadedConfig, site::DEFAULTS_ORIGIN};
 
 use crate::service::{LogHook, ServiceInner, callback};
 use crate::{Service, ServiceHandle, global, version};
@@ -128,6 +128,7 @@ impl ServiceBuilder {
             .config
             .unwrap_or_else(|| PreloadedConfig::new(["site"]))
             .site_path(self.site_path);
+        let config = validate_log_level(config);
         let cwd = std::env::current_dir().unwrap_or_default();
         let fallback = self.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
         let service = Service::from_inner(Arc::new(ServiceInner {
@@ -144,4 +145,23 @@ impl ServiceBuilder {
         global::register(&service);
         service
     }
+}
+
+/// Rejects a site config whose log level is not a valid filter, so a reload
+/// cannot swap in a level the logger would refuse.
+fn validate_log_level(config: PreloadedConfig) -> PreloadedConfig {
+    let site_path = config.site_path_keys().to_vec();
+    config.validate(move |snapshot| {
+        let level = &snapshot.site().logging.level;
+        micro_actors::logger::check_directive(level).map_err(|err| LoadError::Invalid {
+            origin: snapshot
+                .document(&site_path[0])
+                .map_or(DEFAULTS_ORIGIN, |doc| doc.origin().clone()),
+            path: format!("{}.logging.level", site_path.join(".")),
+            message: match err {
+                micro_actors::LogError::Level { message, .. } => format!("{level:?} is not a log filter: {message}"),
+                other => other.to_string(),
+            },
+        })
+    })
 }

@@ -200,6 +200,17 @@ async fn reload_through_the_handle_reports_changes_and_rejections() {
     assert!(err.to_string().contains("site.logging.level"), "{err}");
     assert_eq!(config.generation(), 2);
 
+    backend
+        .set_yaml("site", "logging:\n  level: \"info,=[\"\n")
+        .expect("yaml");
+    let err = handle.reload().await.expect_err("not a filter");
+    assert!(
+        err.to_string()
+            .contains("site.logging.level: \"info,=[\" is not a log filter"),
+        "{err}"
+    );
+    assert_eq!(config.generation(), 2);
+
     handle.stop().expect("running");
     let exit = tokio::time::timeout(BOUND, run)
         .await

@@ -43,7 +43,7 @@ pub use backend::{ConfigBackend, FileBackend, Layered, MemoryBackend};
 pub use document::Document;
 pub use error::{LoadError, ReadError};
 pub use origin::{Location, Origin};
-pub use preloaded::PreloadedConfig;
+pub use preloaded::{PreloadedConfig, Validator};
 pub use site::SiteConfig;
 pub use snapshot::Snapshot;
 

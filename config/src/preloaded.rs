@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 use crate::site::DEFAULTS_ORIGIN;
 use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, Value};
 
+/// A check a candidate snapshot must pass; see [`PreloadedConfig::validate`].
+pub type Validator = Arc<dyn Fn(&Snapshot) -> Result<(), LoadError> + Send + Sync>;
+
 /// The configuration accessor: which documents to preload, from which
 /// backend, and the current [`Snapshot`].
 ///
@@ -31,6 +34,7 @@ use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteCo
 /// ```
 #[derive(Clone)]
 pub struct PreloadedConfig {
+    validators: Vec<Validator>,
     preloads: Arc<[String]>,
     backend: Arc<dyn ConfigBackend>,
     site_path: Arc<[String]>,
@@ -47,6 +51,7 @@ impl PreloadedConfig {
         S: Into<String>,
     {
         Self {
+            validators: Vec::new(),
             preloads: preloads.into_iter().map(Into::into).collect(),
             backend: Arc::new(MemoryBackend::labelled("no backend")),
             site_path: Arc::new(["site".to_owned()]),
@@ -58,6 +63,32 @@ impl PreloadedConfig {
     #[must_use]
     pub fn backend(mut self, backend: impl ConfigBackend) -> Self {
         self.backend = Arc::new(backend);
+        self
+    }
+
+    /// Adds a check every candidate snapshot must pass, at startup and on
+    /// each reload; a failing check rejects the candidate whole.
+    ///
+    /// ```
+    /// use micro_config::{LoadError, MemoryBackend, Origin, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["db"])
+    ///     .backend(MemoryBackend::labelled("t").with_yaml("db", "pool: 0").unwrap())
+    ///     .validate(|snapshot| match snapshot.get_path::<u32>("db.pool") {
+    ///         Ok(0) => Err(LoadError::Invalid {
+    ///             origin: snapshot.document("db").unwrap().origin().clone(),
+    ///             path: "db.pool".into(),
+    ///             message: "must be at least 1".into(),
+    ///         }),
+    ///         _ => Ok(()),
+    ///     });
+    /// let err = config.load_candidate(1, &[]).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "t (in memory): db.pool: must be at least 1");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn validate(mut self, check: impl Fn(&Snapshot) -> Result<(), LoadError> + Send + Sync + 'static) -> Self {
+        self.validators.push(Arc::new(check));
         self
     }
 
@@ -150,7 +181,11 @@ impl PreloadedConfig {
         }
 
         let site = self.settle_site(&mut documents)?;
-        Ok(Snapshot::new(generation, documents, site))
+        let snapshot = Snapshot::new(generation, documents, site);
+        for check in &self.validators {
+            check(&snapshot)?;
+        }
+        Ok(snapshot)
     }
 
     /// Merges the site defaults under the site document (creating it when
@@ -203,6 +238,7 @@ impl std::fmt::Debug for PreloadedConfig {
             .field("backend", &self.backend.describe())
             .field("site_path", &self.site_path)
             .field("generation", &self.generation())
+            .field("validators", &self.validators.len())
             .finish()
     }
 }

@@ -16,6 +16,7 @@
 //! [`ServiceHandle`]: crate::ServiceHandle
 
 mod children;
+mod reload;
 mod shutdown;
 mod startup;
 
@@ -23,7 +24,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use micro_actors::{ConfigMsg, InFlight, LoggerMsg, Readiness, ReloadError, ReloadReport};
+use micro_actors::{InFlight, Readiness, ReloadError, ReloadReport};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,7 +33,7 @@ use crate::exit::humantime;
 use crate::service::Mode;
 use crate::signals::Signal;
 use crate::{ExitKind, ExitStatus, Phase, Service, ShutdownReport, StartError, StopCause};
-use children::{Child, ask};
+use children::Child;
 use startup::{Step, StepContext};
 
 /// What the supervisor acts on.
@@ -167,10 +168,10 @@ impl Actor for Supervisor {
             SupervisorMsg::Spawned(child) => state.children.push(child),
             SupervisorMsg::StepDone { phase, took, outcome } => state.step_done(&myself, phase, took, outcome),
             SupervisorMsg::StartupTimedOut => state.startup_timed_out(&myself),
-            SupervisorMsg::Signal(Signal::Hangup) => state.reload(&myself, None),
+            SupervisorMsg::Signal(Signal::Hangup) => state.reload(None),
             SupervisorMsg::Signal(signal) => state.stop_signal(&myself, signal),
             SupervisorMsg::Stop(cause) => state.begin_shutdown(&myself, cause),
-            SupervisorMsg::Reload(reply) => state.reload(&myself, reply),
+            SupervisorMsg::Reload(reply) => state.reload(reply),
             SupervisorMsg::ShutdownPhase(name) => state.enter_shutdown_phase(Some(name)),
             SupervisorMsg::ShutdownDone(partial) => {
                 state.enter_shutdown_phase(None);
@@ -402,11 +403,7 @@ impl SupervisorState {
         self.shutdown_phase = next.map(|name| (name, Instant::now()));
     }
 
-    fn reload(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
-    ) {
+    fn reload(&mut self, reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>) {
         let config = self.children.iter().find_map(|c| match c {
             Child::Config(actor) => Some(actor.clone()),
             _ => None,
@@ -422,32 +419,7 @@ impl SupervisorState {
             }
             return;
         };
-        let bound = self.service.config_site().actors.call_timeout;
-        let service = self.service.clone();
-        let _ = myself;
-        tokio::spawn(async move {
-            let outcome = match ask(&config, ConfigMsg::Reload, bound).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ReloadError::Unanswered { waited: bound }),
-            };
-            match &outcome {
-                Ok(report) => {
-                    tracing::info!(target: "micro", "config reloaded: {report}");
-                    if let Some(logger) = logger {
-                        let level = service.log_settings(true).level;
-                        match ask(&logger, |reply| LoggerMsg::SetLevel(level, reply), bound).await {
-                            Ok(Err(err)) => tracing::warn!(target: "micro", "log level not applied: {err}"),
-                            Err(err) => tracing::warn!(target: "micro", "log level not applied: logger: {err}"),
-                            Ok(Ok(())) => {}
-                        }
-                    }
-                }
-                Err(err) => tracing::warn!(target: "micro", "config {err}"),
-            }
-            if let Some(reply) = reply {
-                let _ = reply.send(outcome);
-            }
-        });
+        tokio::spawn(reload::run(self.service.clone(), config, logger, reply));
     }
 
     fn finish(&mut self) {

@@ -134,6 +134,19 @@ pub fn set_level(directive: &str) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Checks that `directive` is a valid filter, ignoring `RUST_LOG`.
+///
+/// ```
+/// assert!(micro_actors::logger::check_directive("info,hyper=warn").is_ok());
+/// assert!(micro_actors::logger::check_directive("info,=[").is_err());
+/// ```
+pub fn check_directive(directive: &str) -> Result<(), LogError> {
+    EnvFilter::try_new(directive).map(drop).map_err(|err| LogError::Level {
+        directive: directive.to_owned(),
+        message: err.to_string(),
+    })
+}
+
 /// Whether this crate's subscriber is installed.
 #[must_use]
 pub fn is_installed() -> bool {
