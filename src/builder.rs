@@ -7,7 +7,7 @@ use axum::Router;
 use micro_actors::{BoxError, Callback, LogSettings};
 use micro_config::{LoadError, PreloadedConfig, site::DEFAULTS_ORIGIN};
 
-use crate::service::{LogHook, ServiceInner, callback};
+use crate::service::{LogHook, ServiceInner};
 use crate::{Service, ServiceHandle, global, version};
 
 /// Builds a [`Service`]; from [`Service::builder`].
@@ -56,6 +56,14 @@ impl ServiceBuilder {
     }
 
     /// The service's own routes, served beside micro's built-in ones.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// let service = micro::Service::builder("hello", "says hello")
+    ///     .app(Router::new().route("/hello", get(|| async { "hello" })))
+    ///     .build();
+    /// # let _ = service;
+    /// ```
     pub fn app(mut self, app: Router) -> Self {
         self.app = app;
         self
@@ -63,6 +71,14 @@ impl ServiceBuilder {
 
     /// The configuration accessor; without one, only the site document is
     /// loaded, from its embedded defaults.
+    ///
+    /// ```
+    /// use micro::config::{FileBackend, PreloadedConfig};
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .config(PreloadedConfig::new(["site", "db"]).backend(FileBackend::new("/etc/orders")))
+    ///     .build();
+    /// assert_eq!(service.config().preloads(), ["site", "db"]);
+    /// ```
     pub fn config(mut self, config: PreloadedConfig) -> Self {
         self.config = Some(config);
         self
@@ -70,6 +86,13 @@ impl ServiceBuilder {
 
     /// Where the site config sits: `["site"]` (the default), or e.g.
     /// `["hipchat", "site"]` for key `site` of document `hipchat`.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("chat", "chats")
+    ///     .config_site_path(["hipchat", "site"])
+    ///     .build();
+    /// assert_eq!(service.config().site_path_keys(), ["hipchat", "site"]);
+    /// ```
     pub fn config_site_path<I, S>(mut self, path: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -82,6 +105,16 @@ impl ServiceBuilder {
     /// An async callback run at startup, after config and logging and before
     /// the listener opens, in registration order. An error, a panic or
     /// running past `site.startup.init_timeout` fails startup (exit 70).
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .init_callback(|| async {
+    ///         // connect to the database, warm caches...
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
     pub fn init_callback<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -89,13 +122,23 @@ impl ServiceBuilder {
         E: Into<BoxError> + 'static,
     {
         let name = format!("init[{}]", self.init.len());
-        self.init.push(callback(&name, f));
+        self.init.push(Callback::new(&name, f));
         self
     }
 
     /// An async callback run at shutdown, after the drain, in registration
     /// order, each bounded by `site.shutdown.finish_timeout`; one failing
     /// does not stop the others.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .finish_callback(|| async {
+    ///         // flush buffers, say goodbye to peers...
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
     pub fn finish_callback<F, Fut, E>(mut self, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -103,12 +146,19 @@ impl ServiceBuilder {
         E: Into<BoxError> + 'static,
     {
         let name = format!("finish[{}]", self.finish.len());
-        self.finish.push(callback(&name, f));
+        self.finish.push(Callback::new(&name, f));
         self
     }
 
     /// Adjusts the log settings (level, format, name, version) before the
     /// subscriber is installed.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .log_configuration(|settings| settings.level = format!("{},orders=debug", settings.level))
+    ///     .build();
+    /// # let _ = service;
+    /// ```
     pub fn log_configuration(mut self, hook: impl Fn(&mut LogSettings) + Send + Sync + 'static) -> Self {
         self.log_hook = Some(Arc::new(hook));
         self
@@ -117,12 +167,24 @@ impl ServiceBuilder {
     /// The version used when there is no `REVISION` file, no
     /// `MICRO_REVISION` and no build commit; usually
     /// `env!("CARGO_PKG_VERSION")`.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .version(env!("CARGO_PKG_VERSION"))
+    ///     .build();
+    /// assert!(!service.get_version(false).is_empty());
+    /// ```
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
         self
     }
 
     /// The service; also what [`get_service`](crate::get_service) returns from now on.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders").build();
+    /// assert_eq!(micro::get_service().unwrap().name(), service.name());
+    /// ```
     pub fn build(self) -> Service {
         let config = self
             .config

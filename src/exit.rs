@@ -43,6 +43,10 @@ pub enum ExitKind {
 
 impl ExitKind {
     /// The process exit code.
+    ///
+    /// ```
+    /// assert_eq!(micro::ExitKind::Terminated.code(), 143);
+    /// ```
     #[must_use]
     pub fn code(self) -> u8 {
         match self {
@@ -81,12 +85,26 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// The process exit code.
+    ///
+    /// ```
+    /// let status = micro::ExitStatus {
+    ///     kind: micro::ExitKind::Unavailable,
+    ///     reason: "cannot listen on 127.0.0.1:7000".into(),
+    ///     report: Default::default(),
+    /// };
+    /// assert_eq!(status.code(), 69);
+    /// ```
     #[must_use]
     pub fn code(&self) -> u8 {
         self.kind.code()
     }
 
     /// Whether the service stopped cleanly (exit code 0).
+    ///
+    /// ```
+    /// let status = micro::ExitStatus { kind: micro::ExitKind::Clean, reason: String::new(), report: Default::default() };
+    /// assert!(status.is_success());
+    /// ```
     #[must_use]
     pub fn is_success(&self) -> bool {
         self.kind == ExitKind::Clean
@@ -153,6 +171,11 @@ pub enum StartError {
 
 impl StartError {
     /// The exit kind this failure maps to.
+    ///
+    /// ```
+    /// let err = micro::StartError::Port { value: "eighty".into() };
+    /// assert_eq!(err.exit_kind(), micro::ExitKind::Config);
+    /// ```
     #[must_use]
     pub fn exit_kind(&self) -> ExitKind {
         match self {

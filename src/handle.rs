@@ -12,6 +12,11 @@ use tokio::sync::watch;
 use crate::supervisor::SupervisorMsg;
 
 /// Where the service is in its life.
+///
+/// ```
+/// let service = micro::Service::builder("hello", "says hello").build();
+/// assert_eq!(service.handle().status().phase, micro::Phase::Idle);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Built, not started.
@@ -111,6 +116,11 @@ impl ServiceHandle {
     }
 
     /// Asks for a graceful stop, as SIGTERM does.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert!(service.handle().stop().is_err(), "not running yet");
+    /// ```
     pub fn stop(&self) -> Result<(), NotRunning> {
         let supervisor = self.supervisor().ok_or(NotRunning)?;
         supervisor
@@ -121,6 +131,15 @@ impl ServiceHandle {
     /// Reloads the configuration, as SIGHUP does, and says what happened:
     /// what changed, or why the candidate was rejected (the old
     /// configuration then stays in force).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let err = service.handle().reload().await.unwrap_err();
+    /// assert!(matches!(err, micro::ReloadError::NotRunning));
+    /// # }
+    /// ```
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let supervisor = self.supervisor().ok_or(ReloadError::NotRunning)?;
         // The supervisor bounds its call to ConfigActor by call_timeout;
@@ -137,6 +156,11 @@ impl ServiceHandle {
     }
 
     /// The service's phase and address now.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert_eq!(service.handle().status().addr, None);
+    /// ```
     #[must_use]
     pub fn status(&self) -> Status {
         *self.shared.status.borrow()
@@ -144,6 +168,15 @@ impl ServiceHandle {
 
     /// Waits until the service serves and returns its address; fails when
     /// it stops first or `bound` passes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let waited = service.handle().wait_running(std::time::Duration::from_millis(10)).await;
+    /// assert!(matches!(waited, Err(micro::WaitError::TimedOut(_))));
+    /// # }
+    /// ```
     pub async fn wait_running(&self, bound: Duration) -> Result<SocketAddr, WaitError> {
         let mut status = self.shared.status.subscribe();
         let wait = status.wait_for(|s| matches!(s.phase, Phase::Running | Phase::Stopping | Phase::Stopped));
@@ -158,6 +191,19 @@ impl ServiceHandle {
     }
 
     /// Waits until the run has ended; fails when `bound` passes first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let handle = service.handle();
+    /// let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    /// handle.wait_running(std::time::Duration::from_secs(10)).await.unwrap();
+    /// handle.stop().unwrap();
+    /// handle.wait_stopped(std::time::Duration::from_secs(10)).await.unwrap();
+    /// assert_eq!(run.await.unwrap().code(), 0);
+    /// # }
+    /// ```
     pub async fn wait_stopped(&self, bound: Duration) -> Result<(), WaitError> {
         let mut status = self.shared.status.subscribe();
         match tokio::time::timeout(bound, status.wait_for(|s| s.phase == Phase::Stopped)).await {

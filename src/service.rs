@@ -1,10 +1,9 @@
 //! [`Service`]: the configured service, and how it runs.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use micro_actors::{BoxError, Callback, LogError, LogFormat, LogSettings};
+use micro_actors::{Callback, LogError, LogFormat, LogSettings};
 use micro_config::{PreloadedConfig, SiteConfig};
 use ractor::Actor;
 use tokio::sync::oneshot;
@@ -69,6 +68,11 @@ pub(crate) struct ServiceInner {
 
 impl Service {
     /// Starts building a service called `name`.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert_eq!((service.name(), service.description()), ("hello", "says hello"));
+    /// ```
     pub fn builder(name: impl Into<String>, description: impl Into<String>) -> ServiceBuilder {
         ServiceBuilder::new(name.into(), description.into())
     }
@@ -86,24 +90,42 @@ impl Service {
     }
 
     /// The service's name, on every log line.
+    ///
+    /// ```
+    /// assert_eq!(micro::Service::builder("hello", "").build().name(), "hello");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
     /// The service's description.
+    ///
+    /// ```
+    /// assert_eq!(micro::Service::builder("hello", "says hello").build().description(), "says hello");
+    /// ```
     #[must_use]
     pub fn description(&self) -> &str {
         &self.inner.description
     }
 
     /// The configuration accessor.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert_eq!(service.config().generation(), 0, "nothing loaded before the run");
+    /// ```
     #[must_use]
     pub fn config(&self) -> &PreloadedConfig {
         &self.inner.config
     }
 
     /// The typed site config now in force (the defaults before startup).
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert_eq!(service.config_site().logging.level, "info");
+    /// ```
     #[must_use]
     pub fn config_site(&self) -> Arc<SiteConfig> {
         self.inner.config.site()
@@ -128,6 +150,11 @@ impl Service {
     }
 
     /// A handle to stop, reload and observe the service from code.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert_eq!(service.handle().status().phase, micro::Phase::Idle);
+    /// ```
     #[must_use]
     pub fn handle(&self) -> ServiceHandle {
         self.inner.handle.clone()
@@ -137,6 +164,12 @@ impl Service {
     /// and version on every line: human-readable when `debug`, JSON lines
     /// otherwise. Running the service does this itself; call it to log
     /// before the run. Installing twice only applies the level.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// service.configure_logging(true).unwrap();
+    /// tracing::info!("logged with the service's name and version");
+    /// ```
     pub fn configure_logging(&self, debug: bool) -> Result<(), LogError> {
         micro_actors::logger::install(&self.log_settings(debug))
     }
@@ -157,6 +190,19 @@ impl Service {
     /// Runs the service on `host:port` (port 0: any free port) with
     /// human-readable logs, until SIGTERM, SIGINT or
     /// [`ServiceHandle::stop`]; returns how it ended.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let handle = service.handle();
+    /// tokio::spawn(async move {
+    ///     handle.wait_running(std::time::Duration::from_secs(10)).await.unwrap();
+    ///     handle.stop().unwrap();
+    /// });
+    /// assert_eq!(service.debug("127.0.0.1", 0).await.code(), 0);
+    /// # }
+    /// ```
     pub async fn debug(&self, host: &str, port: u16) -> ExitStatus {
         self.run(Mode::Debug {
             host: host.to_owned(),
@@ -167,6 +213,13 @@ impl Service {
 
     /// Runs the service on `host` and the port from `PORT` or
     /// `site.http.port`, with JSON logs, until stopped; returns how it ended.
+    ///
+    /// ```no_run
+    /// #[tokio::main]
+    /// async fn main() -> micro::ExitStatus {
+    ///     micro::Service::builder("hello", "says hello").build().production("0.0.0.0").await
+    /// }
+    /// ```
     pub async fn production(&self, host: &str) -> ExitStatus {
         self.run(Mode::Production { host: host.to_owned() }).await
     }
@@ -216,14 +269,4 @@ impl std::fmt::Debug for Service {
             .field("finish_callbacks", &self.inner.finish.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Wraps a user callback.
-pub(crate) fn callback<F, Fut, E>(name: &str, f: F) -> Callback
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), E>> + Send + 'static,
-    E: Into<BoxError> + 'static,
-{
-    Callback::new(name, f)
 }

@@ -3,6 +3,12 @@
 use std::path::Path;
 
 /// The git commit this binary was built from, when the build saw one.
+///
+/// ```
+/// if let Some(sha) = micro::version::BUILD_GIT_SHA {
+///     assert!(sha.len() >= 7);
+/// }
+/// ```
 pub const BUILD_GIT_SHA: Option<&str> = option_env!("MICRO_GIT_SHA");
 
 /// Resolves the version, first found wins:
