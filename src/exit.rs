@@ -84,6 +84,15 @@ pub struct ExitStatus {
 }
 
 impl ExitStatus {
+    /// A status for a run that ended before any shutdown report existed.
+    pub(crate) fn unreported(kind: ExitKind, reason: String) -> Self {
+        Self {
+            kind,
+            reason,
+            report: ShutdownReport::default(),
+        }
+    }
+
     /// The process exit code.
     ///
     /// ```

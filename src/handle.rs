@@ -1,6 +1,7 @@
 //! [`ServiceHandle`]: stop, reload and observe a running service from code.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -95,6 +96,8 @@ pub struct ServiceHandle {
 }
 
 struct Shared {
+    /// Whether a run is under way: one at a time per service.
+    running: AtomicBool,
     supervisor: Mutex<Option<ActorRef<SupervisorMsg>>>,
     status: watch::Sender<Status>,
     config: PreloadedConfig,
@@ -108,6 +111,7 @@ impl ServiceHandle {
         };
         Self {
             shared: Arc::new(Shared {
+                running: AtomicBool::new(false),
                 supervisor: Mutex::new(None),
                 status: watch::Sender::new(status),
                 config,
@@ -142,9 +146,10 @@ impl ServiceHandle {
     /// ```
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let supervisor = self.supervisor().ok_or(ReloadError::NotRunning)?;
-        // The supervisor bounds its call to ConfigActor by call_timeout;
-        // this bound only covers a supervisor that stopped answering.
-        let bound = self.shared.config.site().actors.call_timeout * 2;
+        // The supervisor bounds each of its two calls (ConfigActor, then
+        // LoggerActor) by call_timeout; this bound covers both with a margin,
+        // and only bites when the supervisor stopped answering.
+        let bound = self.shared.config.site().actors.call_timeout * 3;
         match supervisor
             .call(|reply| SupervisorMsg::Reload(Some(reply)), Some(bound))
             .await
@@ -218,6 +223,27 @@ impl ServiceHandle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Claims the service for a run; `false` when one is under way. The
+    /// phase is `Starting` from here on, so a waiter never sees the last
+    /// run's `Stopped`.
+    pub(crate) fn claim(&self) -> bool {
+        let claimed = self
+            .shared
+            .running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if claimed {
+            self.set_phase(Phase::Starting, None);
+        }
+        claimed
+    }
+
+    /// Ends the run claimed with [`claim`](Self::claim).
+    pub(crate) fn release(&self) {
+        self.attach(None);
+        self.shared.running.store(false, Ordering::Release);
     }
 
     pub(crate) fn attach(&self, supervisor: Option<ActorRef<SupervisorMsg>>) {

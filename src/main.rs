@@ -25,9 +25,9 @@ const MAX_SLEEP_MS: u64 = 600_000;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Host to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
+    /// Host to listen on (default 127.0.0.1; in production site.http.host).
+    #[arg(long)]
+    host: Option<String>,
     /// Port to listen on; 0 picks any free port. In production the default
     /// is PORT or site.http.port.
     #[arg(long)]
@@ -57,9 +57,10 @@ async fn main() -> micro::ExitStatus {
         .version(env!("CARGO_PKG_VERSION"))
         .build();
     if args.production {
-        service.production(&args.host).await
+        service.production(args.host.as_deref()).await
     } else {
-        service.debug(&args.host, args.port.unwrap_or(7000)).await
+        let host = args.host.as_deref().unwrap_or("127.0.0.1");
+        service.debug(host, args.port.unwrap_or(7000)).await
     }
 }
 

@@ -8,8 +8,9 @@ use micro_config::{PreloadedConfig, SiteConfig};
 use ractor::Actor;
 use tokio::sync::oneshot;
 
+use crate::signals::Force;
 use crate::supervisor::{Supervisor, SupervisorArgs};
-use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, ShutdownReport, signals, version};
+use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, signals, version};
 
 /// A log-settings hook registered with [`ServiceBuilder::log_configuration`].
 pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;
@@ -19,8 +20,9 @@ pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;
 pub(crate) enum Mode {
     /// Human-readable logs, the port given.
     Debug { host: String, port: u16 },
-    /// JSON logs, the port from `PORT` or `site.http.port`.
-    Production { host: String },
+    /// JSON logs, the port from `PORT` or `site.http.port`, the host given
+    /// or `site.http.host`.
+    Production { host: Option<String> },
 }
 
 impl Mode {
@@ -211,50 +213,66 @@ impl Service {
         .await
     }
 
-    /// Runs the service on `host` and the port from `PORT` or
-    /// `site.http.port`, with JSON logs, until stopped; returns how it ended.
+    /// Runs the service with JSON logs until stopped, and returns how it
+    /// ended. It listens on `host` (`None`: `site.http.host`) and the port
+    /// from `PORT`, else `site.http.port`.
     ///
     /// ```no_run
     /// #[tokio::main]
     /// async fn main() -> micro::ExitStatus {
-    ///     micro::Service::builder("hello", "says hello").build().production("0.0.0.0").await
+    ///     let service = micro::Service::builder("hello", "says hello").build();
+    ///     service.production("0.0.0.0").await // or .production(None): site.http.host
     /// }
     /// ```
-    pub async fn production(&self, host: &str) -> ExitStatus {
-        self.run(Mode::Production { host: host.to_owned() }).await
+    pub async fn production<'h>(&self, host: impl Into<Option<&'h str>>) -> ExitStatus {
+        let host = host.into().map(str::to_owned);
+        self.run(Mode::Production { host }).await
     }
 
     async fn run(&self, mode: Mode) -> ExitStatus {
-        let software = |reason: String| ExitStatus {
-            kind: ExitKind::Software,
-            reason,
-            report: ShutdownReport::default(),
-        };
+        if !self.inner.handle.claim() {
+            return ExitStatus::unreported(
+                ExitKind::Software,
+                format!("{} is already running: a service runs once at a time", self.name()),
+            );
+        }
+        let status = self.run_claimed(mode).await;
+        self.inner.handle.release();
+        status
+    }
+
+    async fn run_claimed(&self, mode: Mode) -> ExitStatus {
         let (done, finished) = oneshot::channel();
+        let force = Force::new();
         let args = SupervisorArgs {
             service: self.clone(),
             mode,
+            force: force.clone(),
             done,
         };
         let (supervisor, running) = match Actor::spawn(None, Supervisor, args).await {
             Ok(spawned) => spawned,
-            Err(err) => return software(format!("cannot start the supervisor: {err}")),
+            Err(err) => {
+                self.inner.handle.set_phase(crate::Phase::Stopped, None);
+                return ExitStatus::unreported(ExitKind::Software, format!("cannot start the supervisor: {err}"));
+            }
         };
-        let signals = match signals::forward(supervisor.clone()) {
+        let signals = match signals::forward(supervisor.clone(), force) {
             Ok(signals) => signals,
             Err(err) => {
                 supervisor.kill();
-                return software(format!("cannot install signal handlers: {err}"));
+                self.inner.handle.set_phase(crate::Phase::Stopped, None);
+                return ExitStatus::unreported(ExitKind::Software, format!("cannot install signal handlers: {err}"));
             }
         };
         self.inner.handle.attach(Some(supervisor));
         let _ = running.await;
-        self.inner.handle.attach(None);
+        // Signals stay handled until here; after this the process ignores
+        // SIGTERM and SIGINT (signal-hook cannot restore the defaults), which
+        // is fine for a binary about to exit. See ARCHITECTURE.md.
         signals.close();
-        finished.await.unwrap_or_else(|_| ExitStatus {
-            kind: ExitKind::Failure,
-            reason: "the supervisor stopped without reporting how".into(),
-            report: ShutdownReport::default(),
+        finished.await.unwrap_or_else(|_| {
+            ExitStatus::unreported(ExitKind::Failure, "the supervisor stopped without reporting how".into())
         })
     }
 }

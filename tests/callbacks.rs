@@ -219,3 +219,75 @@ async fn reload_through_the_handle_reports_changes_and_rejections() {
     assert_eq!(exit.code(), 0);
     assert!(handle.reload().await.is_err(), "no reload after the stop");
 }
+
+#[tokio::test]
+async fn a_service_runs_once_at_a_time() {
+    let service = Service::builder("once", "runs once").build();
+    let handle = service.handle();
+    let first = tokio::spawn({
+        let service = service.clone();
+        async move { service.debug("127.0.0.1", 0).await }
+    });
+    handle.wait_running(BOUND).await.expect("serving");
+
+    let second = service.debug("127.0.0.1", 0).await;
+    assert_eq!(second.code(), 70, "{}", second.reason);
+    assert!(second.reason.contains("already running"), "{}", second.reason);
+
+    handle.stop().expect("the first run is still running");
+    let first = tokio::time::timeout(BOUND, first)
+        .await
+        .expect("in time")
+        .expect("joined");
+    assert_eq!(first.code(), 0, "{}", first.reason);
+}
+
+#[tokio::test]
+async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_served() {
+    let site = MemoryBackend::new()
+        .with_yaml("site", "shutdown:\n  pre_drain_delay: 2s\n")
+        .expect("yaml");
+    let service = Service::builder("delayed", "drains late")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .build();
+    let handle = service.handle();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    let addr = handle.wait_running(BOUND).await.expect("serving");
+    let ready = format!("http://{addr}/health/ready");
+    let live = format!("http://{addr}/health/live");
+    let status = |url: String| async move {
+        tokio::task::spawn_blocking(move || match ureq::get(&url).call() {
+            Ok(response) => response.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(err) => panic!("{url}: {err}"),
+        })
+        .await
+        .expect("joined")
+    };
+    assert_eq!(status(ready.clone()).await, 200);
+
+    handle.stop().expect("running");
+    // Within the delay the listener stays open: readiness turns 503 while
+    // liveness (and every other route) is still served.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while status(ready.clone()).await != 503 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness still 200 a second after stop()"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(status(live).await, 200);
+
+    let exit = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("in time")
+        .expect("joined");
+    let unready = exit
+        .report
+        .phases
+        .iter()
+        .find(|(name, _)| *name == "unready")
+        .expect("phase");
+    assert!(unready.1 >= Duration::from_secs(2), "{:?}", exit.report.phases);
+}

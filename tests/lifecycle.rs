@@ -134,3 +134,22 @@ fn a_port_in_use_exits_69_with_a_clear_message() {
     let last = demo.wait_for_line("stopped micro-demo");
     assert!(last.ends_with("exit 69"), "{last}");
 }
+
+#[test]
+fn a_second_sigterm_while_draining_exits_143_at_once() {
+    let mut demo = Demo::start(&[]);
+    let url = demo.url("/sleep/60000");
+    let request = thread::spawn(move || std::panic::catch_unwind(|| support::get(&url)));
+    demo.wait_for_line("sleeping 60000 ms");
+    demo.signal(Signal::SIGTERM);
+    demo.wait_for_line("stopping micro-demo (SIGTERM)");
+    demo.signal(Signal::SIGTERM);
+    let exit = demo.wait_exit();
+    let stderr = demo.stderr();
+    assert_eq!(exit.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("second SIGTERM while stopping: cutting the drain phase short"),
+        "{stderr}"
+    );
+    let _ = request.join();
+}

@@ -81,6 +81,9 @@ pub enum ReloadError {
     /// Nothing to reload: the service has not started or has stopped.
     #[error("reload refused: the service is not running")]
     NotRunning,
+    /// The caller stopped waiting before the candidate was ready; nothing changed.
+    #[error("reload abandoned: its caller stopped waiting; the configuration in force is unchanged")]
+    Abandoned,
     /// ConfigActor did not answer within the bound.
     #[error("reload unanswered after {waited:?} (bound: site.actors.call_timeout)")]
     Unanswered {
@@ -123,7 +126,14 @@ impl Actor for ConfigActor {
                 let _ = reply.send(state.preload().await);
             }
             ConfigMsg::Reload(reply) => {
-                let _ = reply.send(state.reload().await);
+                // A caller that gave up (its bound passed) was told the reload
+                // failed: it must not then happen behind its back.
+                if reply.is_closed() {
+                    tracing::warn!(target: "micro", "reload skipped: its caller stopped waiting");
+                    return Ok(());
+                }
+                let outcome = state.reload(|| reply.is_closed()).await;
+                let _ = reply.send(outcome);
             }
         }
         Ok(())
@@ -137,7 +147,9 @@ impl ConfigState {
         Ok(self.config.snapshot())
     }
 
-    async fn reload(&mut self) -> Result<ReloadReport, ReloadError> {
+    /// Loads and validates a candidate; swaps it in unless `abandoned()`
+    /// says the caller is gone by then.
+    async fn reload(&mut self, abandoned: impl Fn() -> bool) -> Result<ReloadReport, ReloadError> {
         let started = Instant::now();
         let current = self.config.snapshot();
         if current.generation() == 0 {
@@ -152,6 +164,9 @@ impl ConfigState {
                 kept: current.generation(),
                 source,
             })?;
+        if abandoned() {
+            return Err(ReloadError::Abandoned);
+        }
         let changed = current.diff(&candidate);
         let generation = candidate.generation();
         self.config.store(candidate);

@@ -6,7 +6,7 @@ use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 
 use crate::site::DEFAULTS_ORIGIN;
-use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, Value};
+use crate::{ConfigBackend, Document, LoadError, MemoryBackend, Origin, ReadError, SiteConfig, Snapshot, Value};
 
 /// A check a candidate snapshot must pass; see [`PreloadedConfig::validate`].
 pub type Validator = Arc<dyn Fn(&Snapshot) -> Result<(), LoadError> + Send + Sync>;
@@ -200,7 +200,7 @@ impl PreloadedConfig {
             }
             None => (DEFAULTS_ORIGIN, Value::Object(serde_json::Map::new())),
         };
-        let slot = slot_at(&mut tree, inner);
+        let slot = slot_at(&mut tree, inner, site_name, &origin)?;
         let merged = SiteConfig::merged(Some(slot));
         let site = SiteConfig::from_value(&merged, &self.site_path.join("."), &origin)?;
         *slot = merged;
@@ -215,20 +215,45 @@ impl PreloadedConfig {
     }
 }
 
-/// The node at `path` inside `tree`, created (as empty maps) where missing
-/// or not a map.
-fn slot_at<'v>(tree: &'v mut Value, path: &[String]) -> &'v mut Value {
-    path.iter().fold(tree, |node, key| {
-        if !node.is_object() {
-            *node = Value::Object(serde_json::Map::new());
-        }
-        match node {
-            Value::Object(map) => map
-                .entry(key.clone())
-                .or_insert_with(|| Value::Object(serde_json::Map::new())),
-            _ => unreachable!("made a map above"),
-        }
-    })
+/// The node at `path` inside `tree`; missing maps are created, anything
+/// else in the way is an error (the document holds something that is not
+/// the site config).
+fn slot_at<'v>(
+    tree: &'v mut Value,
+    path: &[String],
+    prefix: &str,
+    origin: &Origin,
+) -> Result<&'v mut Value, LoadError> {
+    let mut node = tree;
+    let mut at = prefix.to_owned();
+    for key in path {
+        let Value::Object(map) = node else {
+            return Err(LoadError::Invalid {
+                origin: origin.clone(),
+                path: at,
+                message: format!("expected a map holding `{key}`, found {}", kind(node)),
+            });
+        };
+        at = format!("{at}.{key}");
+        node = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    if node.is_null() {
+        *node = Value::Object(serde_json::Map::new());
+    }
+    Ok(node)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
 }
 
 impl std::fmt::Debug for PreloadedConfig {
@@ -281,6 +306,18 @@ mod tests {
             "info"
         );
         assert_eq!(snapshot.get_path::<u8>("hipchat.other").expect("kept"), 1);
+    }
+
+    #[test]
+    fn a_site_path_through_a_non_map_is_an_error_not_a_silent_reset() {
+        let backend = MemoryBackend::labelled("test")
+            .with_yaml("hipchat", "site: just a string\n")
+            .expect("yaml");
+        let config = PreloadedConfig::new(["hipchat"])
+            .backend(backend)
+            .site_path(["hipchat", "site"]);
+        let err = block_on(config.load_candidate(1, &[])).expect_err("not a map");
+        assert!(err.to_string().starts_with("test (in memory): hipchat.site: "), "{err}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub const DEFAULTS_YAML: &str = include_str!("../defaults/site.yaml");
 /// Where [`DEFAULTS_YAML`] came from, for messages.
 pub const DEFAULTS_ORIGIN: Origin = Origin::Embedded("config/defaults/site.yaml");
 
+/// The longest any bound in the site config may be.
+pub const MAX_BOUND: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The site document, typed: what micro itself reads from configuration.
 ///
 /// A service's own site document is merged over [`DEFAULTS_YAML`], so every
@@ -50,7 +53,7 @@ pub struct SiteConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpConfig {
-    /// Host `production()` binds when given none.
+    /// Host `production(None)` listens on.
     pub host: String,
     /// Port `production()` binds when `PORT` is unset.
     pub port: u16,
@@ -100,6 +103,9 @@ pub struct StartupConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ShutdownConfig {
+    /// Time between readiness turning 503 and the listener closing.
+    #[serde(with = "humantime_serde")]
+    pub pre_drain_delay: Duration,
     /// Bound on waiting for in-flight requests after the listener closed.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
@@ -157,11 +163,45 @@ impl SiteConfig {
     /// assert!(err.to_string().starts_with("site.yaml: site.http.port: invalid type"), "{err}");
     /// ```
     pub fn from_value(tree: &Value, prefix: &str, origin: &Origin) -> Result<Self, LoadError> {
-        serde_path_to_error::deserialize(tree).map_err(|err| LoadError::Invalid {
+        let site: Self = serde_path_to_error::deserialize(tree).map_err(|err| LoadError::Invalid {
             origin: origin.clone(),
             path: join_path(prefix, &err.path().to_string()),
             message: err.into_inner().to_string(),
-        })
+        })?;
+        site.check_bounds(prefix, origin)?;
+        Ok(site)
+    }
+
+    /// Every bound, with its key path under the site document.
+    fn bounds(&self) -> [(&'static str, Duration); 8] {
+        [
+            ("http.header_read_timeout", self.http.header_read_timeout),
+            ("startup.timeout", self.startup.timeout),
+            ("startup.init_timeout", self.startup.init_timeout),
+            ("shutdown.pre_drain_delay", self.shutdown.pre_drain_delay),
+            ("shutdown.drain_timeout", self.shutdown.drain_timeout),
+            ("shutdown.finish_timeout", self.shutdown.finish_timeout),
+            ("shutdown.actor_stop_timeout", self.shutdown.actor_stop_timeout),
+            ("actors.call_timeout", self.actors.call_timeout),
+        ]
+    }
+
+    /// A bound over a day is a typo, not a setting; refusing it also keeps
+    /// every sum of bounds far from overflowing.
+    fn check_bounds(&self, prefix: &str, origin: &Origin) -> Result<(), LoadError> {
+        for (path, bound) in self.bounds() {
+            if bound > MAX_BOUND {
+                return Err(LoadError::Invalid {
+                    origin: origin.clone(),
+                    path: join_path(prefix, path),
+                    message: format!(
+                        "{} is longer than the longest bound allowed, 1 day",
+                        humantime_serde::re::humantime::format_duration(bound)
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -199,6 +239,15 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("site.http"), "{text}");
         assert!(text.contains("unknown field `prot`"), "{text}");
+    }
+
+    #[test]
+    fn a_bound_longer_than_a_day_is_rejected_before_it_can_overflow() {
+        let tree = SiteConfig::merged(Some(&serde_json::json!({"startup": {"timeout": "500000000000y"}})));
+        let err = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).expect_err("too long");
+        let text = err.to_string();
+        assert!(text.starts_with("t (in memory): site.startup.timeout: "), "{text}");
+        assert!(text.contains("longer than the longest bound allowed, 1 day"), "{text}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The supervisor's children, in the one type that lets it stop any of them.
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use micro_actors::{CallbackMsg, ConfigMsg, HttpMsg, LoggerMsg};
 use ractor::rpc::CallResult;
-use ractor::{ActorCell, ActorRef, RpcReplyPort};
-use std::time::Duration;
+use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
 use crate::exit::humantime;
 
@@ -38,6 +40,53 @@ impl Child {
             Self::Callback { actor, .. } => actor.get_cell(),
             Self::Http(a) => a.get_cell(),
         }
+    }
+}
+
+/// The started children in start order, shared between the supervisor and
+/// its step tasks: a step records its child right after spawning it, with no
+/// await in between, so a stop that aborts the step still finds the child.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Children(Arc<Mutex<Vec<Child>>>);
+
+impl Children {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Child>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn push(&self, child: Child) {
+        self.lock().push(child);
+    }
+
+    /// Forgets the child with `id` (it died) and returns it.
+    pub(crate) fn remove(&self, id: ActorId) -> Option<Child> {
+        let mut children = self.lock();
+        let position = children.iter().position(|c| c.cell().get_id() == id)?;
+        Some(children.remove(position))
+    }
+
+    /// The children now, in start order.
+    pub(crate) fn all(&self) -> Vec<Child> {
+        self.lock().clone()
+    }
+
+    /// Takes every child out, in start order.
+    pub(crate) fn take(&self) -> Vec<Child> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    pub(crate) fn config(&self) -> Option<ActorRef<ConfigMsg>> {
+        self.lock().iter().find_map(|c| match c {
+            Child::Config(actor) => Some(actor.clone()),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn logger(&self) -> Option<ActorRef<LoggerMsg>> {
+        self.lock().iter().find_map(|c| match c {
+            Child::Logger(actor) => Some(actor.clone()),
+            _ => None,
+        })
     }
 }
 

@@ -2,12 +2,13 @@
 //! and maps how things went onto an exit status.
 //!
 //! Startup is a chain of messages to itself: `StartNext` spawns a task for
-//! the next step (config → logging → callbacks → http); the task reports the
-//! child it spawned (`Spawned`) and then the outcome (`StepDone`), which
-//! triggers the next `StartNext`. Shutdown is a task that reports each phase
-//! (`ShutdownPhase`) and then `ShutdownDone`; the supervisor then stops
-//! itself and, in `post_stop`, stops its children in reverse start order.
-//! So the mailbox is always free: a signal is handled at once in any phase.
+//! the next step (config → logging → callbacks → http); the task records the
+//! child it spawned in the shared [`Children`] list and reports the outcome
+//! (`StepDone`), which triggers the next `StartNext`. Shutdown is a task that
+//! reports each phase (`ShutdownPhase`) and then `ShutdownDone`; the
+//! supervisor then stops itself and, in `post_stop`, stops its children in
+//! reverse start order. So the mailbox is always free: a signal is handled
+//! at once in any phase.
 //!
 //! Messages come from the signal task (`Signal`), the [`ServiceHandle`]
 //! (`Stop`, `Reload`), the step and shutdown tasks, and ractor (supervision
@@ -31,9 +32,9 @@ use tokio::task::JoinHandle;
 
 use crate::exit::humantime;
 use crate::service::Mode;
-use crate::signals::Signal;
+use crate::signals::{Force, Signal};
 use crate::{ExitKind, ExitStatus, Phase, Service, ShutdownReport, StartError, StopCause};
-use children::Child;
+use children::Children;
 use startup::{Step, StepContext};
 
 /// What the supervisor acts on.
@@ -41,8 +42,6 @@ use startup::{Step, StepContext};
 pub(crate) enum SupervisorMsg {
     /// Start the next startup step (sent to itself).
     StartNext,
-    /// A step spawned a child (from a step task).
-    Spawned(Child),
     /// A step finished (from a step task); `Some(addr)` once listening.
     StepDone {
         phase: &'static str,
@@ -66,6 +65,7 @@ pub(crate) enum SupervisorMsg {
 pub(crate) struct SupervisorArgs {
     pub(crate) service: Service,
     pub(crate) mode: Mode,
+    pub(crate) force: Force,
     pub(crate) done: oneshot::Sender<ExitStatus>,
 }
 
@@ -78,8 +78,7 @@ pub(crate) struct SupervisorState {
     steps: VecDeque<Step>,
     /// The running startup step: its phase and task.
     step: Option<(&'static str, JoinHandle<()>)>,
-    /// Children in start order.
-    children: Vec<Child>,
+    children: Children,
     /// Startup phases and how long each took, in order.
     timings: Vec<(&'static str, Duration)>,
     started: Instant,
@@ -90,9 +89,11 @@ pub(crate) struct SupervisorState {
     /// Set by whatever decided how the run ends; `None` means a clean stop.
     exit: Option<(ExitKind, String)>,
     report: ShutdownReport,
+    /// Stop signals received; the second one while stopping forces.
+    stop_signals: usize,
     shutdown: Option<JoinHandle<()>>,
     shutdown_phase: Option<(&'static str, Instant)>,
-    forced: bool,
+    force: Force,
     done: Option<oneshot::Sender<ExitStatus>>,
 }
 
@@ -120,14 +121,16 @@ impl Actor for Supervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let inner = args.service.inner();
         let mut steps = VecDeque::from([Step::Config, Step::Logger]);
-        steps.extend(inner.init.iter().map(|c| Step::Callback {
-            callback: c.clone(),
-            finish: false,
-        }));
-        steps.extend(inner.finish.iter().map(|c| Step::Callback {
-            callback: c.clone(),
-            finish: true,
-        }));
+        let callbacks = |list: &[micro_actors::Callback], finish| {
+            list.iter()
+                .map(move |c| Step::Callback {
+                    callback: c.clone(),
+                    finish,
+                })
+                .collect::<Vec<_>>()
+        };
+        steps.extend(callbacks(&inner.init, false));
+        steps.extend(callbacks(&inner.finish, true));
         steps.push_back(Step::Http);
         // Until the site config is loaded, the bound is the one in force now.
         let bound = args.service.config_site().startup.timeout;
@@ -141,7 +144,7 @@ impl Actor for Supervisor {
             phase: Phase::Starting,
             steps,
             step: None,
-            children: Vec::new(),
+            children: Children::default(),
             timings: Vec::new(),
             started: now,
             startup_deadline: now + bound,
@@ -150,9 +153,10 @@ impl Actor for Supervisor {
             in_flight: InFlight::default(),
             exit: None,
             report: ShutdownReport::default(),
+            stop_signals: 0,
             shutdown: None,
             shutdown_phase: None,
-            forced: false,
+            force: args.force,
             done: Some(args.done),
         })
     }
@@ -165,7 +169,6 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::StartNext => state.start_next(&myself),
-            SupervisorMsg::Spawned(child) => state.children.push(child),
             SupervisorMsg::StepDone { phase, took, outcome } => state.step_done(&myself, phase, took, outcome),
             SupervisorMsg::StartupTimedOut => state.startup_timed_out(&myself),
             SupervisorMsg::Signal(Signal::Hangup) => state.reload(None),
@@ -173,12 +176,7 @@ impl Actor for Supervisor {
             SupervisorMsg::Stop(cause) => state.begin_shutdown(&myself, cause),
             SupervisorMsg::Reload(reply) => state.reload(reply),
             SupervisorMsg::ShutdownPhase(name) => state.enter_shutdown_phase(Some(name)),
-            SupervisorMsg::ShutdownDone(partial) => {
-                state.enter_shutdown_phase(None);
-                state.report.drain = partial.drain;
-                state.report.callbacks_failed = partial.callbacks_failed;
-                myself.stop(None);
-            }
+            SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
         }
         Ok(())
     }
@@ -198,10 +196,10 @@ impl Actor for Supervisor {
             ),
             _ => return Ok(()),
         };
-        let Some(position) = state.children.iter().position(|c| c.cell().get_id() == cell.get_id()) else {
+        let Some(child) = state.children.remove(cell.get_id()) else {
             return Ok(());
         };
-        let name = state.children.remove(position).name();
+        let name = child.name();
         match state.phase {
             Phase::Starting => state.fail_start(
                 &myself,
@@ -230,7 +228,7 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         let started = Instant::now();
         let bound = state.service.config_site().shutdown.actor_stop_timeout;
-        let (stopped, killed) = shutdown::stop_children(std::mem::take(&mut state.children), bound, state.forced).await;
+        let (stopped, killed) = shutdown::stop_children(state.children.take(), bound, &state.force).await;
         state.report.stopped = stopped;
         state.report.killed = killed;
         state.report.phases.push(("stop", started.elapsed()));
@@ -245,6 +243,7 @@ impl SupervisorState {
             supervisor: myself.clone(),
             service: self.service.clone(),
             mode: self.mode.clone(),
+            children: self.children.clone(),
             readiness: self.readiness.clone(),
             in_flight: self.in_flight.clone(),
             startup_bound: self.startup_deadline.saturating_duration_since(Instant::now()),
@@ -338,105 +337,14 @@ impl SupervisorState {
         self.begin_shutdown(myself, StopCause::StartFailed);
     }
 
-    fn stop_signal(&mut self, myself: &ActorRef<SupervisorMsg>, signal: Signal) {
-        if self.phase != Phase::Stopping {
-            return self.begin_shutdown(myself, StopCause::Signal(signal.name()));
-        }
-        let cut = self.shutdown_phase.map_or("stop", |(name, _)| name);
-        tracing::warn!(target: "micro", "second {} while stopping: cutting the {cut} phase short", signal.name());
-        let kind = if signal == Signal::Interrupt {
-            ExitKind::Interrupted
-        } else {
-            ExitKind::Terminated
-        };
-        self.exit = Some((
-            kind,
-            format!("forced by a second {} during the {cut} phase", signal.name()),
-        ));
-        self.forced = true;
-        if let Some(task) = self.shutdown.take() {
-            task.abort();
-        }
-        self.enter_shutdown_phase(None);
-        myself.stop(None);
-    }
-
-    fn begin_shutdown(&mut self, myself: &ActorRef<SupervisorMsg>, cause: StopCause) {
-        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
-            return;
-        }
-        let was_running = self.phase == Phase::Running;
-        self.phase = Phase::Stopping;
-        self.service.inner().handle.set_phase(Phase::Stopping, self.addr);
-        if let Some((_, task)) = self.step.take() {
-            task.abort();
-        }
-        tracing::info!(target: "micro", "stopping {} ({cause})", self.service.name());
-        self.report.cause = Some(cause);
-        let mut plan = shutdown::Plan {
-            supervisor: myself.clone(),
-            http: None,
-            finish: Vec::new(),
-            logger: None,
-            site: self.service.config_site(),
-        };
-        for child in &self.children {
-            match child {
-                Child::Http(http) => plan.http = Some(http.clone()),
-                Child::Logger(logger) => plan.logger = Some(logger.clone()),
-                // Finish callbacks run only for a service that got to run.
-                Child::Callback {
-                    name,
-                    finish: true,
-                    actor,
-                } if was_running => plan.finish.push((name.clone(), actor.clone())),
-                _ => {}
-            }
-        }
-        self.shutdown = Some(tokio::spawn(shutdown::run(plan)));
-    }
-
-    fn enter_shutdown_phase(&mut self, next: Option<&'static str>) {
-        if let Some((name, since)) = self.shutdown_phase.take() {
-            self.report.phases.push((name, since.elapsed()));
-        }
-        self.shutdown_phase = next.map(|name| (name, Instant::now()));
-    }
-
     fn reload(&mut self, reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>) {
-        let config = self.children.iter().find_map(|c| match c {
-            Child::Config(actor) => Some(actor.clone()),
-            _ => None,
-        });
-        let logger = self.children.iter().find_map(|c| match c {
-            Child::Logger(actor) => Some(actor.clone()),
-            _ => None,
-        });
-        let (Some(config), Phase::Running) = (config, self.phase) else {
+        let (Some(config), Phase::Running) = (self.children.config(), self.phase) else {
             tracing::warn!(target: "micro", "reload ignored: the service is not running ({:?})", self.phase);
             if let Some(reply) = reply {
                 let _ = reply.send(Err(ReloadError::NotRunning));
             }
             return;
         };
-        tokio::spawn(reload::run(self.service.clone(), config, logger, reply));
-    }
-
-    fn finish(&mut self) {
-        let (kind, reason) = self.exit.take().unwrap_or_else(|| {
-            let cause = self
-                .report
-                .cause
-                .as_ref()
-                .map_or_else(|| "stop".to_owned(), ToString::to_string);
-            (ExitKind::Clean, format!("stopped by {cause}"))
-        });
-        self.phase = Phase::Stopped;
-        let report = std::mem::take(&mut self.report);
-        tracing::info!(target: "micro", "stopped {} {report}; exit {}", self.service.name(), kind.code());
-        self.service.inner().handle.set_phase(Phase::Stopped, None);
-        if let Some(done) = self.done.take() {
-            let _ = done.send(ExitStatus { kind, reason, report });
-        }
+        tokio::spawn(reload::run(self.service.clone(), config, self.children.logger(), reply));
     }
 }

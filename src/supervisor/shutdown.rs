@@ -1,31 +1,160 @@
-//! The shutdown phases that talk to children — unready, drain, finish,
-//! flush — run in a task that reports each phase to the supervisor, so a
-//! second signal is still handled while a phase waits. The last phase,
-//! stopping the actors in reverse start order, runs in the supervisor's
-//! `post_stop` (see `stop_children`).
+//! Shutdown. The phases that talk to children — unready, (pre-drain delay,)
+//! drain, finish, flush — run in a task that reports each phase to the
+//! supervisor, so a second signal is still handled while a phase waits. The
+//! last phase, stopping the actors in reverse start order, runs in the
+//! supervisor's `post_stop` ([`stop_children`]).
 
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use micro_actors::{CallbackMsg, HttpMsg, LoggerMsg};
 use micro_config::SiteConfig;
 use ractor::ActorRef;
 
-use super::SupervisorMsg;
 use super::children::{Child, ask};
-use crate::ShutdownReport;
+use super::{SupervisorMsg, SupervisorState};
 use crate::exit::humantime;
+use crate::signals::{Force, Signal};
+use crate::{ExitKind, ExitStatus, Phase, ShutdownReport, StopCause};
 
-/// Who the shutdown talks to, and the bounds from `site.shutdown`.
-pub(crate) struct Plan {
-    pub(crate) supervisor: ActorRef<SupervisorMsg>,
-    pub(crate) http: Option<ActorRef<HttpMsg>>,
-    pub(crate) finish: Vec<(String, ActorRef<CallbackMsg>)>,
-    pub(crate) logger: Option<ActorRef<LoggerMsg>>,
-    pub(crate) site: std::sync::Arc<SiteConfig>,
+impl SupervisorState {
+    /// SIGTERM or SIGINT: the first starts a graceful stop (or joins the one
+    /// under way); the second cuts it short.
+    pub(super) fn stop_signal(&mut self, myself: &ActorRef<SupervisorMsg>, signal: Signal) {
+        self.stop_signals += 1;
+        if self.phase != Phase::Stopping {
+            return self.begin_shutdown(myself, StopCause::Signal(signal.name()));
+        }
+        if self.stop_signals == 1 {
+            tracing::info!(target: "micro", "{} while already stopping: a second one cuts the stop short", signal.name());
+            return;
+        }
+        let cut = self.shutdown_phase.map_or("stop", |(name, _)| name);
+        tracing::warn!(target: "micro", "second {} while stopping: cutting the {cut} phase short", signal.name());
+        if self.exit.is_none() {
+            let kind = if signal == Signal::Interrupt {
+                ExitKind::Interrupted
+            } else {
+                ExitKind::Terminated
+            };
+            let reason = format!("forced by a second {} during the {cut} phase", signal.name());
+            self.exit = Some((kind, reason));
+        }
+        self.force.set(signal);
+        if let Some(task) = self.shutdown.take() {
+            task.abort();
+        }
+        self.enter_shutdown_phase(None);
+        myself.stop(None);
+    }
+
+    pub(super) fn begin_shutdown(&mut self, myself: &ActorRef<SupervisorMsg>, cause: StopCause) {
+        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+            return;
+        }
+        let was_running = self.phase == Phase::Running;
+        self.phase = Phase::Stopping;
+        self.service.inner().handle.set_phase(Phase::Stopping, self.addr);
+        if let Some((_, task)) = self.step.take() {
+            // Safe at any await point: a step records its child before awaiting.
+            task.abort();
+        }
+        tracing::info!(target: "micro", "stopping {} ({cause})", self.service.name());
+        self.report.cause = Some(cause);
+        let mut plan = Plan {
+            supervisor: myself.clone(),
+            http: None,
+            finish: Vec::new(),
+            logger: None,
+            site: self.service.config_site(),
+        };
+        for child in self.children.all() {
+            match child {
+                Child::Http(http) => plan.http = Some(http),
+                Child::Logger(logger) => plan.logger = Some(logger),
+                // Finish callbacks run only for a service that got to run.
+                Child::Callback {
+                    name,
+                    finish: true,
+                    actor,
+                } if was_running => plan.finish.push((name, actor)),
+                _ => {}
+            }
+        }
+        self.shutdown = Some(tokio::spawn(run(plan)));
+    }
+
+    pub(super) fn enter_shutdown_phase(&mut self, next: Option<&'static str>) {
+        if let Some((name, since)) = self.shutdown_phase.take() {
+            self.report.phases.push((name, since.elapsed()));
+        }
+        self.shutdown_phase = next.map(|name| (name, Instant::now()));
+    }
+
+    pub(super) fn shutdown_done(&mut self, myself: &ActorRef<SupervisorMsg>, partial: ShutdownReport) {
+        self.enter_shutdown_phase(None);
+        self.report.drain = partial.drain;
+        self.report.callbacks_failed = partial.callbacks_failed;
+        myself.stop(None);
+    }
+
+    /// Logs the report and hands the exit status to the run.
+    pub(super) fn finish(&mut self) {
+        if let (Some(signal), None) = (self.force.get(), &self.exit) {
+            let kind = if signal == Signal::Interrupt {
+                ExitKind::Interrupted
+            } else {
+                ExitKind::Terminated
+            };
+            self.exit = Some((
+                kind,
+                format!("forced by a second {} while stopping actors", signal.name()),
+            ));
+        }
+        let (kind, reason) = self.exit.take().unwrap_or_else(|| {
+            let cause = self
+                .report
+                .cause
+                .as_ref()
+                .map_or_else(|| "stop".to_owned(), ToString::to_string);
+            (ExitKind::Clean, format!("stopped by {cause}"))
+        });
+        self.phase = Phase::Stopped;
+        let report = std::mem::take(&mut self.report);
+        tracing::info!(target: "micro", "stopped {} {report}; exit {}", self.service.name(), kind.code());
+        self.service.inner().handle.set_phase(Phase::Stopped, None);
+        if let Some(done) = self.done.take() {
+            let _ = done.send(ExitStatus { kind, reason, report });
+        }
+    }
 }
 
-/// Runs unready → drain → finish → flush and casts `ShutdownDone`.
-pub(crate) async fn run(plan: Plan) {
+/// Who the shutdown talks to, and the bounds from `site.shutdown`.
+pub(super) struct Plan {
+    supervisor: ActorRef<SupervisorMsg>,
+    http: Option<ActorRef<HttpMsg>>,
+    finish: Vec<(String, ActorRef<CallbackMsg>)>,
+    logger: Option<ActorRef<LoggerMsg>>,
+    site: Arc<SiteConfig>,
+}
+
+/// Runs the phases and always casts `ShutdownDone`, even if a phase panicked.
+async fn run(plan: Plan) {
+    let supervisor = plan.supervisor.clone();
+    let report = match AssertUnwindSafe(phases(plan)).catch_unwind().await {
+        Ok(report) => report,
+        Err(panic) => {
+            let message = micro_actors::callback::panic_message(panic.as_ref());
+            tracing::error!(target: "micro", "shutdown phases panicked: {message}; stopping the actors");
+            ShutdownReport::default()
+        }
+    };
+    let _ = supervisor.cast(SupervisorMsg::ShutdownDone(report));
+}
+
+async fn phases(plan: Plan) -> ShutdownReport {
     let phase = |name| {
         let _ = plan.supervisor.cast(SupervisorMsg::ShutdownPhase(name));
     };
@@ -35,13 +164,19 @@ pub(crate) async fn run(plan: Plan) {
     phase("unready");
     if let Some(http) = &plan.http {
         let _ = http.cast(HttpMsg::SetReady(false));
+        let delay = plan.site.shutdown.pre_drain_delay;
+        if !delay.is_zero() {
+            // Load balancers see the 503 and stop sending before the listener closes.
+            tracing::info!(target: "micro", "not ready; draining in {} (site.shutdown.pre_drain_delay)", humantime(delay));
+            tokio::time::sleep(delay).await;
+        }
     }
 
     phase("drain");
     if let Some(http) = &plan.http {
         let bound = plan.site.shutdown.drain_timeout;
         match ask(http, |reply| HttpMsg::Drain { bound, reply }, bound + margin).await {
-            Ok(drain) if drain.cut > 0 => {
+            Ok(drain) if drain.cut > 0 || drain.cut_connections > 0 => {
                 tracing::warn!(target: "micro", "drain hit its bound of {} (site.shutdown.drain_timeout): {drain}", humantime(bound));
                 report.drain = Some(drain);
             }
@@ -70,32 +205,32 @@ pub(crate) async fn run(plan: Plan) {
     }
 
     phase("flush");
-    if let Some(logger) = &plan.logger {
-        if let Err(err) = ask(logger, LoggerMsg::Flush, margin).await {
-            tracing::warn!(target: "micro", "flush: logger: {err}");
-        }
+    if let Some(logger) = &plan.logger
+        && let Err(err) = ask(logger, LoggerMsg::Flush, margin).await
+    {
+        tracing::warn!(target: "micro", "flush: logger: {err}");
     }
-
-    let _ = plan.supervisor.cast(SupervisorMsg::ShutdownDone(report));
+    report
 }
 
 /// Stops `children` one by one in reverse start order, each within `bound`
-/// (killed when it does not stop in time); `kill` skips straight to killing.
-/// Returns the names stopped and the names killed, in order.
-pub(crate) async fn stop_children(children: Vec<Child>, bound: Duration, kill: bool) -> (Vec<String>, Vec<String>) {
+/// (killed when it does not stop in time). Once `force` is set, the child
+/// being stopped and all after it are killed at once. Returns the names
+/// stopped and the names killed, in order.
+pub(super) async fn stop_children(children: Vec<Child>, bound: Duration, force: &Force) -> (Vec<String>, Vec<String>) {
     let mut stopped = Vec::with_capacity(children.len());
     let mut killed = Vec::new();
     for child in children.into_iter().rev() {
         let cell = child.cell();
         let name = child.name();
         let started = Instant::now();
-        let clean = !kill
-            && cell
-                .stop_and_wait(Some("service stopping".into()), Some(bound))
-                .await
-                .is_ok();
+        let clean = force.get().is_none()
+            && tokio::select! {
+                outcome = cell.stop_and_wait(Some("service stopping".into()), Some(bound)) => outcome.is_ok(),
+                () = force.wait() => false,
+            };
         if !clean {
-            if !kill {
+            if force.get().is_none() {
                 tracing::warn!(target: "micro", "actor {name} did not stop within {} (site.shutdown.actor_stop_timeout): killed", humantime(bound));
             }
             let _ = cell.kill_and_wait(Some(bound)).await;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use micro_actors::{
     Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpMsg, InFlight, Listen,
     LoggerActor, LoggerMsg, Readiness,
@@ -13,7 +14,7 @@ use micro_actors::{
 use ractor::{Actor, ActorRef};
 
 use super::SupervisorMsg;
-use super::children::{Child, Unanswered, ask};
+use super::children::{Child, Children, Unanswered, ask};
 use crate::service::Mode;
 use crate::{Service, StartError, routes};
 
@@ -43,22 +44,33 @@ pub(crate) struct StepContext {
     pub(crate) supervisor: ActorRef<SupervisorMsg>,
     pub(crate) service: Service,
     pub(crate) mode: Mode,
+    pub(crate) children: Children,
     pub(crate) readiness: Readiness,
     pub(crate) in_flight: InFlight,
     /// Bound for a step's first answer before the site config is loaded.
     pub(crate) startup_bound: Duration,
 }
 
-/// Runs `step` and casts `Spawned` and then `StepDone` to the supervisor.
+/// Runs `step` and casts `StepDone` to the supervisor, even if it panicked.
 pub(crate) async fn run(step: Step, ctx: StepContext) {
     let started = Instant::now();
     let phase = step.phase();
-    let outcome = match step {
-        Step::Config => config(&ctx).await.map(|()| None),
-        Step::Logger => logger(&ctx).await.map(|()| None),
-        Step::Callback { callback, finish } => run_callback(&ctx, callback, finish).await.map(|()| None),
-        Step::Http => http(&ctx).await.map(Some),
+    let outcome = async {
+        match step {
+            Step::Config => config(&ctx).await.map(|()| None),
+            Step::Logger => logger(&ctx).await.map(|()| None),
+            Step::Callback { callback, finish } => run_callback(&ctx, callback, finish).await.map(|()| None),
+            Step::Http => http(&ctx).await.map(Some),
+        }
     };
+    let outcome = AssertUnwindSafe(outcome).catch_unwind().await.unwrap_or_else(|panic| {
+        let message = micro_actors::callback::panic_message(panic.as_ref());
+        Err(actor_error(
+            phase,
+            "supervisor",
+            format!("startup step panicked: {message}"),
+        ))
+    });
     let _ = ctx.supervisor.cast(SupervisorMsg::StepDone {
         phase,
         took: started.elapsed(),
@@ -78,8 +90,10 @@ fn unanswered(step: &str, actor: &str) -> impl FnOnce(Unanswered) -> StartError 
     move |err| actor_error(step, actor, err)
 }
 
+/// Records a child the moment it is spawned — no await in between — so a
+/// stop that aborts this step still stops the child in order.
 fn record(ctx: &StepContext, child: Child) {
-    let _ = ctx.supervisor.cast(SupervisorMsg::Spawned(child));
+    ctx.children.push(child);
 }
 
 async fn config(ctx: &StepContext) -> Result<(), StartError> {
@@ -156,7 +170,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
             port: *port,
         },
         Mode::Production { host } => Listen::Bind {
-            host: host.clone(),
+            host: host.clone().unwrap_or_else(|| site.http.host.clone()),
             port: production_port(site.http.port)?,
         },
     };

@@ -159,13 +159,20 @@ impl Actor for HttpActor {
 
 impl HttpState {
     async fn serve(&mut self) -> Result<SocketAddr, BindError> {
-        if let Some(server) = &self.server {
-            return Ok(server.addr);
+        match &self.server {
+            Some(server) if server.is_drained() => {
+                return Err(BindError {
+                    addr: server.addr.to_string(),
+                    source: std::io::Error::other("the server was drained and cannot serve again"),
+                });
+            }
+            Some(server) => return Ok(server.addr),
+            None => {}
         }
         let Some(args) = self.args.take() else {
             return Err(BindError {
-                addr: "(drained)".into(),
-                source: std::io::Error::other("the server was drained and cannot serve again"),
+                addr: "(none)".into(),
+                source: std::io::Error::other("no listener to serve on"),
             });
         };
         let addr = args.listen.to_string();

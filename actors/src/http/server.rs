@@ -6,16 +6,18 @@
 //! drain can wait for them up to a bound and then abort the rest, counting
 //! what it cut.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::InFlight;
@@ -50,11 +52,12 @@ impl std::fmt::Display for DrainReport {
     }
 }
 
-/// A running accept loop.
+/// A running accept loop, then the report of its drain.
 pub(super) struct Server {
     pub(super) addr: SocketAddr,
     stop: Option<oneshot::Sender<Duration>>,
-    task: JoinHandle<DrainReport>,
+    task: Option<JoinHandle<DrainReport>>,
+    drained: Option<DrainReport>,
 }
 
 impl Server {
@@ -71,85 +74,129 @@ impl Server {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout);
-        let task = tokio::spawn(accept_loop(listener, router, builder, stopped, in_flight));
+        let accept = Accept {
+            listener,
+            router,
+            builder: Arc::new(builder),
+            header_read_timeout,
+            in_flight,
+        };
         Ok(Self {
             addr,
             stop: Some(stop),
-            task,
+            task: Some(tokio::spawn(accept.run(stopped))),
+            drained: None,
         })
     }
 
+    /// Whether the server was drained (it cannot serve again).
+    pub(super) fn is_drained(&self) -> bool {
+        self.task.is_none()
+    }
+
     /// Closes the listener, waits up to `bound` for in-flight requests,
-    /// then cuts off the rest.
+    /// then cuts off the rest. Draining again returns the first report.
     pub(super) async fn drain(&mut self, bound: Duration) -> DrainReport {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(bound);
         }
-        (&mut self.task).await.unwrap_or_default()
+        if let Some(task) = self.task.take() {
+            self.drained = Some(task.await.unwrap_or_default());
+        }
+        self.drained.unwrap_or_default()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         // An actor that fails skips post_stop: never leave connections behind.
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
-async fn accept_loop(
+struct Accept {
     listener: TcpListener,
     router: Router,
-    builder: auto::Builder<TokioExecutor>,
-    mut stopped: oneshot::Receiver<Duration>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    header_read_timeout: Duration,
     in_flight: InFlight,
-) -> DrainReport {
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    let bound = loop {
-        tokio::select! {
-            bound = &mut stopped => break bound.unwrap_or_default(),
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let service = TowerToHyperService::new(router.clone());
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
-                    connections.spawn(async move {
-                        if let Err(err) = connection.await {
-                            tracing::debug!(error = %err, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: back off briefly
-                    // instead of spinning, then keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-        }
-    };
-    drop(listener);
+}
 
-    let started = Instant::now();
-    let at_close = in_flight.current();
-    let finished = tokio::time::timeout(bound, async {
-        graceful.shutdown().await;
+impl Accept {
+    async fn run(self, mut stopped: oneshot::Receiver<Duration>) -> DrainReport {
+        let graceful = GracefulShutdown::new();
+        let (closing, closed) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let bound = loop {
+            tokio::select! {
+                bound = &mut stopped => break bound.unwrap_or_default(),
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _peer)) => {
+                        connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
+                    }
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off briefly
+                        // instead of spinning, then keep serving.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+            }
+        };
+        drop(self.listener);
+        let _ = closing.send(true);
+
+        let started = Instant::now();
+        let at_close = self.in_flight.current();
+        let finished = tokio::time::timeout(bound, async {
+            graceful.shutdown().await;
+            while connections.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        let cut = if finished { 0 } else { self.in_flight.current() };
+        let cut_connections = connections.len();
+        connections.abort_all();
         while connections.join_next().await.is_some() {}
-    })
-    .await
-    .is_ok();
-    let cut = if finished { 0 } else { in_flight.current() };
-    let cut_connections = connections.len();
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
-    DrainReport {
-        in_flight: at_close,
-        completed: at_close.saturating_sub(cut),
-        cut,
-        cut_connections,
-        took: started.elapsed(),
+        DrainReport {
+            in_flight: at_close,
+            completed: at_close.saturating_sub(cut),
+            cut,
+            cut_connections,
+            took: started.elapsed(),
+        }
+    }
+
+    /// Serves one connection. A client that connects and sends nothing
+    /// holds no connection past the header read timeout, nor past the
+    /// moment the server closes.
+    fn serve(
+        &self,
+        stream: TcpStream,
+        watcher: Watcher,
+        mut closed: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let builder = Arc::clone(&self.builder);
+        let service = TowerToHyperService::new(self.router.clone());
+        let wait = self.header_read_timeout;
+        async move {
+            let mut first = [0_u8; 1];
+            let spoke = tokio::select! {
+                peeked = tokio::time::timeout(wait, stream.peek(&mut first)) => matches!(peeked, Ok(Ok(1..))),
+                _ = closed.wait_for(|closed| *closed) => false,
+            };
+            if !spoke {
+                return;
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        }
     }
 }

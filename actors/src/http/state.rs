@@ -4,9 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
+use http_body::{Frame, SizeHint};
 
 /// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
 /// read by the health routes with one atomic load.
@@ -60,10 +65,36 @@ impl InFlight {
         InFlightGuard(Arc::clone(&self.0))
     }
 
-    /// Middleware body counting each request.
+    /// Middleware body counting each request until its response body has
+    /// been sent (or dropped), so a streaming response counts as in flight.
     pub(crate) async fn track(self, request: Request, next: Next) -> Response {
-        let _guard = self.enter();
-        next.run(request).await
+        let guard = self.enter();
+        next.run(request)
+            .await
+            .map(|body| Body::new(GuardedBody { body, _guard: guard }))
+    }
+}
+
+/// A response body that holds an [`InFlightGuard`] until it is finished or dropped.
+struct GuardedBody {
+    body: Body,
+    _guard: InFlightGuard,
+}
+
+impl HttpBody for GuardedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

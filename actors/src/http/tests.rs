@@ -112,3 +112,90 @@ async fn wait_for_in_flight(in_flight: &InFlight) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+#[tokio::test]
+async fn a_client_that_sends_nothing_is_disconnected_after_the_header_read_timeout() {
+    let args = HttpArgs {
+        router: sleepy_router(),
+        listen: Listen::Bind {
+            host: "127.0.0.1".into(),
+            port: 0,
+        },
+        header_read_timeout: Duration::from_millis(100),
+        readiness: Readiness::default(),
+        in_flight: InFlight::default(),
+    };
+    let (actor, _) = Actor::spawn(None, HttpActor, args).await.expect("spawn");
+    let addr = call!(actor, HttpMsg::Serve).expect("call").expect("bind");
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut buf = [0_u8; 16];
+        stream.read(&mut buf)
+    });
+    let read = closed
+        .await
+        .expect("joined")
+        .expect("the server closes, no read timeout");
+    assert_eq!(read, 0, "the server closed the idle connection");
+}
+
+#[tokio::test]
+async fn a_streaming_response_counts_as_in_flight_until_its_body_is_sent() {
+    let router = Router::new().route(
+        "/stream",
+        get(|| async {
+            let first = futures::stream::once(async { Ok::<_, std::io::Error>(axum::body::Bytes::from("first")) });
+            let never = futures::stream::once(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(axum::body::Bytes::from("never"))
+            });
+            axum::body::Body::from_stream(futures::StreamExt::chain(first, never))
+        }),
+    );
+    let (actor, addr, in_flight) = serving(router).await;
+    let (headers_seen, seen) = std::sync::mpsc::channel();
+    let request = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr)?;
+        write!(stream, "GET /stream HTTP/1.1\r\nhost: test\r\n\r\n")?;
+        let mut received = Vec::new();
+        let mut buf = [0_u8; 1024];
+        while !String::from_utf8_lossy(&received).contains("first") {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        let _ = headers_seen.send(());
+        stream.read_to_end(&mut received)
+    });
+    tokio::task::spawn_blocking(move || seen.recv_timeout(Duration::from_secs(10)))
+        .await
+        .expect("joined")
+        .expect("the first chunk arrived");
+    assert_eq!(
+        in_flight.current(),
+        1,
+        "the handler returned but its body is still streaming"
+    );
+
+    let report = call!(actor, |reply| HttpMsg::Drain {
+        bound: Duration::from_millis(100),
+        reply
+    })
+    .expect("drained");
+    assert_eq!((report.in_flight, report.cut), (1, 1), "{report}");
+    let _ = request.await.expect("joined");
+}
+
+#[tokio::test]
+async fn draining_twice_returns_the_first_report_and_serving_after_a_drain_fails() {
+    let (actor, _addr, _) = serving(sleepy_router()).await;
+    let bound = Duration::from_secs(1);
+    let first = call!(actor, |reply| HttpMsg::Drain { bound, reply }).expect("first drain");
+    let second = call!(actor, |reply| HttpMsg::Drain { bound, reply }).expect("second drain answers, no panic");
+    assert_eq!(first, second);
+    let served = call!(actor, HttpMsg::Serve).expect("the actor is alive");
+    assert!(served.is_err(), "a drained server cannot serve again");
+}

@@ -61,15 +61,17 @@ pub struct LogSettings {
 /// Configuring logging failed.
 ///
 /// ```
-/// let err = micro_actors::LogError::Level { directive: "loud".into(), message: "invalid".into() };
-/// assert_eq!(err.to_string(), "site.logging.level: `loud` is not a log filter: invalid");
+/// let err = micro_actors::LogError::Level { from: "RUST_LOG", directive: "loud".into(), message: "invalid".into() };
+/// assert_eq!(err.to_string(), "RUST_LOG: `loud` is not a log filter: invalid");
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogError {
     /// The level is not a valid filter directive.
-    #[error("site.logging.level: `{directive}` is not a log filter: {message}")]
+    #[error("{from}: `{directive}` is not a log filter: {message}")]
     Level {
+        /// Where the directive came from: `site.logging.level` or `RUST_LOG`.
+        from: &'static str,
         /// The rejected directive.
         directive: String,
         /// What the filter parser said.
@@ -119,6 +121,15 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
         .is_ok()
     {
         let _ = FILTER.set(handle);
+    } else {
+        // The embedding program installed its own: it keeps it, and hears why
+        // micro's settings do not apply.
+        tracing::warn!(
+            target: "micro",
+            "another tracing subscriber is installed: micro's ({:?}, level {:?}) is not",
+            settings.format,
+            settings.level
+        );
     }
     Ok(())
 }
@@ -142,6 +153,7 @@ pub fn set_level(directive: &str) -> Result<(), LogError> {
 /// ```
 pub fn check_directive(directive: &str) -> Result<(), LogError> {
     EnvFilter::try_new(directive).map(drop).map_err(|err| LogError::Level {
+        from: "site.logging.level",
         directive: directive.to_owned(),
         message: err.to_string(),
     })
@@ -154,11 +166,12 @@ pub fn is_installed() -> bool {
 }
 
 fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
-    let directive = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| directive.to_owned());
+    let (from, directive) = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.trim().is_empty() => ("RUST_LOG", env),
+        _ => ("site.logging.level", directive.to_owned()),
+    };
     EnvFilter::try_new(&directive).map_err(|err| LogError::Level {
+        from,
         directive,
         message: err.to_string(),
     })
