@@ -16,18 +16,23 @@ fn sleepy_router() -> Router {
     )
 }
 
-async fn serving(router: Router) -> (ActorRef<HttpMsg>, SocketAddr, InFlight) {
-    let in_flight = InFlight::default();
-    let args = HttpArgs {
+/// Arguments for a loopback server on `port` (0: any free port).
+fn args(router: Router, port: u16, header_read_timeout: Duration, in_flight: &InFlight) -> HttpArgs {
+    HttpArgs {
         router,
         listen: Listen::Bind {
             host: "127.0.0.1".into(),
-            port: 0,
+            port,
         },
-        header_read_timeout: Duration::from_secs(5),
+        header_read_timeout,
         readiness: Readiness::default(),
         in_flight: in_flight.clone(),
-    };
+    }
+}
+
+async fn serving(router: Router) -> (ActorRef<HttpMsg>, SocketAddr, InFlight) {
+    let in_flight = InFlight::default();
+    let args = args(router, 0, Duration::from_secs(5), &in_flight);
     let (actor, _) = Actor::spawn(None, HttpActor, args).await.expect("spawn");
     let addr = call!(actor, HttpMsg::Serve).expect("call").expect("bind");
     (actor, addr, in_flight)
@@ -82,16 +87,7 @@ async fn a_request_past_the_drain_bound_is_cut_and_counted() {
 async fn a_port_in_use_is_a_bind_error_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let args = HttpArgs {
-        router: Router::new(),
-        listen: Listen::Bind {
-            host: "127.0.0.1".into(),
-            port,
-        },
-        header_read_timeout: Duration::from_secs(5),
-        readiness: Readiness::default(),
-        in_flight: InFlight::default(),
-    };
+    let args = args(Router::new(), port, Duration::from_secs(5), &InFlight::default());
     let (actor, _) = Actor::spawn(None, HttpActor, args).await.expect("spawn");
     let err = call!(actor, HttpMsg::Serve).expect("call").expect_err("in use");
     assert!(
@@ -115,16 +111,7 @@ async fn wait_for_in_flight(in_flight: &InFlight) {
 
 #[tokio::test]
 async fn a_client_that_sends_nothing_is_disconnected_after_the_header_read_timeout() {
-    let args = HttpArgs {
-        router: sleepy_router(),
-        listen: Listen::Bind {
-            host: "127.0.0.1".into(),
-            port: 0,
-        },
-        header_read_timeout: Duration::from_millis(100),
-        readiness: Readiness::default(),
-        in_flight: InFlight::default(),
-    };
+    let args = args(sleepy_router(), 0, Duration::from_millis(100), &InFlight::default());
     let (actor, _) = Actor::spawn(None, HttpActor, args).await.expect("spawn");
     let addr = call!(actor, HttpMsg::Serve).expect("call").expect("bind");
     let closed = tokio::task::spawn_blocking(move || {

@@ -65,33 +65,29 @@ impl ConfigBackend for FileBackend {
 mod tests {
     use super::*;
 
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
-
-    #[test]
-    fn a_missing_file_is_no_document() {
+    #[tokio::test]
+    async fn a_missing_file_is_no_document() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let found = block_on(FileBackend::new(dir.path()).load("absent")).expect("load");
+        let found = FileBackend::new(dir.path()).load("absent").await.expect("load");
         assert!(found.is_none());
     }
 
-    #[test]
-    fn invalid_yaml_names_the_file_line_and_column() {
+    #[tokio::test]
+    async fn invalid_yaml_names_the_file_line_and_column() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("demo.yaml"), "greeting: hi\nbad: [\n").expect("write");
-        let err = block_on(FileBackend::new(dir.path()).load("demo")).expect_err("invalid");
+        let err = FileBackend::new(dir.path()).load("demo").await.expect_err("invalid");
         let expected = format!("{}:3:1: ", dir.path().join("demo.yaml").display());
         assert!(err.to_string().starts_with(&expected), "{err}");
     }
 
-    #[test]
-    fn names_cannot_leave_the_directory() {
+    #[tokio::test]
+    async fn names_cannot_leave_the_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = block_on(FileBackend::new(dir.path()).load("../secret")).expect_err("rejected");
+        let err = FileBackend::new(dir.path())
+            .load("../secret")
+            .await
+            .expect_err("rejected");
         assert!(matches!(err, LoadError::InvalidName { .. }), "{err}");
     }
 }
