@@ -16,6 +16,14 @@ use futures::FutureExt as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 /// The error type user callbacks may return.
+///
+/// ```
+/// use micro_actors::BoxError;
+/// let from_text: BoxError = "no database".into();
+/// let from_io: BoxError = std::io::Error::other("disk full").into();
+/// assert_eq!(from_text.to_string(), "no database");
+/// assert_eq!(from_io.to_string(), "disk full");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
@@ -34,6 +42,16 @@ pub struct Callback {
 
 impl Callback {
     /// Wraps an async closure returning `Result<(), E>`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use micro_actors::Callback;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let callback = Callback::new("init[1]", || async { Err::<(), _>(std::io::Error::other("no database")) });
+    /// let err = callback.run(Duration::from_secs(5)).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "callback init[1] failed: no database");
+    /// # });
+    /// ```
     pub fn new<F, Fut, E>(name: &str, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -47,12 +65,33 @@ impl Callback {
     }
 
     /// The name the callback is logged under.
+    ///
+    /// ```
+    /// use micro_actors::{BoxError, Callback};
+    /// let callback = Callback::new("finish[2]", || async { Ok::<_, BoxError>(()) });
+    /// assert_eq!(callback.clone().name(), "finish[2]");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Runs the callback once within `bound`, catching a panic.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use micro_actors::{BoxError, Callback, CallbackError};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let slow = Callback::new("slow", || async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, BoxError>(())
+    /// });
+    /// let outcome = slow.run(Duration::from_millis(10)).await;
+    /// assert!(matches!(outcome, Err(CallbackError::TimedOut { .. })), "{outcome:?}");
+    /// let quick = Callback::new("quick", || async { Ok::<_, BoxError>(()) });
+    /// assert!(quick.run(Duration::from_secs(5)).await.unwrap() < Duration::from_secs(5));
+    /// # });
+    /// ```
     pub async fn run(&self, bound: Duration) -> Result<Duration, CallbackError> {
         let started = Instant::now();
         let future = AssertUnwindSafe((self.run)()).catch_unwind();
@@ -76,6 +115,14 @@ impl std::fmt::Debug for Callback {
 }
 
 /// The text of a panic payload.
+///
+/// ```
+/// use micro_actors::callback::panic_message;
+/// let payload = std::panic::catch_unwind(|| panic!("code {}", 7)).unwrap_err();
+/// assert_eq!(panic_message(payload.as_ref()), "code 7");
+/// let payload: Box<dyn std::any::Any + Send> = Box::new(7_u8);
+/// assert_eq!(panic_message(payload.as_ref()), "a panic with a non-text payload");
+/// ```
 #[must_use]
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -140,6 +187,20 @@ fn humantime(d: Duration) -> String {
 }
 
 /// What CallbackActor does on request.
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_actors::{BoxError, Callback, CallbackActor, CallbackMsg};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let callback = Callback::new("init[0]", || async { Ok::<_, BoxError>(()) });
+/// let (actor, handle) = Actor::spawn(None, CallbackActor, callback).await.unwrap();
+/// let took = call!(actor, |reply| CallbackMsg::Run { bound: Duration::from_secs(5), reply }).unwrap();
+/// assert!(took.unwrap() < Duration::from_secs(5));
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum CallbackMsg {
     /// Run the callback within `bound`.
@@ -152,6 +213,30 @@ pub enum CallbackMsg {
 }
 
 /// The actor. Its argument is the callback it runs.
+///
+/// A panicking callback is reported and the actor lives on:
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_actors::{BoxError, Callback, CallbackActor, CallbackMsg};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let callback = Callback::new("init[0]", || async {
+///     if true {
+///         panic!("database exploded");
+///     }
+///     Ok::<_, BoxError>(())
+/// });
+/// let (actor, handle) = Actor::spawn(None, CallbackActor, callback).await.unwrap();
+/// let bound = Duration::from_secs(5);
+/// for _ in 0..2 {
+///     let err = call!(actor, |reply| CallbackMsg::Run { bound, reply }).unwrap().unwrap_err();
+///     assert_eq!(err.to_string(), "callback init[0] panicked: database exploded");
+/// }
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallbackActor;
 

@@ -18,6 +18,24 @@ use micro_config::{LoadError, PreloadedConfig, Snapshot};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 /// What ConfigActor does on request.
+///
+/// ```
+/// use micro_actors::{ConfigActor, ConfigMsg};
+/// use micro_config::{MemoryBackend, PreloadedConfig};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").unwrap();
+/// let config = PreloadedConfig::new(["demo"]).backend(backend.clone());
+/// let (actor, handle) = Actor::spawn(None, ConfigActor, config.clone()).await.unwrap();
+/// call!(actor, ConfigMsg::Preload).unwrap().unwrap();
+/// backend.set_yaml("demo", "greeting: hey").unwrap();
+/// let report = call!(actor, ConfigMsg::Reload).unwrap().unwrap();
+/// assert_eq!((report.generation, report.changed), (2, vec!["demo.greeting".to_owned()]));
+/// assert_eq!(config.get_path::<String>("demo.greeting").unwrap(), "hey");
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum ConfigMsg {
     /// Load the preloads into the first snapshot.
@@ -93,10 +111,45 @@ pub enum ReloadError {
 }
 
 /// The actor. Its argument is the accessor whose snapshot it replaces.
+///
+/// A reload before the first load is refused:
+///
+/// ```
+/// use micro_actors::{ConfigActor, ConfigMsg, ReloadError};
+/// use micro_config::PreloadedConfig;
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (actor, handle) = Actor::spawn(None, ConfigActor, PreloadedConfig::new(["demo"])).await.unwrap();
+/// let err = call!(actor, ConfigMsg::Reload).unwrap().unwrap_err();
+/// assert!(matches!(err, ReloadError::NotRunning), "{err}");
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConfigActor;
 
-/// ConfigActor's state.
+/// ConfigActor's state: the accessor it was given, so every snapshot it
+/// stores is seen through the caller's clones, and a failed load leaves the
+/// actor ready for the next message.
+///
+/// ```
+/// use micro_actors::{ConfigActor, ConfigMsg, ConfigState};
+/// use micro_config::{MemoryBackend, PreloadedConfig};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let _: fn(ConfigState) -> <ConfigActor as Actor>::State = std::convert::identity;
+/// let backend = MemoryBackend::new();
+/// let config = PreloadedConfig::new(["demo"]).backend(backend.clone());
+/// let (actor, handle) = Actor::spawn(None, ConfigActor, config.clone()).await.unwrap();
+/// assert!(call!(actor, ConfigMsg::Preload).unwrap().is_err()); // `demo` is missing
+/// backend.set_yaml("demo", "greeting: hi").unwrap();
+/// call!(actor, ConfigMsg::Preload).unwrap().unwrap();
+/// assert_eq!(config.generation(), 1);
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct ConfigState {
     config: PreloadedConfig,

@@ -48,6 +48,12 @@ pub use site::SiteConfig;
 pub use snapshot::Snapshot;
 
 /// A document tree. YAML is parsed into this; typed reads deserialize from it.
+///
+/// ```
+/// use micro_config::{Origin, Value, yaml};
+/// let tree: Value = yaml::parse("http: {port: 8000}", &Origin::Memory("t".into())).unwrap();
+/// assert_eq!(tree, serde_json::json!({"http": {"port": 8000}}));
+/// ```
 pub type Value = serde_json::Value;
 
 /// The trait object of async-trait backends, re-exported for implementors.

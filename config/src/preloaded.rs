@@ -9,6 +9,16 @@ use crate::site::DEFAULTS_ORIGIN;
 use crate::{ConfigBackend, Document, LoadError, MemoryBackend, Origin, ReadError, SiteConfig, Snapshot, Value};
 
 /// A check a candidate snapshot must pass; see [`PreloadedConfig::validate`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use micro_config::{LoadError, Snapshot, Validator};
+/// let needs_db: Validator = Arc::new(|snapshot: &Snapshot| match snapshot.document("db") {
+///     Some(_) => Ok(()),
+///     None => Err(LoadError::Missing { name: "db".into(), backend: "the test".into() }),
+/// });
+/// assert!(needs_db(&Snapshot::default()).is_err());
+/// ```
 pub type Validator = Arc<dyn Fn(&Snapshot) -> Result<(), LoadError> + Send + Sync>;
 
 /// The configuration accessor: which documents to preload, from which
@@ -44,6 +54,13 @@ pub struct PreloadedConfig {
 impl PreloadedConfig {
     /// Preloads `preloads` from an empty in-memory backend until
     /// [`backend`](Self::backend) names another.
+    ///
+    /// ```
+    /// let config = micro_config::PreloadedConfig::new(["site", "db"]);
+    /// assert_eq!(config.preloads(), ["site", "db"]);
+    /// assert_eq!(config.describe_backend(), "no backend (in memory)");
+    /// assert_eq!(config.generation(), 0);
+    /// ```
     #[must_use]
     pub fn new<I, S>(preloads: I) -> Self
     where
@@ -60,6 +77,16 @@ impl PreloadedConfig {
     }
 
     /// Reads documents from `backend`.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"]);
+    /// assert!(config.load_candidate(1, &[]).await.is_err()); // the default backend is empty
+    /// let config = config.backend(MemoryBackend::new().with_yaml("demo", "greeting: hi").unwrap());
+    /// assert!(config.load_candidate(1, &[]).await.is_ok());
+    /// # });
+    /// ```
     #[must_use]
     pub fn backend(mut self, backend: impl ConfigBackend) -> Self {
         self.backend = Arc::new(backend);
@@ -95,6 +122,17 @@ impl PreloadedConfig {
     /// Where the site config sits: `["site"]` (the default) is document
     /// `site`; `["hipchat", "site"]` is key `site` of document `hipchat`.
     /// An empty path keeps the default.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["hipchat"])
+    ///     .backend(MemoryBackend::new().with_yaml("hipchat", "site: {http: {port: 9100}}").unwrap())
+    ///     .site_path(["hipchat", "site"]);
+    /// assert_eq!(config.load_candidate(1, &[]).await.unwrap().site().http.port, 9100);
+    /// assert_eq!(config.site_path(Vec::<String>::new()).site_path_keys(), ["hipchat", "site"]);
+    /// # });
+    /// ```
     #[must_use]
     pub fn site_path<I, S>(mut self, path: I) -> Self
     where
@@ -109,47 +147,123 @@ impl PreloadedConfig {
     }
 
     /// The documents loaded at start.
+    ///
+    /// ```
+    /// let config = micro_config::PreloadedConfig::new(vec![String::from("db"), String::from("cache")]);
+    /// assert_eq!(config.preloads(), ["db", "cache"]);
+    /// ```
     #[must_use]
     pub fn preloads(&self) -> &[String] {
         &self.preloads
     }
 
     /// The site path, e.g. `["site"]`.
+    ///
+    /// ```
+    /// use micro_config::PreloadedConfig;
+    /// assert_eq!(PreloadedConfig::new(["db"]).site_path_keys(), ["site"]);
+    /// let nested = PreloadedConfig::new(["hipchat"]).site_path(["hipchat", "site"]);
+    /// assert_eq!(nested.site_path_keys(), ["hipchat", "site"]);
+    /// ```
     #[must_use]
     pub fn site_path_keys(&self) -> &[String] {
         &self.site_path
     }
 
     /// The backend, as it describes itself.
+    ///
+    /// ```
+    /// use micro_config::{FileBackend, Layered, MemoryBackend, PreloadedConfig};
+    /// let backend = Layered::new().layer(MemoryBackend::labelled("defaults")).layer(FileBackend::new("conf"));
+    /// let config = PreloadedConfig::new(["db"]).backend(backend);
+    /// assert_eq!(config.describe_backend(), "defaults (in memory) < files in conf");
+    /// ```
     #[must_use]
     pub fn describe_backend(&self) -> String {
         self.backend.describe()
     }
 
     /// The current snapshot.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+    /// assert_eq!(config.snapshot().names().count(), 0); // nothing loaded yet
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// assert_eq!(config.snapshot().names().collect::<Vec<_>>(), ["demo", "site"]);
+    /// # });
+    /// ```
     #[must_use]
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
     }
 
     /// The current typed site config.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["site"])
+    ///     .backend(MemoryBackend::new().with_yaml("site", "http: {port: 9000}").unwrap());
+    /// assert_eq!(config.site().http.port, 8000); // the defaults, before the first load
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// assert_eq!(config.site().http.port, 9000);
+    /// # });
+    /// ```
     #[must_use]
     pub fn site(&self) -> Arc<SiteConfig> {
         self.current.load().site_arc()
     }
 
     /// The current generation (0 before the first load).
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+    /// assert_eq!(config.generation(), 0);
+    /// config.store(config.load_candidate(7, &[]).await.unwrap());
+    /// assert_eq!(config.generation(), 7);
+    /// # });
+    /// ```
     #[must_use]
     pub fn generation(&self) -> u64 {
         self.current.load().generation()
     }
 
     /// Document `name` of the current snapshot as `T`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["db"])
+    ///     .backend(MemoryBackend::new().with_yaml("db", "host: a\nport: 5432").unwrap());
+    /// assert!(config.get::<BTreeMap<String, String>>("db").is_err()); // not loaded yet
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// let db: BTreeMap<String, serde_json::Value> = config.get("db").unwrap();
+    /// assert_eq!(db["port"], 5432);
+    /// # });
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ReadError> {
         self.current.load().get(name)
     }
 
     /// The value at a dotted path of the current snapshot as `T`.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["db"])
+    ///     .backend(MemoryBackend::labelled("t").with_yaml("db", "port: 5432").unwrap());
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// assert_eq!(config.get_path::<u16>("db.port").unwrap(), 5432);
+    /// assert_eq!(config.get_path::<u16>("site.http.port").unwrap(), 8000);
+    /// let err = config.get_path::<u16>("db.pool").unwrap_err();
+    /// assert_eq!(err.to_string(), "t (in memory): db.pool: no such key");
+    /// # });
+    /// ```
     pub fn get_path<T: DeserializeOwned>(&self, path: &str) -> Result<T, ReadError> {
         self.current.load().get_path(path)
     }
@@ -157,6 +271,18 @@ impl PreloadedConfig {
     /// Loads a candidate snapshot numbered `generation`: every preload, the
     /// site document, and `also` (documents loaded since). Validates the site
     /// config. Does not change the current snapshot.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+    /// let candidate = config.load_candidate(1, &[]).await.unwrap();
+    /// assert_eq!(candidate.get_path::<u8>("demo.a").unwrap(), 1);
+    /// assert_eq!(config.generation(), 0); // not in force until stored
+    /// let err = PreloadedConfig::new(["db"]).load_candidate(1, &[]).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "config document `db` is preloaded but no backend (in memory) has none");
+    /// # });
+    /// ```
     pub async fn load_candidate(&self, generation: u64, also: &[String]) -> Result<Snapshot, LoadError> {
         let site_name = self.site_path[0].as_str();
         let mut names: Vec<&str> = self.preloads.iter().map(String::as_str).collect();
@@ -210,6 +336,17 @@ impl PreloadedConfig {
 
     /// Makes `snapshot` the current one and returns the one it replaced.
     /// ConfigActor is the only caller in a running service.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+    /// let reader = config.clone();
+    /// let replaced = config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// assert_eq!(replaced.generation(), 0);
+    /// assert_eq!(reader.get_path::<u8>("demo.a").unwrap(), 1); // clones share the snapshot
+    /// # });
+    /// ```
     pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         self.current.swap(Arc::new(snapshot))
     }

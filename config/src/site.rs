@@ -9,9 +9,20 @@ use serde::{Deserialize, Serialize};
 use crate::{LoadError, Origin, Value, value, yaml};
 
 /// The text of `config/defaults/site.yaml`, compiled into every binary.
+///
+/// ```
+/// use micro_config::site::{DEFAULTS_ORIGIN, DEFAULTS_YAML};
+/// let tree = micro_config::yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).unwrap();
+/// assert_eq!(tree["http"]["port"], 8000);
+/// ```
 pub const DEFAULTS_YAML: &str = include_str!("../defaults/site.yaml");
 
 /// Where [`DEFAULTS_YAML`] came from, for messages.
+///
+/// ```
+/// let origin = micro_config::site::DEFAULTS_ORIGIN;
+/// assert_eq!(origin.to_string(), "config/defaults/site.yaml (embedded)");
+/// ```
 pub const DEFAULTS_ORIGIN: Origin = Origin::Embedded("config/defaults/site.yaml");
 
 /// The longest any bound in the site config may be.
@@ -136,6 +147,12 @@ pub struct ActorsConfig {
 
 impl SiteConfig {
     /// The defaults as a tree, parsed once per process.
+    ///
+    /// ```
+    /// let tree = micro_config::SiteConfig::defaults_value();
+    /// assert_eq!(tree["logging"]["level"], "info");
+    /// assert_eq!(tree["shutdown"]["drain_timeout"], "20s");
+    /// ```
     #[must_use]
     pub fn defaults_value() -> Value {
         // The embedded text is checked by this crate's tests.
@@ -145,6 +162,14 @@ impl SiteConfig {
     }
 
     /// The effective site tree: `overrides` merged over the defaults.
+    ///
+    /// ```
+    /// use micro_config::SiteConfig;
+    /// let tree = SiteConfig::merged(Some(&serde_json::json!({"http": {"port": 9000}})));
+    /// assert_eq!(tree["http"]["port"], 9000);
+    /// assert_eq!(tree["http"]["host"], "127.0.0.1");
+    /// assert_eq!(SiteConfig::merged(None), SiteConfig::defaults_value());
+    /// ```
     #[must_use]
     pub fn merged(overrides: Option<&Value>) -> Value {
         let mut tree = Self::defaults_value();

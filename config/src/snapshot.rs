@@ -30,6 +30,14 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// A snapshot numbered `generation` holding `documents`.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let demo = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({}));
+    /// let snapshot = Snapshot::new(3, [demo], SiteConfig::default());
+    /// assert_eq!(snapshot.generation(), 3);
+    /// assert!(snapshot.document("demo").is_some());
+    /// ```
     #[must_use]
     pub fn new(generation: u64, documents: impl IntoIterator<Item = Document>, site: SiteConfig) -> Self {
         Self {
@@ -40,41 +48,96 @@ impl Snapshot {
     }
 
     /// 0 before the first load, then one more for each accepted reload.
+    ///
+    /// ```
+    /// use micro_config::{SiteConfig, Snapshot};
+    /// assert_eq!(Snapshot::default().generation(), 0);
+    /// assert_eq!(Snapshot::new(2, Vec::new(), SiteConfig::default()).generation(), 2);
+    /// ```
     #[must_use]
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
     /// The typed site config.
+    ///
+    /// ```
+    /// use micro_config::Snapshot;
+    /// let snapshot = Snapshot::default();
+    /// assert_eq!(snapshot.site().http.port, 8000);
+    /// assert_eq!(snapshot.site().logging.level, "info");
+    /// ```
     #[must_use]
     pub fn site(&self) -> &SiteConfig {
         &self.site
     }
 
     /// The typed site config, shared.
+    ///
+    /// ```
+    /// let snapshot = micro_config::Snapshot::default();
+    /// let site = snapshot.site_arc();
+    /// drop(snapshot); // the site config outlives the snapshot
+    /// assert_eq!(site.http.host, "127.0.0.1");
+    /// ```
     #[must_use]
     pub fn site_arc(&self) -> Arc<SiteConfig> {
         Arc::clone(&self.site)
     }
 
     /// Document `name`, when loaded.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let demo = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"greeting": "hi"}));
+    /// let snapshot = Snapshot::new(1, [demo], SiteConfig::default());
+    /// assert_eq!(snapshot.document("demo").unwrap().value()["greeting"], "hi");
+    /// assert!(snapshot.document("db").is_none());
+    /// ```
     #[must_use]
     pub fn document(&self, name: &str) -> Option<&Document> {
         self.documents.get(name)
     }
 
     /// The names of the loaded documents, sorted.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let doc = |name: &str| Document::new(name, Origin::Memory("t".into()), serde_json::json!({}));
+    /// let snapshot = Snapshot::new(1, [doc("site"), doc("db")], SiteConfig::default());
+    /// assert_eq!(snapshot.names().collect::<Vec<_>>(), ["db", "site"]);
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.documents.keys().map(String::as_str)
     }
 
     /// Document `name` deserialized as `T`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let demo = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"greeting": "hi"}));
+    /// let snapshot = Snapshot::new(1, [demo], SiteConfig::default());
+    /// let demo: BTreeMap<String, String> = snapshot.get("demo").unwrap();
+    /// assert_eq!(demo["greeting"], "hi");
+    /// let err = snapshot.get::<BTreeMap<String, String>>("db").unwrap_err();
+    /// assert_eq!(err.to_string(), "config document `db` is not loaded: add it to the preloads");
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ReadError> {
         self.read(name, &[])
     }
 
     /// The value at a dotted path (`"site.http.port"`: document `site`, keys
     /// `http` then `port`) deserialized as `T`.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let demo = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"port": 8080}));
+    /// let snapshot = Snapshot::new(1, [demo], SiteConfig::default());
+    /// assert_eq!(snapshot.get_path::<u16>("demo.port").unwrap(), 8080);
+    /// let err = snapshot.get_path::<String>("demo.host").unwrap_err();
+    /// assert_eq!(err.to_string(), "t (in memory): demo.host: no such key");
+    /// ```
     pub fn get_path<T: DeserializeOwned>(&self, path: &str) -> Result<T, ReadError> {
         let mut keys = path.split('.');
         let name = keys.next().unwrap_or_default();

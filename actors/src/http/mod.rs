@@ -26,6 +26,15 @@ pub use state::{InFlight, InFlightGuard, Readiness};
 use server::Server;
 
 /// Where to listen.
+///
+/// ```
+/// use micro_actors::Listen;
+/// assert_eq!(Listen::Bind { host: "127.0.0.1".into(), port: 8000 }.to_string(), "127.0.0.1:8000");
+/// assert_eq!(Listen::Bind { host: "::1".into(), port: 8000 }.to_string(), "[::1]:8000");
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// assert_eq!(Listen::Listener(listener).to_string(), format!("{addr} (handed over)"));
+/// ```
 #[derive(Debug)]
 pub enum Listen {
     /// Bind this host and port (port 0: any free port).
@@ -54,6 +63,27 @@ impl std::fmt::Display for Listen {
 }
 
 /// HttpActor's arguments.
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_actors::{HttpActor, HttpArgs, HttpMsg, InFlight, Listen, Readiness};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let args = HttpArgs {
+///     router: axum::Router::new(),
+///     listen: Listen::Listener(listener),
+///     header_read_timeout: Duration::from_secs(10),
+///     readiness: Readiness::default(),
+///     in_flight: InFlight::default(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, HttpActor, args).await.unwrap();
+/// assert_eq!(call!(actor, HttpMsg::Serve).unwrap().unwrap(), addr);
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct HttpArgs {
     /// The complete router: the service's app with the built-in routes.
@@ -87,6 +117,33 @@ pub struct BindError {
 }
 
 /// What HttpActor does on request.
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_actors::{HttpActor, HttpArgs, HttpMsg, InFlight, Listen, Readiness};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let readiness = Readiness::default();
+/// let args = HttpArgs {
+///     router: axum::Router::new(),
+///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
+///     header_read_timeout: Duration::from_secs(10),
+///     readiness: readiness.clone(),
+///     in_flight: InFlight::default(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, HttpActor, args).await.unwrap();
+/// let addr = call!(actor, HttpMsg::Serve).unwrap().unwrap();
+/// actor.cast(HttpMsg::SetReady(true)).unwrap();
+/// // The mailbox is in order: a second Serve answers after SetReady was applied.
+/// assert_eq!(call!(actor, HttpMsg::Serve).unwrap().unwrap(), addr);
+/// assert!(readiness.get());
+/// let report = call!(actor, |reply| HttpMsg::Drain { bound: Duration::from_secs(1), reply }).unwrap();
+/// assert_eq!((report.in_flight, report.cut), (0, 0));
+/// assert!(!readiness.get()); // a drain turns readiness off first
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum HttpMsg {
     /// Start accepting.
@@ -103,10 +160,61 @@ pub enum HttpMsg {
 }
 
 /// The actor.
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_actors::{HttpActor, HttpArgs, HttpMsg, InFlight, Listen, Readiness};
+/// use ractor::{Actor, call};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let router = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+/// let args = HttpArgs {
+///     router,
+///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
+///     header_read_timeout: Duration::from_secs(10),
+///     readiness: Readiness::default(),
+///     in_flight: InFlight::default(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, HttpActor, args).await.unwrap();
+/// let addr = call!(actor, HttpMsg::Serve).unwrap().unwrap();
+/// let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+/// stream.write_all(b"GET / HTTP/1.1\r\nhost: doc\r\nconnection: close\r\n\r\n").await.unwrap();
+/// let mut response = String::new();
+/// stream.read_to_string(&mut response).await.unwrap();
+/// assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("hello"), "{response}");
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpActor;
 
-/// HttpActor's state.
+/// HttpActor's state. It remembers a drain: a drained server cannot serve
+/// again.
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_actors::http::HttpState;
+/// use micro_actors::{HttpActor, HttpArgs, HttpMsg, InFlight, Listen, Readiness};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let _: fn(HttpState) -> <HttpActor as Actor>::State = std::convert::identity;
+/// let args = HttpArgs {
+///     router: axum::Router::new(),
+///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
+///     header_read_timeout: Duration::from_secs(10),
+///     readiness: Readiness::default(),
+///     in_flight: InFlight::default(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, HttpActor, args).await.unwrap();
+/// call!(actor, HttpMsg::Serve).unwrap().unwrap();
+/// call!(actor, |reply| HttpMsg::Drain { bound: Duration::from_secs(1), reply }).unwrap();
+/// let err = call!(actor, HttpMsg::Serve).unwrap().unwrap_err();
+/// assert!(err.to_string().contains("drained and cannot serve again"), "{err}");
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 pub struct HttpState {
     args: Option<HttpArgs>,
     in_flight: InFlight,

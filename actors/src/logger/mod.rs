@@ -27,6 +27,18 @@ use tracing_subscriber::{EnvFilter, Registry};
 use format::WithService;
 
 /// How log lines are written.
+///
+/// ```
+/// use micro_actors::{LogFormat, LogSettings, logger};
+/// let settings = LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: LogFormat::Json,
+///     level: "warn".into(),
+/// };
+/// logger::install(&settings).unwrap();
+/// assert!(logger::is_installed());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// One human-readable line per event, colored on a terminal.
@@ -136,6 +148,14 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
 
 /// Applies a new level to the installed subscriber. `RUST_LOG`, when set,
 /// stays in force.
+///
+/// ```
+/// use micro_actors::logger::set_level;
+/// assert!(set_level("warn").is_ok());
+/// // Without `RUST_LOG`, the directive given is checked.
+/// let err = set_level("warn,=[").unwrap_err();
+/// assert!(err.to_string().starts_with("site.logging.level: "), "{err}");
+/// ```
 pub fn set_level(directive: &str) -> Result<(), LogError> {
     let filter = parse_filter(directive)?;
     if let Some(handle) = FILTER.get() {
@@ -160,6 +180,19 @@ pub fn check_directive(directive: &str) -> Result<(), LogError> {
 }
 
 /// Whether this crate's subscriber is installed.
+///
+/// ```
+/// use micro_actors::{LogFormat, LogSettings, logger};
+/// assert!(!logger::is_installed());
+/// let settings = LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: LogFormat::Pretty,
+///     level: "warn".into(),
+/// };
+/// logger::install(&settings).unwrap();
+/// assert!(logger::is_installed());
+/// ```
 #[must_use]
 pub fn is_installed() -> bool {
     FILTER.get().is_some()
@@ -178,6 +211,25 @@ fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
 }
 
 /// What LoggerActor does on request.
+///
+/// ```
+/// use micro_actors::{LogFormat, LogSettings, LoggerActor, LoggerMsg};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let settings = LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: LogFormat::Pretty,
+///     level: "warn".into(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
+/// call!(actor, LoggerMsg::Install).unwrap().unwrap();
+/// call!(actor, |reply| LoggerMsg::SetLevel("error".into(), reply)).unwrap().unwrap();
+/// call!(actor, LoggerMsg::Flush).unwrap();
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum LoggerMsg {
     /// Install the subscriber.
@@ -189,10 +241,52 @@ pub enum LoggerMsg {
 }
 
 /// The actor. Its argument is the settings to install.
+///
+/// ```
+/// use micro_actors::{LogFormat, LogSettings, LoggerActor, LoggerMsg, logger};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let settings = LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: LogFormat::Json,
+///     level: "warn".into(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
+/// assert!(!logger::is_installed()); // spawning alone installs nothing
+/// call!(actor, LoggerMsg::Install).unwrap().unwrap();
+/// assert!(logger::is_installed());
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoggerActor;
 
-/// LoggerActor's state.
+/// LoggerActor's state: the settings, whose level follows each accepted
+/// `SetLevel`. A rejected level changes nothing and the actor carries on.
+///
+/// ```
+/// use micro_actors::logger::LoggerState;
+/// use micro_actors::{LogFormat, LogSettings, LoggerActor, LoggerMsg};
+/// use ractor::{Actor, call};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let _: fn(LoggerState) -> <LoggerActor as Actor>::State = std::convert::identity;
+/// let settings = LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: LogFormat::Pretty,
+///     level: "warn".into(),
+/// };
+/// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
+/// call!(actor, LoggerMsg::Install).unwrap().unwrap();
+/// let rejected = call!(actor, |reply| LoggerMsg::SetLevel("warn,=[".into(), reply)).unwrap();
+/// assert!(rejected.is_err());
+/// call!(actor, |reply| LoggerMsg::SetLevel("error".into(), reply)).unwrap().unwrap();
+/// actor.stop(None);
+/// handle.await.unwrap();
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct LoggerState {
     settings: LogSettings,

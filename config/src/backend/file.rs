@@ -27,12 +27,28 @@ pub struct FileBackend {
 
 impl FileBackend {
     /// A backend reading `<dir>/<name>.yaml`.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, FileBackend};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let backend = FileBackend::new(dir.path());
+    /// assert!(backend.load("demo").await.unwrap().is_none()); // no file yet
+    /// std::fs::write(dir.path().join("demo.yaml"), "greeting: hi\n").unwrap();
+    /// assert_eq!(backend.load("demo").await.unwrap().unwrap().value()["greeting"], "hi");
+    /// # });
+    /// ```
     #[must_use]
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
     /// The directory documents are read from.
+    ///
+    /// ```
+    /// let backend = micro_config::FileBackend::new("conf");
+    /// assert_eq!(backend.dir(), std::path::Path::new("conf"));
+    /// ```
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -22,12 +22,25 @@ pub struct Layered {
 
 impl Layered {
     /// No layers yet.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, Layered};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert!(Layered::new().load("site").await.unwrap().is_none());
+    /// # });
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a layer over the ones added before.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, FileBackend, Layered, MemoryBackend};
+    /// let layered = Layered::new().layer(MemoryBackend::labelled("defaults")).layer(FileBackend::new("conf"));
+    /// assert_eq!(layered.describe(), "defaults (in memory) < files in conf");
+    /// ```
     #[must_use]
     pub fn layer(mut self, backend: impl ConfigBackend) -> Self {
         self.layers.push(Box::new(backend));

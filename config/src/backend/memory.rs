@@ -27,12 +27,27 @@ pub struct MemoryBackend {
 
 impl MemoryBackend {
     /// An empty backend labelled "memory".
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, MemoryBackend};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new();
+    /// assert_eq!(backend.describe(), "memory (in memory)");
+    /// assert!(backend.load("demo").await.unwrap().is_none());
+    /// # });
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::labelled("memory")
     }
 
     /// An empty backend; `label` names it in messages (e.g. "demo defaults").
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, MemoryBackend};
+    /// let backend = MemoryBackend::labelled("demo defaults");
+    /// assert_eq!(backend.describe(), "demo defaults (in memory)");
+    /// ```
     #[must_use]
     pub fn labelled(label: &str) -> Self {
         Self {
@@ -42,12 +57,30 @@ impl MemoryBackend {
     }
 
     /// Adds document `name` parsed from YAML text.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, MemoryBackend};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::labelled("t").with_yaml("demo", "greeting: hi").unwrap();
+    /// assert_eq!(backend.load("demo").await.unwrap().unwrap().value()["greeting"], "hi");
+    /// let err = MemoryBackend::labelled("t").with_yaml("demo", "greeting: [hi").unwrap_err();
+    /// assert!(err.to_string().starts_with("t (in memory):"), "{err}");
+    /// # });
+    /// ```
     pub fn with_yaml(self, name: &str, text: &str) -> Result<Self, LoadError> {
         self.set_yaml(name, text)?;
         Ok(self)
     }
 
     /// Adds document `name` as a tree.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, MemoryBackend};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new().with_value("db", serde_json::json!({"port": 5432}));
+    /// assert_eq!(backend.load("db").await.unwrap().unwrap().value()["port"], 5432);
+    /// # });
+    /// ```
     #[must_use]
     pub fn with_value(self, name: &str, value: Value) -> Self {
         self.set(name, value);
@@ -55,6 +88,15 @@ impl MemoryBackend {
     }
 
     /// Replaces document `name` with YAML text; on a syntax error nothing changes.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, MemoryBackend};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").unwrap();
+    /// assert!(backend.set_yaml("demo", "greeting: [hey").is_err());
+    /// assert_eq!(backend.load("demo").await.unwrap().unwrap().value()["greeting"], "hi");
+    /// # });
+    /// ```
     pub fn set_yaml(&self, name: &str, text: &str) -> Result<(), LoadError> {
         check_name(name)?;
         let value = yaml::parse(text, &self.origin())?;
@@ -63,6 +105,15 @@ impl MemoryBackend {
     }
 
     /// Replaces document `name` with a tree.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, MemoryBackend};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new().with_value("db", serde_json::json!({"port": 5432}));
+    /// backend.set("db", serde_json::json!({"port": 6432}));
+    /// assert_eq!(backend.load("db").await.unwrap().unwrap().value()["port"], 6432);
+    /// # });
+    /// ```
     pub fn set(&self, name: &str, value: Value) {
         self.documents
             .write()
