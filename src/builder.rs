@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use micro_actors::{BoxError, Callback, LogSettings};
-use micro_config::{LoadError, PreloadedConfig, site::DEFAULTS_ORIGIN};
+use micro_config::{LoadError, PreloadedConfig};
 
 use crate::service::{LogHook, ServiceInner};
 use crate::{Service, ServiceHandle, global, version};
@@ -215,11 +215,10 @@ fn validate_log_level(config: PreloadedConfig) -> PreloadedConfig {
     let site_path = config.site_path_keys().to_vec();
     config.validate(move |snapshot| {
         let level = &snapshot.site().logging.level;
+        let path = format!("{}.logging.level", site_path.join("."));
         micro_actors::logger::check_directive(level).map_err(|err| LoadError::Invalid {
-            origin: snapshot
-                .document(&site_path[0])
-                .map_or(DEFAULTS_ORIGIN, |doc| doc.origin().clone()),
-            path: format!("{}.logging.level", site_path.join(".")),
+            at: snapshot.locate(&path),
+            path,
             message: match err {
                 micro_actors::LogError::Level { message, .. } => format!("{level:?} is not a log filter: {message}"),
                 other => other.to_string(),

@@ -1,9 +1,23 @@
-//! One named configuration document and where it came from.
+//! One named configuration document, the layers it was merged from, and
+//! where each of its values came from.
 
-use crate::{Origin, Value};
+use std::sync::Arc;
 
-/// A named configuration document (`site`, `db`, ...): a tree of values and
-/// the origin that error messages point at.
+use crate::{Origin, Source, Value, value, yaml};
+
+/// One layer of a document: what one backend (one file, one variable, one
+/// in-memory map) said about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    origin: Origin,
+    tree: Value,
+    /// The YAML text the tree was parsed from, kept to point at lines.
+    text: Option<Arc<str>>,
+}
+
+/// A named configuration document (`site`, `db`, ...): the merged tree of
+/// its layers, bottom to top, and the origin of each layer, so an error
+/// about any value can name the file (and line) or variable that set it.
 ///
 /// ```
 /// use micro_config::{Document, Origin};
@@ -14,12 +28,12 @@ use crate::{Origin, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     name: String,
-    origin: Origin,
     value: Value,
+    layers: Vec<Arc<Layer>>,
 }
 
 impl Document {
-    /// A document named `name`, read from `origin`.
+    /// A one-layer document named `name`, read from `origin`.
     ///
     /// ```
     /// use micro_config::{Document, Origin};
@@ -29,61 +43,134 @@ impl Document {
     /// ```
     #[must_use]
     pub fn new(name: impl Into<String>, origin: Origin, value: Value) -> Self {
+        Self::layered(name, origin, value, None)
+    }
+
+    /// A one-layer document parsed from YAML text; the text is kept so
+    /// errors about its values can name their line and column.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin};
+    /// let doc = Document::from_yaml("db", Origin::File("db.yaml".into()), "host: a\nport: x\n").unwrap();
+    /// assert_eq!(doc.locate(&["port"]).to_string(), "db.yaml:2:1");
+    /// ```
+    pub fn from_yaml(name: impl Into<String>, origin: Origin, text: &str) -> Result<Self, crate::LoadError> {
+        let value = yaml::parse(text, &origin)?;
+        Ok(Self::layered(name, origin, value, Some(text.into())))
+    }
+
+    fn layered(name: impl Into<String>, origin: Origin, value: Value, text: Option<Arc<str>>) -> Self {
         Self {
             name: name.into(),
-            origin,
+            layers: vec![Arc::new(Layer {
+                origin,
+                tree: value.clone(),
+                text,
+            })],
             value,
         }
+    }
+
+    /// `above` merged over `self`: maps merge key by key, anything else in
+    /// `above` replaces; both keep their layers.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin};
+    /// let below = Document::new("db", Origin::Memory("defaults".into()), serde_json::json!({"host": "a", "port": 1}));
+    /// let above = Document::new("db", Origin::Env("APP__DB__HOST".into()), serde_json::json!({"host": "b"}));
+    /// let db = below.merged(above);
+    /// assert_eq!(db.value(), &serde_json::json!({"host": "b", "port": 1}));
+    /// assert_eq!(db.locate(&["host"]).to_string(), "environment variable APP__DB__HOST");
+    /// assert_eq!(db.locate(&["port"]).to_string(), "defaults (in memory)");
+    /// ```
+    #[must_use]
+    pub fn merged(mut self, above: Self) -> Self {
+        value::merge(&mut self.value, above.value);
+        self.layers.extend(above.layers);
+        self
     }
 
     /// The document's name.
     ///
     /// ```
     /// use micro_config::{Document, Origin};
-    /// let doc = Document::new("site", Origin::Memory("t".into()), serde_json::json!({}));
-    /// assert_eq!(doc.name(), "site");
+    /// assert_eq!(Document::new("site", Origin::Memory("t".into()), serde_json::json!({})).name(), "site");
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Where the document came from (for a layered document: the topmost layer).
+    /// The origin of the topmost layer.
     ///
     /// ```
     /// use micro_config::{Document, Origin};
     /// let doc = Document::new("demo", Origin::File("conf/demo.yaml".into()), serde_json::json!({}));
-    /// assert_eq!(doc.origin().to_string(), "conf/demo.yaml");
+    /// assert_eq!(doc.origin(), &Origin::File("conf/demo.yaml".into()));
     /// ```
     #[must_use]
     pub fn origin(&self) -> &Origin {
-        &self.origin
+        &self.layers[self.layers.len() - 1].origin
     }
 
-    /// The document's tree.
+    /// The merged tree.
     ///
     /// ```
     /// use micro_config::{Document, Origin};
     /// let doc = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"greeting": "hi"}));
-    /// assert_eq!(doc.value(), &serde_json::json!({"greeting": "hi"}));
+    /// assert_eq!(doc.value()["greeting"], "hi");
     /// ```
     #[must_use]
     pub fn value(&self) -> &Value {
         &self.value
     }
 
-    /// Takes the document apart.
+    /// Replaces the merged tree (the layers stay as they were read).
+    pub(crate) fn set_value(&mut self, value: Value) {
+        self.value = value;
+    }
+
+    /// Where the value at `keys` (inside this document) was set: the topmost
+    /// layer that has it — or, when none has the whole path, the longest part
+    /// of it — with line and column when that layer is YAML text.
     ///
     /// ```
     /// use micro_config::{Document, Origin};
-    /// let doc = Document::new("demo", Origin::Memory("t".into()), serde_json::json!({"greeting": "hi"}));
-    /// let (name, origin, value) = doc.into_parts();
-    /// assert_eq!((name.as_str(), origin), ("demo", Origin::Memory("t".into())));
-    /// assert_eq!(value["greeting"], "hi");
+    /// let doc = Document::from_yaml("site", Origin::File("site.yaml".into()), "http:\n  port: 80\n").unwrap();
+    /// assert_eq!(doc.locate(&["http", "port"]).to_string(), "site.yaml:2:3");
+    /// assert_eq!(doc.locate(&["http", "nope"]).to_string(), "site.yaml:1:1");
     /// ```
     #[must_use]
-    pub fn into_parts(self) -> (String, Origin, Value) {
-        (self.name, self.origin, self.value)
+    pub fn locate(&self, keys: &[&str]) -> Source {
+        for depth in (0..=keys.len()).rev() {
+            let prefix = &keys[..depth];
+            let found = self
+                .layers
+                .iter()
+                .rev()
+                .find(|layer| value::lookup(&layer.tree, prefix.iter().copied()).is_some());
+            if let Some(layer) = found {
+                let location = layer.text.as_deref().and_then(|text| yaml::locate(text, prefix));
+                return Source {
+                    origin: layer.origin.clone(),
+                    location,
+                };
+            }
+        }
+        Source::from(self.origin().clone())
+    }
+
+    /// The layers, bottom to top.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin};
+    /// let doc = Document::new("db", Origin::Memory("a".into()), serde_json::json!({}))
+    ///     .merged(Document::new("db", Origin::Memory("b".into()), serde_json::json!({})));
+    /// let origins: Vec<String> = doc.layers().map(|(origin, _)| origin.to_string()).collect();
+    /// assert_eq!(origins, ["a (in memory)", "b (in memory)"]);
+    /// ```
+    pub fn layers(&self) -> impl Iterator<Item = (&Origin, &Value)> {
+        self.layers.iter().map(|layer| (&layer.origin, &layer.tree))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Location, Origin};
+use crate::Source;
 
 /// Loading a document from a backend failed, or the loaded set is invalid.
 ///
@@ -10,10 +10,9 @@ use crate::{Location, Origin};
 /// YAML syntax errors, line and column:
 ///
 /// ```
-/// use micro_config::{LoadError, Location, Origin};
+/// use micro_config::{LoadError, Location, Origin, Source};
 /// let err = LoadError::Syntax {
-///     origin: Origin::File("config/demo.yaml".into()),
-///     location: Some(Location { line: 2, column: 7 }),
+///     at: Source { origin: Origin::File("config/demo.yaml".into()), location: Some(Location { line: 2, column: 7 }) },
 ///     message: "mapping values are not allowed in this context".into(),
 /// };
 /// assert_eq!(
@@ -32,13 +31,11 @@ pub enum LoadError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// The text is not valid YAML.
-    #[error("{origin}:{}{message}", location.map(|l| format!("{l}: ")).unwrap_or_else(|| " ".into()))]
+    /// The text is not valid YAML (or not a configuration document at all).
+    #[error("{at}: {message}")]
     Syntax {
-        /// Where the text came from.
-        origin: Origin,
-        /// Where in the text, when the parser knows.
-        location: Option<Location>,
+        /// Where the text came from and where in it the parser stopped.
+        at: Source,
         /// What the parser said.
         message: String,
     },
@@ -51,10 +48,10 @@ pub enum LoadError {
         backend: String,
     },
     /// The document parsed but a value in it does not fit its schema.
-    #[error("{origin}: {path}: {message}")]
+    #[error("{at}: {path}: {message}")]
     Invalid {
-        /// Where the document came from.
-        origin: Origin,
+        /// Where the value was set.
+        at: Source,
         /// The dotted key path of the bad value, starting with the document name.
         path: String,
         /// What is wrong with it.
@@ -71,9 +68,9 @@ pub enum LoadError {
 /// Reading a typed value out of a snapshot failed.
 ///
 /// ```
-/// use micro_config::{Origin, ReadError};
+/// use micro_config::{Origin, ReadError, Source};
 /// let err = ReadError::MissingKey {
-///     origin: Origin::Memory("test".into()),
+///     at: Source::from(Origin::Memory("test".into())),
 ///     path: "demo.greeting".into(),
 /// };
 /// assert_eq!(err.to_string(), "test (in memory): demo.greeting: no such key");
@@ -88,18 +85,18 @@ pub enum ReadError {
         name: String,
     },
     /// The path leads nowhere in the document.
-    #[error("{origin}: {path}: no such key")]
+    #[error("{at}: {path}: no such key")]
     MissingKey {
-        /// Where the document came from.
-        origin: Origin,
+        /// Where the closest existing part of the path was set.
+        at: Source,
         /// The dotted key path asked for.
         path: String,
     },
     /// The value exists but does not deserialize into the requested type.
-    #[error("{origin}: {path}: {message}")]
+    #[error("{at}: {path}: {message}")]
     Type {
-        /// Where the document came from.
-        origin: Origin,
+        /// Where the value was set.
+        at: Source,
         /// The dotted key path of the value that did not fit.
         path: String,
         /// What serde said.

@@ -40,9 +40,9 @@ pub mod value;
 pub mod yaml;
 
 pub use backend::{ConfigBackend, FileBackend, Layered, MemoryBackend};
-pub use document::Document;
+pub use document::{Document, Layer};
 pub use error::{LoadError, ReadError};
-pub use origin::{Location, Origin};
+pub use origin::{Location, Origin, Source};
 pub use preloaded::{PreloadedConfig, Validator};
 pub use site::SiteConfig;
 pub use snapshot::Snapshot;

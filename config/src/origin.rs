@@ -21,6 +21,8 @@ pub enum Origin {
     Embedded(&'static str),
     /// A document handed over in memory, with a label chosen by its owner.
     Memory(String),
+    /// An environment variable, by name.
+    Env(String),
 }
 
 impl fmt::Display for Origin {
@@ -29,6 +31,7 @@ impl fmt::Display for Origin {
             Self::File(path) => write!(f, "{}", path.display()),
             Self::Embedded(name) => write!(f, "{name} (embedded)"),
             Self::Memory(label) => write!(f, "{label} (in memory)"),
+            Self::Env(var) => write!(f, "environment variable {var}"),
         }
     }
 }
@@ -50,5 +53,45 @@ pub struct Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// Where a value came from: its origin and, when the origin is YAML text,
+/// the line and column. Displays as editors and compilers expect it.
+///
+/// ```
+/// use micro_config::{Location, Origin, Source};
+/// let at = Source { origin: Origin::File("conf/site.yaml".into()), location: Some(Location { line: 4, column: 3 }) };
+/// assert_eq!(at.to_string(), "conf/site.yaml:4:3");
+/// let at = Source { origin: Origin::Env("MICRO__SITE__HTTP__PORT".into()), location: None };
+/// assert_eq!(at.to_string(), "environment variable MICRO__SITE__HTTP__PORT");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The file, layer or variable.
+    pub origin: Origin,
+    /// Line and column inside it, when known.
+    pub location: Option<Location>,
+}
+
+impl Source {
+    /// A source without a position.
+    ///
+    /// ```
+    /// use micro_config::{Origin, Source};
+    /// assert_eq!(Source::from(Origin::Memory("t".into())).to_string(), "t (in memory)");
+    /// ```
+    #[must_use]
+    pub fn from(origin: Origin) -> Self {
+        Self { origin, location: None }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some(location) => write!(f, "{}:{location}", self.origin),
+            None => write!(f, "{}", self.origin),
+        }
     }
 }

@@ -6,7 +6,7 @@ use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 
 use crate::site::DEFAULTS_ORIGIN;
-use crate::{ConfigBackend, Document, LoadError, MemoryBackend, Origin, ReadError, SiteConfig, Snapshot, Value};
+use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, Source, Value};
 
 /// A check a candidate snapshot must pass; see [`PreloadedConfig::validate`].
 ///
@@ -103,14 +103,14 @@ impl PreloadedConfig {
     ///     .backend(MemoryBackend::labelled("t").with_yaml("db", "pool: 0").unwrap())
     ///     .validate(|snapshot| match snapshot.get_path::<u32>("db.pool") {
     ///         Ok(0) => Err(LoadError::Invalid {
-    ///             origin: snapshot.document("db").unwrap().origin().clone(),
+    ///             at: snapshot.document("db").unwrap().locate(&["pool"]),
     ///             path: "db.pool".into(),
     ///             message: "must be at least 1".into(),
     ///         }),
     ///         _ => Ok(()),
     ///     });
     /// let err = config.load_candidate(1, &[]).await.unwrap_err();
-    /// assert_eq!(err.to_string(), "t (in memory): db.pool: must be at least 1");
+    /// assert_eq!(err.to_string(), "t (in memory):1:1: db.pool: must be at least 1");
     /// # });
     /// ```
     #[must_use]
@@ -318,19 +318,26 @@ impl PreloadedConfig {
     /// absent) and types the result.
     fn settle_site(&self, documents: &mut Vec<Document>) -> Result<SiteConfig, LoadError> {
         let (site_name, inner) = self.site_path.split_first().unwrap_or((&self.site_path[0], &[]));
-        let position = documents.iter().position(|d| d.name() == site_name);
-        let (origin, mut tree) = match position {
-            Some(i) => {
-                let (_, origin, tree) = documents.remove(i).into_parts();
-                (origin, tree)
-            }
-            None => (DEFAULTS_ORIGIN, Value::Object(serde_json::Map::new())),
+        let mut doc = match documents.iter().position(|d| d.name() == site_name) {
+            Some(i) => documents.remove(i),
+            None => Document::new(
+                site_name.as_str(),
+                DEFAULTS_ORIGIN,
+                Value::Object(serde_json::Map::new()),
+            ),
         };
-        let slot = slot_at(&mut tree, inner, site_name, &origin)?;
+        let inner: Vec<&str> = inner.iter().map(String::as_str).collect();
+        let locate = |keys: &[&str]| {
+            let full: Vec<&str> = inner.iter().chain(keys).copied().collect();
+            doc.locate(&full)
+        };
+        let mut tree = doc.value().clone();
+        let slot = slot_at(&mut tree, &inner, site_name, &locate)?;
         let merged = SiteConfig::merged(Some(slot));
-        let site = SiteConfig::from_value(&merged, &self.site_path.join("."), &origin)?;
+        let site = SiteConfig::from_tree(&merged, &self.site_path.join("."), &locate)?;
         *slot = merged;
-        documents.push(Document::new(site_name, origin, tree));
+        doc.set_value(tree);
+        documents.push(doc);
         Ok(site)
     }
 
@@ -357,23 +364,23 @@ impl PreloadedConfig {
 /// the site config).
 fn slot_at<'v>(
     tree: &'v mut Value,
-    path: &[String],
+    path: &[&str],
     prefix: &str,
-    origin: &Origin,
+    locate: &dyn Fn(&[&str]) -> Source,
 ) -> Result<&'v mut Value, LoadError> {
     let mut node = tree;
     let mut at = prefix.to_owned();
-    for key in path {
+    for (depth, key) in path.iter().enumerate() {
         let Value::Object(map) = node else {
             return Err(LoadError::Invalid {
-                origin: origin.clone(),
+                at: locate(&path[..depth]),
                 path: at,
                 message: format!("expected a map holding `{key}`, found {}", kind(node)),
             });
         };
         at = format!("{at}.{key}");
         node = map
-            .entry(key.clone())
+            .entry((*key).to_owned())
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
     }
     if node.is_null() {
@@ -447,7 +454,10 @@ mod tests {
             .backend(backend)
             .site_path(["hipchat", "site"]);
         let err = config.load_candidate(1, &[]).await.expect_err("not a map");
-        assert!(err.to_string().starts_with("test (in memory): hipchat.site: "), "{err}");
+        assert!(
+            err.to_string().starts_with("test (in memory):1:1: hipchat.site: "),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -459,7 +469,7 @@ mod tests {
         let err = config.load_candidate(1, &[]).await.expect_err("invalid");
         let text = err.to_string();
         assert!(
-            text.starts_with("test (in memory): site.shutdown.drain_timeout: "),
+            text.starts_with("test (in memory):2:3: site.shutdown.drain_timeout: "),
             "{text}"
         );
     }

@@ -99,6 +99,26 @@ impl Snapshot {
         self.documents.get(name)
     }
 
+    /// Where the value at a dotted path was set (see [`Document::locate`]);
+    /// for a document that is not loaded, the path alone says nothing more.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let db = Document::from_yaml("db", Origin::File("db.yaml".into()), "host: a\npool: 0\n").unwrap();
+    /// let snapshot = Snapshot::new(1, [db], SiteConfig::default());
+    /// assert_eq!(snapshot.locate("db.pool").to_string(), "db.yaml:2:1");
+    /// ```
+    #[must_use]
+    pub fn locate(&self, path: &str) -> crate::Source {
+        let mut keys = path.split('.');
+        let name = keys.next().unwrap_or_default();
+        let keys: Vec<&str> = keys.collect();
+        match self.document(name) {
+            Some(doc) => doc.locate(&keys),
+            None => crate::Source::from(crate::Origin::Memory(format!("document `{name}` (not loaded)"))),
+        }
+    }
+
     /// The names of the loaded documents, sorted.
     ///
     /// ```
@@ -155,13 +175,17 @@ impl Snapshot {
             path.push_str(key);
         }
         let node: &Value = value::lookup(doc.value(), keys.iter().copied()).ok_or_else(|| ReadError::MissingKey {
-            origin: doc.origin().clone(),
+            at: doc.locate(keys),
             path: path.clone(),
         })?;
-        serde_path_to_error::deserialize(node).map_err(|err| ReadError::Type {
-            origin: doc.origin().clone(),
-            path: join_path(&path, &err.path().to_string()),
-            message: err.into_inner().to_string(),
+        serde_path_to_error::deserialize(node).map_err(|err| {
+            let inner: Vec<String> = err.path().iter().filter_map(segment_key).collect();
+            let full: Vec<&str> = keys.iter().copied().chain(inner.iter().map(String::as_str)).collect();
+            ReadError::Type {
+                at: doc.locate(&full),
+                path: join_path(&path, &inner.join(".")),
+                message: err.into_inner().to_string(),
+            }
         })
     }
 
@@ -188,5 +212,14 @@ impl Snapshot {
                 value::diff(name, old, new)
             })
             .collect()
+    }
+}
+
+/// A serde path segment as a key of [`value::lookup`].
+pub(crate) fn segment_key(segment: &serde_path_to_error::Segment) -> Option<String> {
+    match segment {
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+        _ => None,
     }
 }

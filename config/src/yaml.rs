@@ -1,6 +1,6 @@
 //! YAML text → [`Value`]. The only module that knows the YAML parser.
 
-use crate::{LoadError, Location, Origin, Value};
+use crate::{LoadError, Location, Origin, Source, Value};
 
 /// Parses YAML text into a document tree; an empty text is an empty map.
 ///
@@ -24,12 +24,51 @@ pub fn parse(text: &str, origin: &Origin) -> Result<Value, LoadError> {
                 column: l.column(),
             });
             Err(LoadError::Syntax {
-                origin: origin.clone(),
-                location,
+                at: Source {
+                    origin: origin.clone(),
+                    location,
+                },
                 message: strip_location(&err.to_string()),
             })
         }
     }
+}
+
+/// The line and column of the key at the end of `keys` in YAML `text`, or
+/// `None` when the text does not have that path (or the path is empty: the
+/// whole text). Only called on the error path: parsing for positions
+/// costs nothing while the configuration is valid.
+///
+/// ```
+/// use micro_config::{Location, yaml};
+/// let text = "http:\n  host: a\n  port: 80\n";
+/// assert_eq!(yaml::locate(text, &["http", "port"]), Some(Location { line: 3, column: 3 }));
+/// assert_eq!(yaml::locate(text, &["nope"]), None);
+/// ```
+#[must_use]
+pub fn locate(text: &str, keys: &[&str]) -> Option<Location> {
+    let root = marked_yaml::parse_yaml(0, text).ok()?;
+    let mut node = &root;
+    let mut at = None;
+    for key in keys {
+        let (start, child) = match node {
+            marked_yaml::Node::Mapping(map) => {
+                let (marked_key, child) = map.iter().find(|(k, _)| k.as_str() == *key)?;
+                (marked_key.span().start().copied(), child)
+            }
+            marked_yaml::Node::Sequence(items) => {
+                let child = items.get(key.parse::<usize>().ok()?)?;
+                (child.span().start().copied(), child)
+            }
+            marked_yaml::Node::Scalar(_) => return None,
+        };
+        at = start;
+        node = child;
+    }
+    at.map(|marker| Location {
+        line: marker.line(),
+        column: marker.column(),
+    })
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the location is

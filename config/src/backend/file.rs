@@ -2,7 +2,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::document::check_name;
-use crate::{ConfigBackend, Document, LoadError, Origin, yaml};
+use crate::{ConfigBackend, Document, LoadError, Origin};
 
 /// Reads document `<name>` from the file `<dir>/<name>.yaml`.
 ///
@@ -71,9 +71,7 @@ impl ConfigBackend for FileBackend {
             Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LoadError::Read { path, source }),
         };
-        let origin = Origin::File(path);
-        let value = yaml::parse(&text, &origin)?;
-        Ok(Some(Document::new(name, origin, value)))
+        Document::from_yaml(name, Origin::File(path), &text).map(Some)
     }
 }
 

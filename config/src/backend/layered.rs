@@ -1,4 +1,4 @@
-use crate::{ConfigBackend, Document, LoadError, value};
+use crate::{ConfigBackend, Document, LoadError};
 
 /// Several backends as one: each document is the deep merge of what every
 /// layer has for it, later layers winning (maps merge key by key, everything
@@ -69,12 +69,7 @@ impl ConfigBackend for Layered {
             };
             merged = Some(match merged {
                 None => doc,
-                Some(below) => {
-                    let (name, _, mut tree) = below.into_parts();
-                    let (_, origin, over) = doc.into_parts();
-                    value::merge(&mut tree, over);
-                    Document::new(name, origin, tree)
-                }
+                Some(below) => below.merged(doc),
             });
         }
         Ok(merged)

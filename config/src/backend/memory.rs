@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::document::check_name;
-use crate::{ConfigBackend, Document, LoadError, Origin, Value, yaml};
+use crate::{ConfigBackend, Document, LoadError, Origin, Value};
 
 /// Documents held in memory: for embedded defaults, tests and services that
 /// build their configuration in code.
@@ -22,7 +22,7 @@ use crate::{ConfigBackend, Document, LoadError, Origin, Value, yaml};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBackend {
     label: Arc<str>,
-    documents: Arc<RwLock<HashMap<String, Value>>>,
+    documents: Arc<RwLock<HashMap<String, Document>>>,
 }
 
 impl MemoryBackend {
@@ -99,8 +99,8 @@ impl MemoryBackend {
     /// ```
     pub fn set_yaml(&self, name: &str, text: &str) -> Result<(), LoadError> {
         check_name(name)?;
-        let value = yaml::parse(text, &self.origin())?;
-        self.set(name, value);
+        let doc = Document::from_yaml(name, self.origin(), text)?;
+        self.put(doc);
         Ok(())
     }
 
@@ -115,10 +115,14 @@ impl MemoryBackend {
     /// # });
     /// ```
     pub fn set(&self, name: &str, value: Value) {
+        self.put(Document::new(name, self.origin(), value));
+    }
+
+    fn put(&self, doc: Document) {
         self.documents
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_owned(), value);
+            .insert(doc.name().to_owned(), doc);
     }
 
     fn origin(&self) -> Origin {
@@ -134,8 +138,6 @@ impl ConfigBackend for MemoryBackend {
 
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
         let documents = self.documents.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(documents
-            .get(name)
-            .map(|value| Document::new(name, self.origin(), value.clone())))
+        Ok(documents.get(name).cloned())
     }
 }

@@ -1,12 +1,19 @@
 //! [`SiteConfig`]: the typed schema of the site document, whose defaults are
-//! compiled in from `config/defaults/site.yaml`.
+//! compiled in from `config/defaults/site.yaml`. The checks beyond types
+//! (unknown keys with a hint, bounds) are in `check.rs`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{LoadError, Origin, Value, value, yaml};
+mod bytes;
+mod check;
+
+use crate::{Origin, Value, value, yaml};
+
+pub use bytes::ByteSize;
+pub(crate) use check::join_path;
 
 /// The text of `config/defaults/site.yaml`, compiled into every binary.
 ///
@@ -15,7 +22,7 @@ use crate::{LoadError, Origin, Value, value, yaml};
 /// let tree = micro_config::yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).unwrap();
 /// assert_eq!(tree["http"]["port"], 8000);
 /// ```
-pub const DEFAULTS_YAML: &str = include_str!("../defaults/site.yaml");
+pub const DEFAULTS_YAML: &str = include_str!("../../defaults/site.yaml");
 
 /// Where [`DEFAULTS_YAML`] came from, for messages.
 ///
@@ -71,6 +78,11 @@ pub struct HttpConfig {
     /// Longest a client may take to send its request headers.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Longest a request may take; then it is answered 503.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest request body accepted; larger ones are answered 413.
+    pub body_limit: ByteSize,
 }
 
 /// `site.logging`.
@@ -84,6 +96,27 @@ pub struct HttpConfig {
 pub struct LoggingConfig {
     /// A tracing `EnvFilter` directive such as `info` or `info,hyper=warn`.
     pub level: String,
+    /// Line format: `auto` (by mode), `pretty` or `json`.
+    pub format: LogFormatSetting,
+}
+
+/// `site.logging.format`.
+///
+/// ```
+/// use micro_config::site::LogFormatSetting;
+/// assert_eq!(micro_config::SiteConfig::default().logging.format, LogFormatSetting::Auto);
+/// let json: LogFormatSetting = serde_json::from_value(serde_json::json!("json")).unwrap();
+/// assert_eq!(json, LogFormatSetting::Json);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormatSetting {
+    /// Pretty in debug mode, JSON in production.
+    Auto,
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `site.startup`.
@@ -114,6 +147,9 @@ pub struct StartupConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ShutdownConfig {
+    /// Bound on the whole shutdown, all phases together.
+    #[serde(with = "humantime_serde")]
+    pub total: Duration,
     /// Time between readiness turning 503 and the listener closing.
     #[serde(with = "humantime_serde")]
     pub pre_drain_delay: Duration,
@@ -177,108 +213,5 @@ impl SiteConfig {
             value::merge(&mut tree, overrides.clone());
         }
         tree
-    }
-
-    /// Types a site tree; errors name `origin` and the key path under `prefix`.
-    ///
-    /// ```
-    /// use micro_config::{Origin, SiteConfig};
-    /// let tree = SiteConfig::merged(Some(&serde_json::json!({"http": {"port": "eighty"}})));
-    /// let err = SiteConfig::from_value(&tree, "site", &Origin::File("site.yaml".into())).unwrap_err();
-    /// assert!(err.to_string().starts_with("site.yaml: site.http.port: invalid type"), "{err}");
-    /// ```
-    pub fn from_value(tree: &Value, prefix: &str, origin: &Origin) -> Result<Self, LoadError> {
-        let site: Self = serde_path_to_error::deserialize(tree).map_err(|err| LoadError::Invalid {
-            origin: origin.clone(),
-            path: join_path(prefix, &err.path().to_string()),
-            message: err.into_inner().to_string(),
-        })?;
-        site.check_bounds(prefix, origin)?;
-        Ok(site)
-    }
-
-    /// Every bound, with its key path under the site document.
-    fn bounds(&self) -> [(&'static str, Duration); 8] {
-        [
-            ("http.header_read_timeout", self.http.header_read_timeout),
-            ("startup.timeout", self.startup.timeout),
-            ("startup.init_timeout", self.startup.init_timeout),
-            ("shutdown.pre_drain_delay", self.shutdown.pre_drain_delay),
-            ("shutdown.drain_timeout", self.shutdown.drain_timeout),
-            ("shutdown.finish_timeout", self.shutdown.finish_timeout),
-            ("shutdown.actor_stop_timeout", self.shutdown.actor_stop_timeout),
-            ("actors.call_timeout", self.actors.call_timeout),
-        ]
-    }
-
-    /// A bound over a day is a typo, not a setting; refusing it also keeps
-    /// every sum of bounds far from overflowing.
-    fn check_bounds(&self, prefix: &str, origin: &Origin) -> Result<(), LoadError> {
-        for (path, bound) in self.bounds() {
-            if bound > MAX_BOUND {
-                return Err(LoadError::Invalid {
-                    origin: origin.clone(),
-                    path: join_path(prefix, path),
-                    message: format!(
-                        "{} is longer than the longest bound allowed, 1 day",
-                        humantime_serde::re::humantime::format_duration(bound)
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Default for SiteConfig {
-    fn default() -> Self {
-        Self::from_value(&Self::defaults_value(), "site", &DEFAULTS_ORIGIN)
-            .unwrap_or_else(|err| panic!("embedded site defaults are invalid: {err}"))
-    }
-}
-
-/// Joins a document prefix and a serde path (`.` means the root).
-pub(crate) fn join_path(prefix: &str, path: &str) -> String {
-    if path.is_empty() || path == "." {
-        prefix.to_owned()
-    } else {
-        format!("{prefix}.{path}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_defaults_parse_and_type() {
-        yaml::parse(DEFAULTS_YAML, &DEFAULTS_ORIGIN).expect("defaults parse");
-        let site = SiteConfig::default();
-        assert!(site.startup.init_timeout <= site.startup.timeout);
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected_with_their_path() {
-        let tree = SiteConfig::merged(Some(&serde_json::json!({"http": {"prot": 1}})));
-        let err = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).expect_err("invalid");
-        let text = err.to_string();
-        assert!(text.contains("site.http"), "{text}");
-        assert!(text.contains("unknown field `prot`"), "{text}");
-    }
-
-    #[test]
-    fn a_bound_longer_than_a_day_is_rejected_before_it_can_overflow() {
-        let tree = SiteConfig::merged(Some(&serde_json::json!({"startup": {"timeout": "500000000000y"}})));
-        let err = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).expect_err("too long");
-        let text = err.to_string();
-        assert!(text.starts_with("t (in memory): site.startup.timeout: "), "{text}");
-        assert!(text.contains("longer than the longest bound allowed, 1 day"), "{text}");
-    }
-
-    #[test]
-    fn durations_are_humantime_strings() {
-        let tree = SiteConfig::merged(Some(&serde_json::json!({"shutdown": {"drain_timeout": "250ms"}})));
-        let site = SiteConfig::from_value(&tree, "site", &Origin::Memory("t".into())).expect("valid");
-        assert_eq!(site.shutdown.drain_timeout, Duration::from_millis(250));
     }
 }
