@@ -39,7 +39,7 @@ mod snapshot;
 pub mod value;
 pub mod yaml;
 
-pub use backend::{ConfigBackend, FileBackend, Layered, MemoryBackend};
+pub use backend::{Change, ChangeSender, ConfigBackend, FileBackend, Layered, MemoryBackend, WatchGuard};
 pub use document::{Document, Layer};
 pub use error::{LoadError, ReadError};
 pub use origin::{Location, Origin, Source};

@@ -1,4 +1,4 @@
-use crate::{ConfigBackend, Document, LoadError};
+use crate::{ChangeSender, ConfigBackend, Document, LoadError, WatchGuard};
 
 /// Several backends as one: each document is the deep merge of what every
 /// layer has for it, later layers winning (maps merge key by key, everything
@@ -59,6 +59,14 @@ impl ConfigBackend for Layered {
     fn describe(&self) -> String {
         let names: Vec<String> = self.layers.iter().map(|l| l.describe()).collect();
         names.join(" < ")
+    }
+
+    fn watch(&self, changes: &ChangeSender) -> Result<Option<WatchGuard>, LoadError> {
+        let mut guards = Vec::new();
+        for layer in &self.layers {
+            guards.extend(layer.watch(changes)?);
+        }
+        Ok((!guards.is_empty()).then(|| WatchGuard::new(guards)))
     }
 
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {

@@ -3,10 +3,12 @@
 mod file;
 mod layered;
 mod memory;
+mod watch;
 
 pub use file::FileBackend;
 pub use layered::Layered;
 pub use memory::MemoryBackend;
+pub use watch::{Change, ChangeSender, WatchGuard};
 
 use crate::{Document, LoadError};
 
@@ -33,4 +35,12 @@ pub trait ConfigBackend: Send + Sync + 'static {
 
     /// Loads document `name`, or `None` when this backend has none.
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError>;
+
+    /// Starts watching for changes, if this backend can and was asked to:
+    /// each change (debounced) goes to `changes` until the guard is dropped.
+    /// `Ok(None)`: nothing to watch. The default watches nothing.
+    fn watch(&self, changes: &ChangeSender) -> Result<Option<WatchGuard>, LoadError> {
+        let _ = changes;
+        Ok(None)
+    }
 }
