@@ -36,7 +36,9 @@ pub struct ServiceBuilder {
     site_path: Vec<String>,
     init: Vec<Callback>,
     finish: Vec<Callback>,
+    reload: Vec<Callback>,
     log_hook: Option<LogHook>,
+    validators: Vec<micro_config::Validator>,
     version: Option<String>,
 }
 
@@ -50,7 +52,9 @@ impl ServiceBuilder {
             site_path: Vec::new(),
             init: Vec::new(),
             finish: Vec::new(),
+            reload: Vec::new(),
             log_hook: None,
+            validators: Vec::new(),
             version: None,
         }
     }
@@ -150,6 +154,60 @@ impl ServiceBuilder {
         self
     }
 
+    /// An async callback run after each accepted reload with the key paths
+    /// that changed (never their values), in registration order, each
+    /// bounded by `site.actors.call_timeout`. A failing one is logged; the
+    /// new configuration stays in force.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .on_reload(|changed| async move {
+    ///         if changed.iter().any(|path| path.starts_with("db.")) {
+    ///             // reconnect the pool...
+    ///         }
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn on_reload<F, Fut, E>(mut self, f: F) -> Self
+    where
+        F: Fn(micro_actors::Changes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let name = format!("reload[{}]", self.reload.len());
+        self.reload.push(Callback::on_reload(&name, f));
+        self
+    }
+
+    /// A check every configuration must pass, at startup and on each reload;
+    /// a failing one fails startup (exit 78) or rejects the reload (the old
+    /// configuration stays). Point the error at the value with
+    /// [`Snapshot::locate`](micro_config::Snapshot::locate).
+    ///
+    /// ```
+    /// use micro::config::LoadError;
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .validate(|snapshot| match snapshot.get_path::<u32>("site.http.port") {
+    ///         Ok(port) if port < 1024 => Err(LoadError::Invalid {
+    ///             at: snapshot.locate("site.http.port"),
+    ///             path: "site.http.port".into(),
+    ///             message: format!("{port} is a privileged port"),
+    ///         }),
+    ///         _ => Ok(()),
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn validate(
+        mut self,
+        check: impl Fn(&micro_config::Snapshot) -> Result<(), LoadError> + Send + Sync + 'static,
+    ) -> Self {
+        self.validators.push(Arc::new(check));
+        self
+    }
+
     /// Adjusts the log settings (level, format, name, version) before the
     /// subscriber is installed.
     ///
@@ -190,7 +248,12 @@ impl ServiceBuilder {
             .config
             .unwrap_or_else(|| PreloadedConfig::new(["site"]))
             .site_path(self.site_path);
-        let config = validate_log_level(config);
+        let config = self
+            .validators
+            .into_iter()
+            .fold(validate_log_level(config), |config, check| {
+                config.validate(move |s| check(s))
+            });
         let cwd = std::env::current_dir().unwrap_or_default();
         let fallback = self.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
         let service = Service::from_inner(Arc::new(ServiceInner {
@@ -202,6 +265,7 @@ impl ServiceBuilder {
             config,
             init: self.init,
             finish: self.finish,
+            reload: self.reload,
             log_hook: self.log_hook,
         }));
         global::register(&service);

@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 use clap::Parser;
-use micro::config::{FileBackend, Layered, MemoryBackend, PreloadedConfig};
+use micro::config::{EnvBackend, FileBackend, Layered, LoadError, MemoryBackend, PreloadedConfig};
 
 /// The demo's own config document, compiled in.
 const DEMO_DEFAULTS: &str = "greeting: hello\n";
@@ -32,9 +35,21 @@ struct Args {
     /// is PORT or site.http.port.
     #[arg(long)]
     port: Option<u16>,
-    /// Directory of `<name>.yaml` files read over the embedded defaults.
-    #[arg(long, value_name = "DIR")]
+    /// Configuration read over the embedded defaults: a directory of
+    /// `<name>.yaml` files, or one YAML file whose top-level keys are the
+    /// document names. `MICRO__<DOC>__<KEY>...` variables override both.
+    #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Reload by itself when a file under --config changes.
+    #[arg(long)]
+    watch_config: bool,
+    /// Load and validate the configuration as startup would, print it
+    /// (secrets redacted) and exit 0, or 78 when it is invalid.
+    #[arg(long)]
+    check_config: bool,
+    /// With --check-config: show where each value was set.
+    #[arg(long, requires = "check_config")]
+    sources: bool,
     /// Run in production mode: JSON logs, no debug routes.
     #[arg(long)]
     production: bool,
@@ -54,9 +69,22 @@ async fn main() -> micro::ExitStatus {
             tracing::info!("demo finish callback: goodbye");
             Ok::<_, std::io::Error>(())
         })
+        .validate(|snapshot| {
+            // The demo's own document has a schema too: a greeting is text.
+            snapshot
+                .get_path::<String>("demo.greeting")
+                .map(drop)
+                .map_err(|err| LoadError::Invalid {
+                    at: snapshot.locate("demo.greeting"),
+                    path: "demo.greeting".into(),
+                    message: format!("a greeting must be text: {err}"),
+                })
+        })
         .version(env!("CARGO_PKG_VERSION"))
         .build();
-    if args.production {
+    if args.check_config {
+        service.check_config(args.sources).await
+    } else if args.production {
         service.production(args.host.as_deref()).await
     } else {
         let host = args.host.as_deref().unwrap_or("127.0.0.1");
@@ -69,9 +97,10 @@ fn config(args: &Args) -> PreloadedConfig {
         .with_yaml("demo", DEMO_DEFAULTS)
         .unwrap_or_default();
     let mut backend = Layered::new().layer(defaults);
-    if let Some(dir) = &args.config {
-        backend = backend.layer(FileBackend::new(dir));
+    if let Some(path) = &args.config {
+        backend = backend.layer(FileBackend::new(path).watching(args.watch_config));
     }
+    backend = backend.layer(EnvBackend::new("MICRO"));
     if let (true, Some(port)) = (args.production, args.port) {
         // In production the port comes from configuration; the flag is one more layer.
         let flag = MemoryBackend::labelled("--port").with_value("site", serde_json::json!({"http": {"port": port}}));
@@ -84,6 +113,12 @@ fn app() -> Router {
     Router::new()
         .route("/hello", get(hello))
         .route("/sleep/{ms}", get(sleep))
+        .route("/echo", post(echo))
+}
+
+/// Answers the size of the body it was sent (bounded by `site.http.body_limit`).
+async fn echo(body: axum::body::Bytes) -> String {
+    format!("{} bytes\n", body.len())
 }
 
 async fn hello() -> Result<String, (StatusCode, String)> {

@@ -5,7 +5,7 @@
 //! | `GET /healthcheck` | 200 `{"status", "name", "version", "description"}` while the process serves (the Python module's route) |
 //! | `GET /health/live` | 200 while the process serves |
 //! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
-//! | `GET /version` | 200 `{"name", "version", "short", "config_generation"}` |
+//! | `GET /version` | 200 `{"name", "version", "short", "config_generation", "last_reload"}` |
 //!
 //! Each answer is built from atomics and the config snapshot: no actor is
 //! asked, no lock is taken.
@@ -74,5 +74,11 @@ async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {
         "version": info.version,
         "short": version::short(&info.version),
         "config_generation": info.config.generation(),
+        "last_reload": info.config.last_reload().map(|last| json!({
+            "at": humantime::format_rfc3339_millis(last.at).to_string(),
+            "ok": last.error.is_none(),
+            "generation": last.generation,
+            "error": last.error,
+        })),
     }))
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use micro_actors::{Callback, LogError, LogFormat, LogSettings};
-use micro_config::{PreloadedConfig, SiteConfig};
+use micro_config::site::LogFormatSetting;
+use micro_config::{PreloadedConfig, SiteConfig, Snapshot};
 use ractor::Actor;
 use tokio::sync::oneshot;
 
@@ -64,6 +65,7 @@ pub(crate) struct ServiceInner {
     pub(crate) config: PreloadedConfig,
     pub(crate) init: Vec<Callback>,
     pub(crate) finish: Vec<Callback>,
+    pub(crate) reload: Vec<Callback>,
     pub(crate) log_hook: Option<LogHook>,
     pub(crate) handle: ServiceHandle,
 }
@@ -151,6 +153,20 @@ impl Service {
         }
     }
 
+    /// A receiver of every configuration snapshot stored from now on: each
+    /// accepted reload (with [`Snapshot::changed`]) and each document loaded
+    /// on first use. The Rust side of "tell me when config changes".
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let updates = service.subscribe();
+    /// assert_eq!(updates.borrow().generation(), 0, "nothing loaded before the run");
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Snapshot>> {
+        self.inner.config.subscribe()
+    }
+
     /// A handle to stop, reload and observe the service from code.
     ///
     /// ```
@@ -177,11 +193,17 @@ impl Service {
     }
 
     pub(crate) fn log_settings(&self, debug: bool) -> LogSettings {
+        let site = self.config_site();
         let mut settings = LogSettings {
             service: self.inner.name.clone(),
             version: self.get_version(true),
-            format: if debug { LogFormat::Pretty } else { LogFormat::Json },
-            level: self.config_site().logging.level.clone(),
+            format: match site.logging.format {
+                LogFormatSetting::Pretty => LogFormat::Pretty,
+                LogFormatSetting::Json => LogFormat::Json,
+                LogFormatSetting::Auto if debug => LogFormat::Pretty,
+                LogFormatSetting::Auto => LogFormat::Json,
+            },
+            level: site.logging.level.clone(),
         };
         if let Some(hook) = &self.inner.log_hook {
             hook(&mut settings);
@@ -227,6 +249,41 @@ impl Service {
     pub async fn production<'h>(&self, host: impl Into<Option<&'h str>>) -> ExitStatus {
         let host = host.into().map(str::to_owned);
         self.run(Mode::Production { host }).await
+    }
+
+    /// Loads and validates the configuration exactly as startup would —
+    /// every preload, every layer, every validator — without binding or
+    /// running callbacks; prints the effective configuration to stdout
+    /// (secrets redacted; with `sources`, one line per value naming where it
+    /// was set) and returns exit 0, or prints why it is invalid to stderr and
+    /// returns exit 78. For a service's `--check-config` flag, as `nginx -t`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use micro::config::{MemoryBackend, PreloadedConfig};
+    /// let bad = MemoryBackend::new().with_yaml("site", "http: {port: eighty}").unwrap();
+    /// let service = micro::Service::builder("hello", "says hello")
+    ///     .config(PreloadedConfig::new(["site"]).backend(bad))
+    ///     .build();
+    /// assert_eq!(service.check_config(false).await.code(), 78);
+    /// # }
+    /// ```
+    pub async fn check_config(&self, sources: bool) -> ExitStatus {
+        use std::io::Write as _;
+        match self.inner.config.load_candidate(1, &[]).await {
+            Ok(snapshot) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(snapshot.dump(sources).as_bytes());
+                let _ = out.flush();
+                ExitStatus::unreported(ExitKind::Clean, "configuration valid".into())
+            }
+            Err(err) => {
+                let reason = format!("configuration invalid: {err}");
+                eprintln!("{reason}");
+                ExitStatus::unreported(ExitKind::Config, reason)
+            }
+        }
     }
 
     async fn run(&self, mode: Mode) -> ExitStatus {

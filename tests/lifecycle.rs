@@ -153,3 +153,29 @@ fn a_second_sigterm_while_draining_exits_143_at_once() {
     );
     let _ = request.join();
 }
+
+#[test]
+fn a_body_over_the_limit_is_answered_413() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "http:\n  body_limit: 1KiB\n").expect("write");
+    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    let agent = ureq::AgentBuilder::new().timeout(support::DEADLINE).build();
+    let small = agent
+        .post(&demo.url("/echo"))
+        .send_bytes(&[b'x'; 1024])
+        .expect("accepted");
+    assert_eq!(small.into_string().expect("text"), "1024 bytes\n");
+    match agent.post(&demo.url("/echo")).send_bytes(&[b'x'; 1025]) {
+        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 413),
+        other => panic!("expected 413, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_request_past_its_timeout_is_answered_503() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "http:\n  request_timeout: 100ms\n").expect("write");
+    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(demo.get("/sleep/5000").0, 503);
+    assert_eq!(demo.get("/sleep/1").0, 200);
+}

@@ -46,3 +46,37 @@ fn broken_yaml_and_sighup_keep_the_old_config_and_the_process() {
         (demo.get("/hello").1 == "fixed").then_some(())
     });
 }
+
+#[test]
+fn editing_a_watched_file_reloads_without_a_signal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("demo.yaml"), "greeting: hi\n").expect("write");
+    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8"), "--watch-config"]);
+    demo.wait_for_line("watching");
+    std::fs::write(dir.path().join("demo.yaml"), "greeting: seen by the watch\n").expect("write");
+    poll("/hello to answer the edited greeting", || {
+        (demo.get("/hello").1 == "seen by the watch").then_some(())
+    });
+    // A broken edit is rejected like any reload: the last good one stays.
+    std::fs::write(dir.path().join("demo.yaml"), "greeting: [\n").expect("write");
+    demo.wait_for_line("reload rejected");
+    assert_eq!(demo.get("/hello"), (200, "seen by the watch".into()));
+}
+
+#[test]
+fn version_reports_the_last_reload_outcome() {
+    let (demo, dir) = demo_with("hi");
+    std::fs::write(dir.path().join("site.yaml"), "http:\n  prot: 1\n").expect("write");
+    demo.signal(Signal::SIGHUP);
+    demo.wait_for_line("reload rejected");
+    let (status, body) = demo.get("/version");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["config_generation"], 1);
+    assert_eq!(json["last_reload"]["ok"], false);
+    let error = json["last_reload"]["error"].as_str().expect("an error");
+    assert!(
+        error.contains("site.http.prot: unknown key `prot`; did you mean `port`?"),
+        "{error}"
+    );
+}

@@ -1,6 +1,7 @@
-//! CallbackActor: runs one user callback (init or finish) on request.
+//! CallbackActor: runs one user callback (init, finish or on-reload) on request.
 //!
-//! Message (sent by the supervisor): [`CallbackMsg::Run`] with a bound; the
+//! Messages (sent by the supervisor): [`CallbackMsg::Run`] with a bound, and
+//! [`CallbackMsg::Reloaded`] with the key paths a reload changed; the
 //! reply says how long the callback took, or how it failed: an error it
 //! returned, a panic (caught here, at the actor boundary — the process and
 //! the actor live on), or the bound being hit (the callback's future is
@@ -37,8 +38,11 @@ type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 #[derive(Clone)]
 pub struct Callback {
     name: Arc<str>,
-    run: Arc<dyn Fn() -> BoxFuture + Send + Sync>,
+    run: Arc<dyn Fn(Changes) -> BoxFuture + Send + Sync>,
 }
+
+/// The dotted key paths a reload changed, as handed to on-reload callbacks.
+pub type Changes = Arc<[String]>;
 
 impl Callback {
     /// Wraps an async closure returning `Result<(), E>`.
@@ -60,7 +64,35 @@ impl Callback {
     {
         Self {
             name: name.into(),
-            run: Arc::new(move || Box::pin(f().map(|r| r.map_err(Into::into)))),
+            run: Arc::new(move |_| Box::pin(f().map(|r| r.map_err(Into::into)))),
+        }
+    }
+
+    /// Wraps an async closure that takes the key paths a reload changed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use micro_actors::{BoxError, Callback};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let hook = Callback::on_reload("reload[0]", |changed| async move {
+    ///     if changed.iter().any(|path| path.starts_with("db.")) {
+    ///         return Err::<(), BoxError>("reconnect failed".into());
+    ///     }
+    ///     Ok(())
+    /// });
+    /// assert!(hook.run_with(Duration::from_secs(5), vec!["demo.greeting".into()].into()).await.is_ok());
+    /// assert!(hook.run_with(Duration::from_secs(5), vec!["db.url".into()].into()).await.is_err());
+    /// # });
+    /// ```
+    pub fn on_reload<F, Fut, E>(name: &str, f: F) -> Self
+    where
+        F: Fn(Changes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        Self {
+            name: name.into(),
+            run: Arc::new(move |changes| Box::pin(f(changes).map(|r| r.map_err(Into::into)))),
         }
     }
 
@@ -93,8 +125,26 @@ impl Callback {
     /// # });
     /// ```
     pub async fn run(&self, bound: Duration) -> Result<Duration, CallbackError> {
+        self.run_with(bound, Arc::new([])).await
+    }
+
+    /// Runs the callback once within `bound` with the paths a reload changed
+    /// (callbacks made with [`Callback::new`] ignore them).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use micro_actors::{BoxError, Callback};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let hook = Callback::on_reload("reload[0]", |changed| async move {
+    ///     assert_eq!(&*changed, ["site.logging.level"]);
+    ///     Ok::<_, BoxError>(())
+    /// });
+    /// hook.run_with(Duration::from_secs(5), vec!["site.logging.level".into()].into()).await.unwrap();
+    /// # });
+    /// ```
+    pub async fn run_with(&self, bound: Duration, changes: Changes) -> Result<Duration, CallbackError> {
         let started = Instant::now();
-        let future = AssertUnwindSafe((self.run)()).catch_unwind();
+        let future = AssertUnwindSafe((self.run)(changes)).catch_unwind();
         let name = self.name.to_string();
         match tokio::time::timeout(bound, future).await {
             Ok(Ok(Ok(()))) => Ok(started.elapsed()),
@@ -210,6 +260,15 @@ pub enum CallbackMsg {
         /// How long it took, or how it failed.
         reply: RpcReplyPort<Result<Duration, CallbackError>>,
     },
+    /// Run the callback within `bound`, telling it what a reload changed.
+    Reloaded {
+        /// Dotted key paths the reload changed.
+        changes: Changes,
+        /// Longest the callback may take.
+        bound: Duration,
+        /// How long it took, or how it failed.
+        reply: RpcReplyPort<Result<Duration, CallbackError>>,
+    },
 }
 
 /// The actor. Its argument is the callback it runs.
@@ -262,6 +321,9 @@ impl Actor for CallbackActor {
         match msg {
             CallbackMsg::Run { bound, reply } => {
                 let _ = reply.send(callback.run(bound).await);
+            }
+            CallbackMsg::Reloaded { changes, bound, reply } => {
+                let _ = reply.send(callback.run_with(bound, changes).await);
             }
         }
         Ok(())

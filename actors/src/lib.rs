@@ -4,9 +4,9 @@
 //!
 //! | actor | owns | messages |
 //! |---|---|---|
-//! | [`ConfigActor`] | the backend and the current snapshot | [`ConfigMsg::Preload`], [`ConfigMsg::Reload`] |
+//! | [`ConfigActor`] | the backend, its watch and the current snapshot | [`ConfigMsg::Preload`], [`ConfigMsg::Reload`], [`ConfigMsg::Changed`] |
 //! | [`LoggerActor`] | the tracing subscriber | [`LoggerMsg::Install`], [`LoggerMsg::SetLevel`], [`LoggerMsg::Flush`] |
-//! | [`CallbackActor`] | one user callback | [`CallbackMsg::Run`] |
+//! | [`CallbackActor`] | one user callback | [`CallbackMsg::Run`], [`CallbackMsg::Reloaded`] |
 //! | [`HttpActor`] | the listener and its connections | [`HttpMsg::Serve`], [`HttpMsg::SetReady`], [`HttpMsg::Drain`] |
 //!
 //! Nothing here sits on the request path: requests are served by their own
@@ -34,7 +34,7 @@ pub mod config;
 pub mod http;
 pub mod logger;
 
-pub use callback::{BoxError, Callback, CallbackActor, CallbackError, CallbackMsg};
+pub use callback::{BoxError, Callback, CallbackActor, CallbackError, CallbackMsg, Changes};
 pub use config::{ConfigActor, ConfigMsg, ConfigState, ReloadError, ReloadReport};
-pub use http::{BindError, DrainReport, HttpActor, HttpArgs, HttpMsg, InFlight, Listen, Readiness};
+pub use http::{BindError, DrainReport, HttpActor, HttpArgs, HttpLimits, HttpMsg, InFlight, Listen, Readiness};
 pub use logger::{LogError, LogFormat, LogSettings, LoggerActor, LoggerMsg};

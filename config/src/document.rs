@@ -56,6 +56,18 @@ impl Document {
     /// ```
     pub fn from_yaml(name: impl Into<String>, origin: Origin, text: &str) -> Result<Self, crate::LoadError> {
         let value = yaml::parse(text, &origin)?;
+        if !value.is_object() {
+            return Err(crate::LoadError::Syntax {
+                at: Source {
+                    location: Some(crate::Location { line: 1, column: 1 }),
+                    origin,
+                },
+                message: format!(
+                    "a config document is a map of keys to values, not {}",
+                    value::kind(&value)
+                ),
+            });
+        }
         Ok(Self::layered(name, origin, value, Some(text.into())))
     }
 
@@ -123,11 +135,6 @@ impl Document {
     #[must_use]
     pub fn value(&self) -> &Value {
         &self.value
-    }
-
-    /// Replaces the merged tree (the layers stay as they were read).
-    pub(crate) fn set_value(&mut self, value: Value) {
-        self.value = value;
     }
 
     /// Where the value at `keys` (inside this document) was set: the topmost

@@ -4,8 +4,10 @@
 //! This crate knows no actors, no HTTP and no signals; it is usable on its own.
 //!
 //! - A [`ConfigBackend`] serves named documents: [`FileBackend`] reads
-//!   `<dir>/<name>.yaml`, [`MemoryBackend`] holds them in memory, [`Layered`]
-//!   stacks backends (later layers win, maps merge deeply).
+//!   `<dir>/<name>.yaml` (or the top-level keys of one file) and can watch
+//!   them, [`EnvBackend`] reads variables like `MICRO__SITE__HTTP__PORT=8080`,
+//!   [`MemoryBackend`] holds them in memory, [`Layered`] stacks backends
+//!   (later layers win, maps merge deeply).
 //! - [`PreloadedConfig`] loads the documents a service names at start into a
 //!   [`Snapshot`] and answers typed reads from the current one without locks.
 //! - [`SiteConfig`] is the typed schema of the site document, with defaults
@@ -31,6 +33,7 @@
 
 mod backend;
 pub mod document;
+pub mod dump;
 mod error;
 mod origin;
 mod preloaded;
@@ -39,11 +42,11 @@ mod snapshot;
 pub mod value;
 pub mod yaml;
 
-pub use backend::{Change, ChangeSender, ConfigBackend, FileBackend, Layered, MemoryBackend, WatchGuard};
+pub use backend::{Change, ChangeSender, ConfigBackend, EnvBackend, FileBackend, Layered, MemoryBackend, WatchGuard};
 pub use document::{Document, Layer};
 pub use error::{LoadError, ReadError};
 pub use origin::{Location, Origin, Source};
-pub use preloaded::{PreloadedConfig, Validator};
+pub use preloaded::{FetchError, LastReload, PreloadedConfig, Validator};
 pub use site::SiteConfig;
 pub use snapshot::Snapshot;
 

@@ -24,8 +24,10 @@ use crate::{Document, ReadError, SiteConfig, Value, value};
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     generation: u64,
-    documents: BTreeMap<String, Document>,
+    documents: BTreeMap<String, Arc<Document>>,
     site: Arc<SiteConfig>,
+    /// Key paths changed from the snapshot this one replaced.
+    changed: Arc<[String]>,
 }
 
 impl Snapshot {
@@ -42,9 +44,54 @@ impl Snapshot {
     pub fn new(generation: u64, documents: impl IntoIterator<Item = Document>, site: SiteConfig) -> Self {
         Self {
             generation,
-            documents: documents.into_iter().map(|doc| (doc.name().to_owned(), doc)).collect(),
+            documents: documents
+                .into_iter()
+                .map(|doc| (doc.name().to_owned(), Arc::new(doc)))
+                .collect(),
             site: Arc::new(site),
+            changed: Arc::new([]),
         }
+    }
+
+    /// This snapshot, recording `changed` as what differs from the one it replaces.
+    ///
+    /// ```
+    /// use micro_config::{SiteConfig, Snapshot};
+    /// let snapshot = Snapshot::new(2, Vec::new(), SiteConfig::default()).with_changes(vec!["demo.greeting".into()]);
+    /// assert_eq!(snapshot.changed(), ["demo.greeting"]);
+    /// ```
+    #[must_use]
+    pub fn with_changes(mut self, changed: Vec<String>) -> Self {
+        self.changed = changed.into();
+        self
+    }
+
+    /// Key paths that changed from the snapshot this one replaced (values
+    /// are never listed, so secrets cannot leak through a diff).
+    ///
+    /// ```
+    /// assert!(micro_config::Snapshot::default().changed().is_empty());
+    /// ```
+    #[must_use]
+    pub fn changed(&self) -> &[String] {
+        &self.changed
+    }
+
+    /// This snapshot with `doc` added (or replaced), same generation: how a
+    /// document loaded on first use joins the snapshot in force.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let snapshot = Snapshot::new(4, Vec::new(), SiteConfig::default());
+    /// let later = snapshot.with_document(Document::new("db", Origin::Memory("t".into()), serde_json::json!({"port": 1})));
+    /// assert_eq!((later.generation(), later.get_path::<u16>("db.port").unwrap()), (4, 1));
+    /// assert!(snapshot.document("db").is_none());
+    /// ```
+    #[must_use]
+    pub fn with_document(&self, doc: Document) -> Self {
+        let mut next = self.clone();
+        next.documents.insert(doc.name().to_owned(), Arc::new(doc));
+        next
     }
 
     /// 0 before the first load, then one more for each accepted reload.
@@ -96,7 +143,7 @@ impl Snapshot {
     /// ```
     #[must_use]
     pub fn document(&self, name: &str) -> Option<&Document> {
-        self.documents.get(name)
+        self.documents.get(name).map(Arc::as_ref)
     }
 
     /// Where the value at a dotted path was set (see [`Document::locate`]);

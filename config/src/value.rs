@@ -2,8 +2,9 @@
 
 use crate::Value;
 
-/// Merges `over` into `base`: maps merge key by key, recursively; any other
-/// value in `over` replaces the one in `base`.
+/// Merges `over` into `base`: maps merge key by key, recursively; an empty
+/// value (`null`) over a map leaves the map; any other value in `over`
+/// replaces the one in `base`.
 ///
 /// ```
 /// use serde_json::json;
@@ -13,6 +14,8 @@ use crate::Value;
 /// ```
 pub fn merge(base: &mut Value, over: Value) {
     match (base, over) {
+        // `http:` with nothing under it (all commented out) changes nothing.
+        (Value::Object(_), Value::Null) => {}
         (Value::Object(base), Value::Object(over)) => {
             for (key, value) in over {
                 match base.get_mut(&key) {
@@ -83,5 +86,22 @@ fn diff_into(path: &str, old: &Value, new: &Value, changed: &mut Vec<String>) {
         }
         (old, new) if old != new => changed.push(path.to_owned()),
         _ => {}
+    }
+}
+
+/// What kind of value `value` is, for messages: "a map", "a list", ...
+///
+/// ```
+/// assert_eq!(micro_config::value::kind(&serde_json::json!([1])), "a list");
+/// ```
+#[must_use]
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
     }
 }

@@ -1,5 +1,7 @@
 //! YAML text → [`Value`]. The only module that knows the YAML parser.
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
 use crate::{LoadError, Location, Origin, Source, Value};
 
 /// Parses YAML text into a document tree; an empty text is an empty map.
@@ -15,7 +17,7 @@ use crate::{LoadError, Location, Origin, Source, Value};
 /// assert!(err.to_string().starts_with("demo (in memory):2:1: "), "{err}");
 /// ```
 pub fn parse(text: &str, origin: &Origin) -> Result<Value, LoadError> {
-    match serde_yaml::from_str::<Value>(text) {
+    match Strict.deserialize(serde_yaml::Deserializer::from_str(text)) {
         Ok(Value::Null) => Ok(Value::Object(serde_json::Map::new())),
         Ok(value) => Ok(value),
         Err(err) => {
@@ -69,6 +71,99 @@ pub fn locate(text: &str, keys: &[&str]) -> Option<Location> {
         line: marker.line(),
         column: marker.column(),
     })
+}
+
+/// Builds a [`Value`] like serde_json's own visitor, but refuses what a
+/// config file should never contain: the same key twice in one map (YAML
+/// would silently keep the last), and numbers JSON cannot hold (`.nan`,
+/// `.inf`). Keys must be strings.
+struct Strict;
+
+impl<'de> DeserializeSeed<'de> for Strict {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} is not a number a configuration can hold")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element_seed(Strict)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{key}`: the same map names it twice"
+                )));
+            }
+            let value = map.next_value_seed(Strict)?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// `value` as YAML text.
+///
+/// ```
+/// let text = micro_config::yaml::to_string(&serde_json::json!({"http": {"port": 80}}));
+/// assert_eq!(text, "http:\n  port: 80\n");
+/// ```
+#[must_use]
+pub fn to_string(value: &Value) -> String {
+    serde_yaml::to_string(value).unwrap_or_else(|err| format!("# cannot show as YAML: {err}\n"))
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the location is

@@ -9,6 +9,14 @@ use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
 use crate::exit::humantime;
 
+/// When a callback runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallbackKind {
+    Init,
+    Finish,
+    Reload,
+}
+
 /// A started child, with the typed reference the supervisor talks to it by.
 #[derive(Debug, Clone)]
 pub(crate) enum Child {
@@ -16,7 +24,7 @@ pub(crate) enum Child {
     Logger(ActorRef<LoggerMsg>),
     Callback {
         name: String,
-        finish: bool,
+        kind: CallbackKind,
         actor: ActorRef<CallbackMsg>,
     },
     Http(ActorRef<HttpMsg>),
@@ -80,6 +88,21 @@ impl Children {
             Child::Config(actor) => Some(actor.clone()),
             _ => None,
         })
+    }
+
+    /// The on-reload callbacks, in registration order.
+    pub(crate) fn reload_hooks(&self) -> Vec<(String, ActorRef<CallbackMsg>)> {
+        self.lock()
+            .iter()
+            .filter_map(|c| match c {
+                Child::Callback {
+                    name,
+                    kind: CallbackKind::Reload,
+                    actor,
+                } => Some((name.clone(), actor.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(crate) fn logger(&self) -> Option<ActorRef<LoggerMsg>> {

@@ -23,9 +23,11 @@ mod startup;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use micro_actors::{InFlight, Readiness, ReloadError, ReloadReport};
+use micro_config::Snapshot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -34,7 +36,7 @@ use crate::exit::humantime;
 use crate::service::Mode;
 use crate::signals::{Force, Signal};
 use crate::{ExitKind, ExitStatus, Phase, Service, ShutdownReport, StartError, StopCause};
-use children::Children;
+use children::{CallbackKind, Children};
 use startup::{Step, StepContext};
 
 /// What the supervisor acts on.
@@ -56,6 +58,8 @@ pub(crate) enum SupervisorMsg {
     Stop(StopCause),
     /// Reload the configuration (from SIGHUP, or the handle with a reply port).
     Reload(Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>),
+    /// A snapshot was stored (from the config subscription task).
+    ConfigChanged(Arc<Snapshot>),
     /// A shutdown phase began (from the shutdown task).
     ShutdownPhase(&'static str),
     /// The shutdown task is done (from the shutdown task).
@@ -93,12 +97,21 @@ pub(crate) struct SupervisorState {
     stop_signals: usize,
     shutdown: Option<JoinHandle<()>>,
     shutdown_phase: Option<(&'static str, Instant)>,
+    /// When `shutdown.total` runs out.
+    shutdown_deadline: Option<Instant>,
     force: Force,
     done: Option<oneshot::Sender<ExitStatus>>,
+    /// Forwards stored snapshots as `ConfigChanged`.
+    updates: Option<JoinHandle<()>>,
+    /// The generation the other actors were last told about.
+    applied_generation: u64,
 }
 
 impl Drop for SupervisorState {
     fn drop(&mut self) {
+        if let Some(task) = &self.updates {
+            task.abort();
+        }
         // A supervisor that fails skips post_stop: no task may outlive it.
         if let Some((_, task)) = &self.step {
             task.abort();
@@ -120,17 +133,18 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let inner = args.service.inner();
-        let mut steps = VecDeque::from([Step::Config, Step::Logger]);
-        let callbacks = |list: &[micro_actors::Callback], finish| {
+        let mut steps = VecDeque::from([Step::Config, Step::Logger, Step::Watch]);
+        let callbacks = |list: &[micro_actors::Callback], kind| {
             list.iter()
                 .map(move |c| Step::Callback {
                     callback: c.clone(),
-                    finish,
+                    kind,
                 })
                 .collect::<Vec<_>>()
         };
-        steps.extend(callbacks(&inner.init, false));
-        steps.extend(callbacks(&inner.finish, true));
+        steps.extend(callbacks(&inner.init, CallbackKind::Init));
+        steps.extend(callbacks(&inner.finish, CallbackKind::Finish));
+        steps.extend(callbacks(&inner.reload, CallbackKind::Reload));
         steps.push_back(Step::Http);
         // Until the site config is loaded, the bound is the one in force now.
         let bound = args.service.config_site().startup.timeout;
@@ -156,8 +170,11 @@ impl Actor for Supervisor {
             stop_signals: 0,
             shutdown: None,
             shutdown_phase: None,
+            shutdown_deadline: None,
             force: args.force,
             done: Some(args.done),
+            updates: None,
+            applied_generation: 0,
         })
     }
 
@@ -175,6 +192,7 @@ impl Actor for Supervisor {
             SupervisorMsg::Signal(signal) => state.stop_signal(&myself, signal),
             SupervisorMsg::Stop(cause) => state.begin_shutdown(&myself, cause),
             SupervisorMsg::Reload(reply) => state.reload(reply),
+            SupervisorMsg::ConfigChanged(snapshot) => state.config_changed(snapshot),
             SupervisorMsg::ShutdownPhase(name) => state.enter_shutdown_phase(Some(name)),
             SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
         }
@@ -228,7 +246,8 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         let started = Instant::now();
         let bound = state.service.config_site().shutdown.actor_stop_timeout;
-        let (stopped, killed) = shutdown::stop_children(state.children.take(), bound, &state.force).await;
+        let (stopped, killed) =
+            shutdown::stop_children(state.children.take(), bound, state.shutdown_deadline, &state.force).await;
         state.report.stopped = stopped;
         state.report.killed = killed;
         state.report.phases.push(("stop", started.elapsed()));
@@ -273,9 +292,9 @@ impl SupervisorState {
             return;
         }
         self.step = None;
-        match self.timings.last_mut() {
-            Some((last, total)) if *last == phase => *total += took,
-            _ => self.timings.push((phase, took)),
+        match self.timings.iter_mut().find(|(name, _)| *name == phase) {
+            Some((_, total)) => *total += took,
+            None => self.timings.push((phase, took)),
         }
         match outcome {
             Err(err) => return self.fail_start(myself, &err),
@@ -286,6 +305,7 @@ impl SupervisorState {
             Ok(None) => {}
         }
         if phase == "config" {
+            self.subscribe_to_config(myself);
             // From now on the configured bound applies.
             let bound = self.service.config_site().startup.timeout;
             self.startup_deadline = self.started + bound;
@@ -298,6 +318,7 @@ impl SupervisorState {
 
     fn running(&mut self) {
         self.phase = Phase::Running;
+        self.applied_generation = self.service.config().generation();
         self.service.inner().handle.set_phase(Phase::Running, self.addr);
         let phases: Vec<String> = self
             .timings
@@ -345,6 +366,36 @@ impl SupervisorState {
             }
             return;
         };
-        tokio::spawn(reload::run(self.service.clone(), config, self.children.logger(), reply));
+        tokio::spawn(reload::request(self.service.clone(), config, reply));
+    }
+
+    /// Forwards every snapshot ConfigActor stores — after a reload, asked
+    /// for or seen by the backend's watch — as `ConfigChanged`.
+    fn subscribe_to_config(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        let mut updates = self.service.config().subscribe();
+        let supervisor = myself.clone();
+        self.updates = Some(tokio::spawn(async move {
+            while updates.changed().await.is_ok() {
+                let snapshot = Arc::clone(&updates.borrow_and_update());
+                if supervisor.cast(SupervisorMsg::ConfigChanged(snapshot)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+
+    /// A new generation is in force: tell the logger and the on-reload callbacks.
+    fn config_changed(&mut self, snapshot: Arc<Snapshot>) {
+        if self.phase != Phase::Running || snapshot.generation() <= self.applied_generation {
+            return;
+        }
+        self.applied_generation = snapshot.generation();
+        tokio::spawn(reload::apply(
+            self.service.clone(),
+            snapshot,
+            self.children.logger(),
+            self.children.reload_hooks(),
+            self.mode.is_debug(),
+        ));
     }
 }

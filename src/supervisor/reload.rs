@@ -1,39 +1,70 @@
-//! A reload, run in a task so the supervisor stays responsive: ask
-//! ConfigActor for a new snapshot, then tell LoggerActor the level in force.
+//! Reloads, in tasks so the supervisor stays responsive: asking ConfigActor
+//! for one (ConfigActor logs and records the outcome), and telling the
+//! other actors about an accepted one — LoggerActor the level in force,
+//! on-reload callbacks what changed.
 
-use micro_actors::{ConfigMsg, LoggerMsg, ReloadError, ReloadReport};
+use std::sync::Arc;
+
+use micro_actors::{CallbackMsg, ConfigMsg, LoggerMsg, ReloadError, ReloadReport};
+use micro_config::Snapshot;
 use ractor::{ActorRef, RpcReplyPort};
 
 use super::children::ask;
 use crate::Service;
 
-pub(crate) async fn run(
+/// Asks ConfigActor for a reload and passes the outcome to `reply`.
+pub(crate) async fn request(
     service: Service,
     config: ActorRef<ConfigMsg>,
-    logger: Option<ActorRef<LoggerMsg>>,
     reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
 ) {
     let bound = service.config_site().actors.call_timeout;
     let outcome = match ask(&config, ConfigMsg::Reload, bound).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(ReloadError::Unanswered { waited: bound }),
-    };
-    match &outcome {
-        Ok(report) => {
-            tracing::info!(target: "micro", "config reloaded: {report}");
-            if let Some(logger) = logger {
-                // The level was validated with the candidate; applying it cannot fail on its text.
-                let level = service.log_settings(true).level;
-                match ask(&logger, |reply| LoggerMsg::SetLevel(level, reply), bound).await {
-                    Ok(Err(err)) => tracing::warn!(target: "micro", "log level not applied: {err}"),
-                    Err(err) => tracing::warn!(target: "micro", "log level not applied: logger: {err}"),
-                    Ok(Ok(())) => {}
-                }
-            }
+        Err(_) => {
+            tracing::warn!(target: "micro", "config reload unanswered within {bound:?} (site.actors.call_timeout)");
+            Err(ReloadError::Unanswered { waited: bound })
         }
-        Err(err) => tracing::warn!(target: "micro", "config {err}"),
-    }
+    };
     if let Some(reply) = reply {
         let _ = reply.send(outcome);
+    }
+}
+
+/// Applies an accepted snapshot beyond the config itself: the log level,
+/// then each on-reload callback in registration order.
+pub(crate) async fn apply(
+    service: Service,
+    snapshot: Arc<Snapshot>,
+    logger: Option<ActorRef<LoggerMsg>>,
+    hooks: Vec<(String, ActorRef<CallbackMsg>)>,
+    debug: bool,
+) {
+    let bound = service.config_site().actors.call_timeout;
+    if let Some(logger) = logger {
+        // The level was validated with the snapshot; applying it cannot fail on its text.
+        let level = service.log_settings(debug).level;
+        match ask(&logger, |reply| LoggerMsg::SetLevel(level, reply), bound).await {
+            Ok(Err(err)) => tracing::warn!(target: "micro", "log level not applied: {err}"),
+            Err(err) => tracing::warn!(target: "micro", "log level not applied: logger: {err}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let changes: micro_actors::Changes = snapshot.changed().into();
+    for (name, hook) in hooks {
+        let changes = Arc::clone(&changes);
+        match ask(
+            &hook,
+            |reply| CallbackMsg::Reloaded { changes, bound, reply },
+            bound * 2,
+        )
+        .await
+        {
+            Ok(Ok(_)) => tracing::debug!(target: "micro", "on-reload callback {name} done"),
+            Ok(Err(err)) => {
+                tracing::warn!(target: "micro", "{err} (generation {} stays in force)", snapshot.generation());
+            }
+            Err(err) => tracing::warn!(target: "micro", "on-reload callback {name}: {err}"),
+        }
     }
 }

@@ -13,7 +13,7 @@ use micro_actors::{CallbackMsg, HttpMsg, LoggerMsg};
 use micro_config::SiteConfig;
 use ractor::ActorRef;
 
-use super::children::{Child, ask};
+use super::children::{CallbackKind, Child, ask};
 use super::{SupervisorMsg, SupervisorState};
 use crate::exit::humantime;
 use crate::signals::{Force, Signal};
@@ -63,6 +63,7 @@ impl SupervisorState {
         }
         tracing::info!(target: "micro", "stopping {} ({cause})", self.service.name());
         self.report.cause = Some(cause);
+        self.shutdown_deadline = Some(Instant::now() + self.service.config_site().shutdown.total);
         let mut plan = Plan {
             supervisor: myself.clone(),
             http: None,
@@ -77,7 +78,7 @@ impl SupervisorState {
                 // Finish callbacks run only for a service that got to run.
                 Child::Callback {
                     name,
-                    finish: true,
+                    kind: CallbackKind::Finish,
                     actor,
                 } if was_running => plan.finish.push((name, actor)),
                 _ => {}
@@ -141,25 +142,32 @@ pub(super) struct Plan {
 }
 
 /// Runs the phases and always casts `ShutdownDone`, even if a phase panicked.
+/// Runs the phases within `shutdown.total` and always casts `ShutdownDone`,
+/// even if a phase panicked or the total ran out.
 async fn run(plan: Plan) {
-    let supervisor = plan.supervisor.clone();
-    let report = match AssertUnwindSafe(phases(plan)).catch_unwind().await {
-        Ok(report) => report,
-        Err(panic) => {
+    let mut report = ShutdownReport::default();
+    let total = plan.site.shutdown.total;
+    let phases = AssertUnwindSafe(phases(&plan, &mut report)).catch_unwind();
+    match tokio::time::timeout(total, phases).await {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => {
             let message = micro_actors::callback::panic_message(panic.as_ref());
             tracing::error!(target: "micro", "shutdown phases panicked: {message}; stopping the actors");
-            ShutdownReport::default()
         }
-    };
-    let _ = supervisor.cast(SupervisorMsg::ShutdownDone(report));
+        Err(_) => tracing::warn!(
+            target: "micro",
+            "shutdown ran past its total bound of {} (site.shutdown.total): stopping the actors",
+            humantime(total)
+        ),
+    }
+    let _ = plan.supervisor.cast(SupervisorMsg::ShutdownDone(report));
 }
 
-async fn phases(plan: Plan) -> ShutdownReport {
+async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     let phase = |name| {
         let _ = plan.supervisor.cast(SupervisorMsg::ShutdownPhase(name));
     };
     let margin = plan.site.actors.call_timeout;
-    let mut report = ShutdownReport::default();
 
     phase("unready");
     if let Some(http) = &plan.http {
@@ -210,30 +218,44 @@ async fn phases(plan: Plan) -> ShutdownReport {
     {
         tracing::warn!(target: "micro", "flush: logger: {err}");
     }
-    report
 }
+
+/// How long a killed actor may take to go.
+const KILL_BOUND: Duration = Duration::from_millis(500);
 
 /// Stops `children` one by one in reverse start order, each within `bound`
 /// (killed when it does not stop in time). Once `force` is set, the child
 /// being stopped and all after it are killed at once. Returns the names
 /// stopped and the names killed, in order.
-pub(super) async fn stop_children(children: Vec<Child>, bound: Duration, force: &Force) -> (Vec<String>, Vec<String>) {
+pub(super) async fn stop_children(
+    children: Vec<Child>,
+    bound: Duration,
+    deadline: Option<Instant>,
+    force: &Force,
+) -> (Vec<String>, Vec<String>) {
     let mut stopped = Vec::with_capacity(children.len());
     let mut killed = Vec::new();
     for child in children.into_iter().rev() {
         let cell = child.cell();
         let name = child.name();
         let started = Instant::now();
+        // Past shutdown.total, what is left is killed.
+        let bound = deadline.map_or(bound, |d| bound.min(d.saturating_duration_since(started)));
         let clean = force.get().is_none()
+            && !bound.is_zero()
             && tokio::select! {
                 outcome = cell.stop_and_wait(Some("service stopping".into()), Some(bound)) => outcome.is_ok(),
                 () = force.wait() => false,
             };
         if !clean {
-            if force.get().is_none() {
+            if force.get().is_some() {
+                // The forcing signal was logged already.
+            } else if bound.is_zero() {
+                tracing::warn!(target: "micro", "site.shutdown.total ran out: killing actor {name}");
+            } else {
                 tracing::warn!(target: "micro", "actor {name} did not stop within {} (site.shutdown.actor_stop_timeout): killed", humantime(bound));
             }
-            let _ = cell.kill_and_wait(Some(bound)).await;
+            let _ = cell.kill_and_wait(Some(KILL_BOUND)).await;
             killed.push(name.clone());
         }
         tracing::debug!(target: "micro", "stopped actor {name} in {}", humantime(started.elapsed()));

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use micro_actors::{
-    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpMsg, InFlight, Listen,
-    LoggerActor, LoggerMsg, Readiness,
+    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpLimits, HttpMsg, InFlight,
+    Listen, LoggerActor, LoggerMsg, Readiness,
 };
 use ractor::{Actor, ActorRef};
 
 use super::SupervisorMsg;
-use super::children::{Child, Children, Unanswered, ask};
+use super::children::{CallbackKind, Child, Children, Unanswered, ask};
 use crate::service::Mode;
 use crate::{Service, StartError, routes};
 
@@ -23,7 +23,12 @@ use crate::{Service, StartError, routes};
 pub(crate) enum Step {
     Config,
     Logger,
-    Callback { callback: Callback, finish: bool },
+    /// Start the config backend's watch, once logging can report changes.
+    Watch,
+    Callback {
+        callback: Callback,
+        kind: CallbackKind,
+    },
     Http,
 }
 
@@ -31,7 +36,7 @@ impl Step {
     /// The startup phase the step belongs to, as logged.
     pub(crate) fn phase(&self) -> &'static str {
         match self {
-            Self::Config => "config",
+            Self::Config | Self::Watch => "config",
             Self::Logger => "logging",
             Self::Callback { .. } => "init",
             Self::Http => "http",
@@ -59,7 +64,8 @@ pub(crate) async fn run(step: Step, ctx: StepContext) {
         match step {
             Step::Config => config(&ctx).await.map(|()| None),
             Step::Logger => logger(&ctx).await.map(|()| None),
-            Step::Callback { callback, finish } => run_callback(&ctx, callback, finish).await.map(|()| None),
+            Step::Watch => watch(&ctx).await.map(|()| None),
+            Step::Callback { callback, kind } => run_callback(&ctx, callback, kind).await.map(|()| None),
             Step::Http => http(&ctx).await.map(Some),
         }
     };
@@ -117,6 +123,21 @@ async fn config(ctx: &StepContext) -> Result<(), StartError> {
     Ok(())
 }
 
+async fn watch(ctx: &StepContext) -> Result<(), StartError> {
+    let Some(config) = ctx.children.config() else {
+        return Err(actor_error("config", "config", "not started"));
+    };
+    let bound = ctx.service.config_site().actors.call_timeout;
+    let watching = ask(&config, ConfigMsg::Watch, bound)
+        .await
+        .map_err(unanswered("config", "config"))?
+        .map_err(StartError::Config)?;
+    if let Some(what) = watching {
+        tracing::info!(target: "micro", "watching {what} for changes");
+    }
+    Ok(())
+}
+
 async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     let settings = ctx.service.log_settings(ctx.mode.is_debug());
     let (actor, _) = Actor::spawn_linked(None, LoggerActor, settings, ctx.supervisor.get_cell())
@@ -130,7 +151,7 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
         .map_err(StartError::Logging)
 }
 
-async fn run_callback(ctx: &StepContext, callback: Callback, finish: bool) -> Result<(), StartError> {
+async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind) -> Result<(), StartError> {
     let name = callback.name().to_owned();
     let (actor, _) = Actor::spawn_linked(None, CallbackActor, callback, ctx.supervisor.get_cell())
         .await
@@ -139,11 +160,11 @@ async fn run_callback(ctx: &StepContext, callback: Callback, finish: bool) -> Re
         ctx,
         Child::Callback {
             name: name.clone(),
-            finish,
+            kind,
             actor: actor.clone(),
         },
     );
-    if finish {
+    if kind != CallbackKind::Init {
         return Ok(());
     }
     let site = ctx.service.config_site();
@@ -188,7 +209,11 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     let args = HttpArgs {
         router,
         listen,
-        header_read_timeout: site.http.header_read_timeout,
+        limits: HttpLimits {
+            header_read_timeout: site.http.header_read_timeout,
+            request_timeout: site.http.request_timeout,
+            body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
+        },
         readiness: ctx.readiness.clone(),
         in_flight: ctx.in_flight.clone(),
     };

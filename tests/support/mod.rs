@@ -32,6 +32,15 @@ impl Demo {
 
     /// Starts the demo in working directory `dir`.
     pub fn spawn_in(args: &[&str], dir: Option<&Path>) -> Self {
+        Self::spawn_with(args, dir, &[])
+    }
+
+    /// Starts the demo with extra environment variables, without waiting.
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(args, None, env)
+    }
+
+    fn spawn_with(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_micro"));
         command
             .args(args)
@@ -44,6 +53,13 @@ impl Demo {
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
+        // Only the variables a test sets may reach the demo's env layer.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MICRO__") {
+                command.env_remove(name);
+            }
+        }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("the demo binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));

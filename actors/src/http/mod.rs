@@ -17,8 +17,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 pub use server::DrainReport;
 pub use state::{InFlight, InFlightGuard, Readiness};
@@ -74,7 +78,7 @@ impl std::fmt::Display for Listen {
 /// let args = HttpArgs {
 ///     router: axum::Router::new(),
 ///     listen: Listen::Listener(listener),
-///     header_read_timeout: Duration::from_secs(10),
+///     limits: micro_actors::HttpLimits::default(),
 ///     readiness: Readiness::default(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -90,12 +94,40 @@ pub struct HttpArgs {
     pub router: Router,
     /// Where to listen.
     pub listen: Listen,
-    /// Longest a client may take to send its request headers.
-    pub header_read_timeout: Duration,
+    /// Bounds on clients and requests.
+    pub limits: HttpLimits,
     /// Readiness, shared with the routes that report it.
     pub readiness: Readiness,
     /// The in-flight request count, shared with whoever reports it.
     pub in_flight: InFlight,
+}
+
+/// Bounds on clients and requests, from `site.http`.
+///
+/// ```
+/// let limits = micro_actors::HttpLimits::default();
+/// assert_eq!(limits.body_limit, 2 * 1024 * 1024);
+/// assert_eq!(limits.request_timeout, std::time::Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest a client may take to send its request headers (and, on a
+    /// new connection, its first byte).
+    pub header_read_timeout: Duration,
+    /// Longest a request may take; then it is answered 503.
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes; larger ones are answered 413.
+    pub body_limit: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 2 * 1024 * 1024,
+        }
+    }
 }
 
 /// Listening failed.
@@ -127,7 +159,7 @@ pub struct BindError {
 /// let args = HttpArgs {
 ///     router: axum::Router::new(),
 ///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
-///     header_read_timeout: Duration::from_secs(10),
+///     limits: micro_actors::HttpLimits::default(),
 ///     readiness: readiness.clone(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -171,7 +203,7 @@ pub enum HttpMsg {
 /// let args = HttpArgs {
 ///     router,
 ///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
-///     header_read_timeout: Duration::from_secs(10),
+///     limits: micro_actors::HttpLimits::default(),
 ///     readiness: Readiness::default(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -202,7 +234,7 @@ pub struct HttpActor;
 /// let args = HttpArgs {
 ///     router: axum::Router::new(),
 ///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
-///     header_read_timeout: Duration::from_secs(10),
+///     limits: micro_actors::HttpLimits::default(),
 ///     readiness: Readiness::default(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -297,11 +329,20 @@ impl HttpState {
             }
         };
         let in_flight = self.in_flight.clone();
-        let router = args.router.layer(axum::middleware::from_fn(move |request, next| {
-            in_flight.clone().track(request, next)
-        }));
+        let limits = args.limits;
+        let router = args
+            .router
+            .layer(DefaultBodyLimit::disable())
+            .layer(RequestBodyLimitLayer::new(limits.body_limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                limits.request_timeout,
+            ))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                in_flight.clone().track(request, next)
+            }));
         let server =
-            Server::start(listener, router, args.header_read_timeout, self.in_flight.clone()).map_err(bind_error)?;
+            Server::start(listener, router, limits.header_read_timeout, self.in_flight.clone()).map_err(bind_error)?;
         let bound = server.addr;
         self.server = Some(server);
         Ok(bound)

@@ -18,13 +18,17 @@ fn sleepy_router() -> Router {
 
 /// Arguments for a loopback server on `port` (0: any free port).
 fn args(router: Router, port: u16, header_read_timeout: Duration, in_flight: &InFlight) -> HttpArgs {
+    let limits = HttpLimits {
+        header_read_timeout,
+        ..HttpLimits::default()
+    };
     HttpArgs {
         router,
         listen: Listen::Bind {
             host: "127.0.0.1".into(),
             port,
         },
-        header_read_timeout,
+        limits,
         readiness: Readiness::default(),
         in_flight: in_flight.clone(),
     }

@@ -1,14 +1,25 @@
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::document::check_name;
-use crate::{ConfigBackend, Document, LoadError, Origin};
+use crate::{ChangeSender, ConfigBackend, Document, LoadError, Location, Origin, Source, WatchGuard};
 
-/// Reads document `<name>` from the file `<dir>/<name>.yaml`.
+mod single;
+#[cfg(test)]
+mod tests;
+mod watch;
+
+/// Reads documents from YAML files: document `<name>` from the file
+/// `<dir>/<name>.yaml` or, when the path given is a file, from the key
+/// `<name>` at the top level of that one file.
 ///
-/// A missing file is "no such document", not an error, so a directory needs
-/// to hold only the documents it changes. Files are read at each load, so a
-/// reload sees edits.
+/// A missing file (or key) is "no such document", not an error, so a
+/// directory needs to hold only the documents it changes. Files are read at
+/// each load, so a reload sees edits, and whether the path is a directory or
+/// a file is decided at each load too. A file larger than
+/// [`FileBackend::MAX_FILE_SIZE`] is refused without being read. Errors name
+/// the file and, in both modes, the line and column in it.
 ///
 /// ```
 /// use micro_config::{ConfigBackend, FileBackend};
@@ -18,15 +29,33 @@ use crate::{ConfigBackend, Document, LoadError, Origin};
 /// let backend = FileBackend::new(dir.path());
 /// let doc = backend.load("demo").await.unwrap().unwrap();
 /// assert_eq!(doc.value()["greeting"], "hi");
+///
+/// let file = dir.path().join("all.yaml");
+/// std::fs::write(&file, "demo:\n  greeting: hey\nsite:\n  http:\n    port: x\n").unwrap();
+/// let backend = FileBackend::new(&file);
+/// assert_eq!(backend.load("demo").await.unwrap().unwrap().value()["greeting"], "hey");
+/// let site = backend.load("site").await.unwrap().unwrap();
+/// assert_eq!(site.locate(&["http", "port"]).to_string(), format!("{}:5:5", file.display()));
 /// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct FileBackend {
-    dir: PathBuf,
+    path: PathBuf,
+    watching: bool,
+    debounce: Duration,
 }
 
 impl FileBackend {
-    /// A backend reading `<dir>/<name>.yaml`.
+    /// The largest file read: 10 MiB. Larger ones are an error, found from
+    /// the file's metadata before anything is read.
+    ///
+    /// ```
+    /// assert_eq!(micro_config::FileBackend::MAX_FILE_SIZE, 10 * 1024 * 1024);
+    /// ```
+    pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+
+    /// A backend reading `<path>/<name>.yaml` or, when `path` is a file,
+    /// the top-level key `<name>` of that file. Not watching.
     ///
     /// ```
     /// use micro_config::{ConfigBackend, FileBackend};
@@ -39,11 +68,58 @@ impl FileBackend {
     /// # });
     /// ```
     #[must_use]
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            watching: false,
+            debounce: Duration::from_millis(200),
+        }
     }
 
-    /// The directory documents are read from.
+    /// Whether [`ConfigBackend::watch`] watches the files (off by default):
+    /// a change to a `*.yaml` file in the directory, or to the single file,
+    /// is reported once its events have been quiet for the
+    /// [debounce](FileBackend::debounce) time. Only the directory itself is
+    /// watched, not its subdirectories.
+    ///
+    /// ```
+    /// use micro_config::{ChangeSender, ConfigBackend, FileBackend};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (sender, mut changes) = ChangeSender::channel();
+    /// assert!(FileBackend::new(dir.path()).watch(&sender).unwrap().is_none(), "off by default");
+    ///
+    /// let backend = FileBackend::new(dir.path()).watching(true);
+    /// let guard = backend.watch(&sender).unwrap().expect("watching");
+    /// std::fs::write(dir.path().join("demo.yaml"), "greeting: hi\n").unwrap();
+    /// let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv()).await;
+    /// assert!(change.unwrap().unwrap().what.ends_with("demo.yaml"));
+    /// drop(guard); // stops watching
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn watching(mut self, on: bool) -> Self {
+        self.watching = on;
+        self
+    }
+
+    /// How long the events of a file must be quiet before its change is
+    /// reported (default 200 ms), so that a save that writes a file in
+    /// several steps is reported once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let backend = micro_config::FileBackend::new("conf").watching(true).debounce(Duration::from_millis(50));
+    /// # let _ = backend;
+    /// ```
+    #[must_use]
+    pub fn debounce(mut self, quiet: Duration) -> Self {
+        self.debounce = quiet;
+        self
+    }
+
+    /// The path given to [`FileBackend::new`]: the directory documents are
+    /// read from, or the single file.
     ///
     /// ```
     /// let backend = micro_config::FileBackend::new("conf");
@@ -51,57 +127,117 @@ impl FileBackend {
     /// ```
     #[must_use]
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.path
+    }
+
+    /// Whether the path is one file holding all documents (else a directory).
+    fn is_single_file(&self) -> bool {
+        self.path.is_file()
     }
 }
 
 #[async_trait::async_trait]
 impl ConfigBackend for FileBackend {
     fn describe(&self) -> String {
-        format!("files in {}", self.dir.display())
+        if self.is_single_file() {
+            format!("file {}", self.path.display())
+        } else {
+            format!("files in {}", self.path.display())
+        }
+    }
+
+    fn watch(&self, changes: &ChangeSender) -> Result<Option<WatchGuard>, LoadError> {
+        if !self.watching {
+            return Ok(None);
+        }
+        let scope = if self.is_single_file() {
+            watch::Scope::file(&self.path)
+        } else {
+            watch::Scope::dir(&self.path)
+        };
+        scope.start(self.debounce, changes).map(Some)
     }
 
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
         check_name(name)?;
-        let path = self.dir.join(format!("{name}.yaml"));
-        // Configuration files are small; reading them inline costs less than
-        // handing the read to a blocking thread.
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(LoadError::Read { path, source }),
+        // Configuration files are small (and capped); reading them inline
+        // costs less than handing the read to a blocking thread.
+        if self.is_single_file() {
+            let Some(text) = read_text(&self.path)? else {
+                return Ok(None);
+            };
+            return single::document(name, &self.path, &text);
+        }
+        let path = self.path.join(format!("{name}.yaml"));
+        let Some(text) = read_text(&path)? else {
+            return Ok(None);
         };
         Document::from_yaml(name, Origin::File(path), &text).map(Some)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_missing_file_is_no_document() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let found = FileBackend::new(dir.path()).load("absent").await.expect("load");
-        assert!(found.is_none());
+/// The text of the file at `path`, `None` when there is none. Refuses
+/// anything but a regular file (a FIFO would block), files over
+/// [`FileBackend::MAX_FILE_SIZE`] (from the metadata, before reading; the
+/// read is capped as well, in case the file grows meanwhile) and text that
+/// is not UTF-8.
+fn read_text(path: &Path) -> Result<Option<String>, LoadError> {
+    let read_error = |source: std::io::Error| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(read_error(err)),
+    };
+    if !metadata.is_file() {
+        return Err(read_error(std::io::Error::other("not a regular file")));
     }
-
-    #[tokio::test]
-    async fn invalid_yaml_names_the_file_line_and_column() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("demo.yaml"), "greeting: hi\nbad: [\n").expect("write");
-        let err = FileBackend::new(dir.path()).load("demo").await.expect_err("invalid");
-        let expected = format!("{}:3:1: ", dir.path().join("demo.yaml").display());
-        assert!(err.to_string().starts_with(&expected), "{err}");
+    let too_large = |size: u64| {
+        read_error(std::io::Error::new(
+            ErrorKind::FileTooLarge,
+            format!(
+                "{size} bytes is over the limit of {} MiB for a configuration file",
+                FileBackend::MAX_FILE_SIZE / (1024 * 1024)
+            ),
+        ))
+    };
+    if metadata.len() > FileBackend::MAX_FILE_SIZE {
+        return Err(too_large(metadata.len()));
     }
+    let mut bytes = Vec::new();
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(read_error(err)),
+    };
+    file.take(FileBackend::MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > FileBackend::MAX_FILE_SIZE {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map(Some).map_err(|err| {
+        let valid = err.as_bytes().get(..err.utf8_error().valid_up_to()).unwrap_or_default();
+        LoadError::Syntax {
+            at: Source {
+                origin: Origin::File(path.to_owned()),
+                location: Some(location_at(valid)),
+            },
+            message: "the file is not valid UTF-8".to_owned(),
+        }
+    })
+}
 
-    #[tokio::test]
-    async fn names_cannot_leave_the_directory() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let err = FileBackend::new(dir.path())
-            .load("../secret")
-            .await
-            .expect_err("rejected");
-        assert!(matches!(err, LoadError::InvalidName { .. }), "{err}");
+/// The line and column just after the valid UTF-8 text `before`.
+fn location_at(before: &[u8]) -> Location {
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+    let column = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+        .chars()
+        .count();
+    Location {
+        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+        column: column + 1,
     }
 }

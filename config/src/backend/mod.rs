@@ -1,10 +1,12 @@
 //! The [`ConfigBackend`] trait and the backends that implement it.
 
+mod env;
 mod file;
 mod layered;
 mod memory;
 mod watch;
 
+pub use env::EnvBackend;
 pub use file::FileBackend;
 pub use layered::Layered;
 pub use memory::MemoryBackend;

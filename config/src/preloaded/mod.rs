@@ -1,12 +1,19 @@
 //! [`PreloadedConfig`]: the configuration accessor a service reads through.
+//! What changes while a service runs — the snapshot in force, its
+//! subscribers, the last reload's outcome, documents loaded on first use —
+//! is in `live.rs`.
+
+mod live;
+
+use live::Live;
+pub use live::{FetchError, LastReload};
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 
 use crate::site::DEFAULTS_ORIGIN;
-use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, Source, Value};
+use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, value};
 
 /// A check a candidate snapshot must pass; see [`PreloadedConfig::validate`].
 ///
@@ -48,7 +55,7 @@ pub struct PreloadedConfig {
     preloads: Arc<[String]>,
     backend: Arc<dyn ConfigBackend>,
     site_path: Arc<[String]>,
-    current: Arc<ArcSwap<Snapshot>>,
+    live: Arc<Live>,
 }
 
 impl PreloadedConfig {
@@ -72,7 +79,7 @@ impl PreloadedConfig {
             preloads: preloads.into_iter().map(Into::into).collect(),
             backend: Arc::new(MemoryBackend::labelled("no backend")),
             site_path: Arc::new(["site".to_owned()]),
-            current: Arc::default(),
+            live: Arc::default(),
         }
     }
 
@@ -183,6 +190,18 @@ impl PreloadedConfig {
         self.backend.describe()
     }
 
+    /// Starts the backend's watch, if it has one (see [`ConfigBackend::watch`]).
+    ///
+    /// ```
+    /// use micro_config::{ChangeSender, MemoryBackend, PreloadedConfig};
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new());
+    /// let (sender, _changes) = ChangeSender::channel();
+    /// assert!(config.watch(&sender).unwrap().is_none(), "memory does not watch");
+    /// ```
+    pub fn watch(&self, changes: &crate::ChangeSender) -> Result<Option<crate::WatchGuard>, LoadError> {
+        self.backend.watch(changes)
+    }
+
     /// The current snapshot.
     ///
     /// ```
@@ -196,7 +215,7 @@ impl PreloadedConfig {
     /// ```
     #[must_use]
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current.load_full()
+        self.live.current.load_full()
     }
 
     /// The current typed site config.
@@ -213,7 +232,7 @@ impl PreloadedConfig {
     /// ```
     #[must_use]
     pub fn site(&self) -> Arc<SiteConfig> {
-        self.current.load().site_arc()
+        self.live.current.load().site_arc()
     }
 
     /// The current generation (0 before the first load).
@@ -229,7 +248,7 @@ impl PreloadedConfig {
     /// ```
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.current.load().generation()
+        self.live.current.load().generation()
     }
 
     /// Document `name` of the current snapshot as `T`.
@@ -247,7 +266,7 @@ impl PreloadedConfig {
     /// # });
     /// ```
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ReadError> {
-        self.current.load().get(name)
+        self.live.current.load().get(name)
     }
 
     /// The value at a dotted path of the current snapshot as `T`.
@@ -265,7 +284,7 @@ impl PreloadedConfig {
     /// # });
     /// ```
     pub fn get_path<T: DeserializeOwned>(&self, path: &str) -> Result<T, ReadError> {
-        self.current.load().get_path(path)
+        self.live.current.load().get_path(path)
     }
 
     /// Loads a candidate snapshot numbered `generation`: every preload, the
@@ -314,29 +333,36 @@ impl PreloadedConfig {
         Ok(snapshot)
     }
 
-    /// Merges the site defaults under the site document (creating it when
-    /// absent) and types the result.
+    /// Puts the site defaults under the site document as its bottom layer
+    /// (creating the document when absent) and types the result.
     fn settle_site(&self, documents: &mut Vec<Document>) -> Result<SiteConfig, LoadError> {
         let (site_name, inner) = self.site_path.split_first().unwrap_or((&self.site_path[0], &[]));
-        let mut doc = match documents.iter().position(|d| d.name() == site_name) {
-            Some(i) => documents.remove(i),
-            None => Document::new(
-                site_name.as_str(),
-                DEFAULTS_ORIGIN,
-                Value::Object(serde_json::Map::new()),
-            ),
-        };
         let inner: Vec<&str> = inner.iter().map(String::as_str).collect();
+        let defaults = inner.iter().rev().fold(
+            SiteConfig::defaults_value(),
+            |tree, key| serde_json::json!({ *key: tree }),
+        );
+        let defaults = Document::new(site_name.as_str(), DEFAULTS_ORIGIN, defaults);
+        let doc = match documents.iter().position(|d| d.name() == site_name) {
+            Some(i) => defaults.merged(documents.remove(i)),
+            None => defaults,
+        };
         let locate = |keys: &[&str]| {
             let full: Vec<&str> = inner.iter().chain(keys).copied().collect();
             doc.locate(&full)
         };
-        let mut tree = doc.value().clone();
-        let slot = slot_at(&mut tree, &inner, site_name, &locate)?;
-        let merged = SiteConfig::merged(Some(slot));
-        let site = SiteConfig::from_tree(&merged, &self.site_path.join("."), &locate)?;
-        *slot = merged;
-        doc.set_value(tree);
+        let prefix = self.site_path.join(".");
+        let site = match value::lookup(doc.value(), inner.iter().copied()) {
+            Some(tree) => SiteConfig::from_tree(tree, &prefix, &locate)?,
+            None => {
+                // Something that is not a map replaced a map on the way down.
+                return Err(LoadError::Invalid {
+                    at: doc.locate(&inner),
+                    path: prefix,
+                    message: "expected a map holding the site config".into(),
+                });
+            }
+        };
         documents.push(doc);
         Ok(site)
     }
@@ -355,48 +381,7 @@ impl PreloadedConfig {
     /// # });
     /// ```
     pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
-        self.current.swap(Arc::new(snapshot))
-    }
-}
-
-/// The node at `path` inside `tree`; missing maps are created, anything
-/// else in the way is an error (the document holds something that is not
-/// the site config).
-fn slot_at<'v>(
-    tree: &'v mut Value,
-    path: &[&str],
-    prefix: &str,
-    locate: &dyn Fn(&[&str]) -> Source,
-) -> Result<&'v mut Value, LoadError> {
-    let mut node = tree;
-    let mut at = prefix.to_owned();
-    for (depth, key) in path.iter().enumerate() {
-        let Value::Object(map) = node else {
-            return Err(LoadError::Invalid {
-                at: locate(&path[..depth]),
-                path: at,
-                message: format!("expected a map holding `{key}`, found {}", kind(node)),
-            });
-        };
-        at = format!("{at}.{key}");
-        node = map
-            .entry((*key).to_owned())
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    }
-    if node.is_null() {
-        *node = Value::Object(serde_json::Map::new());
-    }
-    Ok(node)
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
+        self.live.store(snapshot)
     }
 }
 
@@ -413,74 +398,4 @@ impl std::fmt::Debug for PreloadedConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_missing_preload_fails_the_load_naming_it() {
-        let config = PreloadedConfig::new(["db"]).backend(MemoryBackend::labelled("test"));
-        let err = config.load_candidate(1, &[]).await.expect_err("missing");
-        assert_eq!(
-            err.to_string(),
-            "config document `db` is preloaded but test (in memory) has none"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_nested_site_path_reads_site_config_inside_another_document() {
-        let backend = MemoryBackend::new()
-            .with_yaml("hipchat", "site:\n  http:\n    port: 9100\nother: 1\n")
-            .expect("yaml");
-        let config = PreloadedConfig::new(["hipchat"])
-            .backend(backend)
-            .site_path(["hipchat", "site"]);
-        let snapshot = config.load_candidate(1, &[]).await.expect("valid");
-        assert_eq!(snapshot.site().http.port, 9100);
-        assert_eq!(
-            snapshot
-                .get_path::<String>("hipchat.site.logging.level")
-                .expect("default"),
-            "info"
-        );
-        assert_eq!(snapshot.get_path::<u8>("hipchat.other").expect("kept"), 1);
-    }
-
-    #[tokio::test]
-    async fn a_site_path_through_a_non_map_is_an_error_not_a_silent_reset() {
-        let backend = MemoryBackend::labelled("test")
-            .with_yaml("hipchat", "site: just a string\n")
-            .expect("yaml");
-        let config = PreloadedConfig::new(["hipchat"])
-            .backend(backend)
-            .site_path(["hipchat", "site"]);
-        let err = config.load_candidate(1, &[]).await.expect_err("not a map");
-        assert!(
-            err.to_string().starts_with("test (in memory):1:1: hipchat.site: "),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_invalid_site_value_names_origin_and_key_path() {
-        let backend = MemoryBackend::labelled("test")
-            .with_yaml("site", "shutdown:\n  drain_timeout: soon\n")
-            .expect("yaml");
-        let config = PreloadedConfig::new(["site"]).backend(backend);
-        let err = config.load_candidate(1, &[]).await.expect_err("invalid");
-        let text = err.to_string();
-        assert!(
-            text.starts_with("test (in memory):2:3: site.shutdown.drain_timeout: "),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn reads_before_the_first_load_fail_without_panicking() {
-        let config = PreloadedConfig::new(["demo"]);
-        assert!(matches!(
-            config.get_path::<String>("demo.greeting"),
-            Err(ReadError::NotLoaded { .. })
-        ));
-        assert_eq!(config.generation(), 0);
-    }
-}
+mod tests;

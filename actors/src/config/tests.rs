@@ -1,0 +1,113 @@
+use micro_config::MemoryBackend;
+use ractor::call;
+
+use super::*;
+
+async fn started(backend: MemoryBackend) -> (ActorRef<ConfigMsg>, PreloadedConfig) {
+    let config = PreloadedConfig::new(["demo"]).backend(backend);
+    let (actor, _) = Actor::spawn(None, ConfigActor, config.clone()).await.expect("spawn");
+    call!(actor, ConfigMsg::Preload).expect("call").expect("preload");
+    (actor, config)
+}
+
+#[tokio::test]
+async fn a_valid_reload_advances_the_generation_and_lists_what_changed() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let (actor, config) = started(backend.clone()).await;
+    backend.set_yaml("demo", "greeting: hey").expect("yaml");
+
+    let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
+    assert_eq!(report.generation, 2);
+    assert_eq!(report.changed, ["demo.greeting"]);
+    assert_eq!(config.get_path::<String>("demo.greeting").expect("read"), "hey");
+}
+
+#[tokio::test]
+async fn an_invalid_reload_keeps_the_old_config() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let (actor, config) = started(backend.clone()).await;
+    backend.set_yaml("site", "http: {port: high}").expect("yaml");
+
+    let err = call!(actor, ConfigMsg::Reload).expect("call").expect_err("invalid");
+    assert!(matches!(err, ReloadError::Rejected { kept: 1, .. }), "{err}");
+    assert!(err.to_string().contains("site.http.port"), "{err}");
+    assert_eq!(config.generation(), 1);
+    assert_eq!(config.get_path::<String>("demo.greeting").expect("read"), "hi");
+}
+
+/// A backend whose loads of document `demo` wait for a permit, so a test
+/// decides when a load finishes; it counts those loads.
+#[derive(Clone)]
+struct Gated {
+    inner: MemoryBackend,
+    gate: Arc<tokio::sync::Semaphore>,
+    loads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[micro_config::async_trait]
+impl micro_config::ConfigBackend for Gated {
+    fn describe(&self) -> String {
+        "gated memory".into()
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<micro_config::Document>, LoadError> {
+        if name == "demo" {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.gate.acquire().await.expect("open").forget();
+        }
+        self.inner.load(name).await
+    }
+}
+
+#[tokio::test]
+async fn reloads_asked_for_during_a_load_share_the_next_one() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let gated = Gated {
+        inner: MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml"),
+        gate: Arc::new(tokio::sync::Semaphore::new(1)),
+        loads: Arc::default(),
+    };
+    let config = PreloadedConfig::new(["demo"]).backend(gated.clone());
+    let (actor, _) = Actor::spawn(None, ConfigActor, config.clone()).await.expect("spawn");
+    call!(actor, ConfigMsg::Preload).expect("call").expect("preload");
+
+    // The first reload starts a load that waits at the (now closed) gate.
+    let (first, first_answer) = ractor::concurrency::oneshot();
+    actor.cast(ConfigMsg::Reload(first.into())).expect("sent");
+    // Eight more are in the mailbox before the gate opens, so before the
+    // first load can report back: they queue, and share one load.
+    let answers: Vec<_> = (0..8)
+        .map(|_| {
+            let (reply, answer) = ractor::concurrency::oneshot();
+            actor.cast(ConfigMsg::Reload(reply.into())).expect("sent");
+            answer
+        })
+        .collect();
+    gated.gate.add_permits(2);
+
+    let first = first_answer.await.expect("answered").expect("valid");
+    assert_eq!(first.generation, 2);
+    for answer in answers {
+        assert_eq!(answer.await.expect("answered").expect("valid").generation, 3);
+    }
+    assert_eq!(
+        gated.loads.load(SeqCst),
+        3,
+        "preload, the first reload, one for the eight"
+    );
+    assert_eq!(config.generation(), 3);
+}
+
+#[tokio::test]
+async fn a_reload_nobody_waits_for_any_more_is_not_applied() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let (actor, config) = started(backend.clone()).await;
+    backend.set_yaml("demo", "greeting: hey").expect("yaml");
+    let (reply, answer) = ractor::concurrency::oneshot();
+    drop(answer); // the caller gave up before the actor got to it
+    actor.cast(ConfigMsg::Reload(reply.into())).expect("sent");
+    // A later reload is answered after the abandoned one was handled.
+    let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
+    assert_eq!(report.generation, 2, "the abandoned reload did not take generation 2");
+    assert_eq!(config.get_path::<String>("demo.greeting").expect("read"), "hey");
+}

@@ -1,0 +1,158 @@
+//! What changes while a service runs: the snapshot in force, its
+//! subscribers, the last reload's outcome, and documents loaded on first use.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use super::PreloadedConfig;
+use crate::{LoadError, ReadError, Snapshot};
+
+/// The shared, changing part of a [`PreloadedConfig`].
+pub(super) struct Live {
+    pub(super) current: ArcSwap<Snapshot>,
+    updates: watch::Sender<Arc<Snapshot>>,
+    last_reload: ArcSwapOption<LastReload>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        let first = Arc::new(Snapshot::default());
+        Self {
+            current: ArcSwap::new(Arc::clone(&first)),
+            updates: watch::Sender::new(first),
+            last_reload: ArcSwapOption::empty(),
+        }
+    }
+}
+
+impl Live {
+    pub(super) fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let snapshot = Arc::new(snapshot);
+        let replaced = self.current.swap(Arc::clone(&snapshot));
+        self.updates.send_replace(snapshot);
+        replaced
+    }
+}
+
+/// How the last reload ended.
+///
+/// ```
+/// use micro_config::LastReload;
+/// let ok = LastReload { at: std::time::SystemTime::now(), generation: 2, error: None };
+/// assert!(ok.error.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastReload {
+    /// When it ended.
+    pub at: SystemTime,
+    /// The generation in force after it (unchanged when it was rejected).
+    pub generation: u64,
+    /// Why it was rejected, when it was.
+    pub error: Option<String>,
+}
+
+/// Loading a document on first use failed.
+///
+/// ```
+/// let err = micro_config::FetchError::Missing { name: "db".into(), backend: "files in conf".into() };
+/// assert_eq!(err.to_string(), "config document `db` not found in files in conf");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The backend has no such document.
+    #[error("config document `{name}` not found in {backend}")]
+    Missing {
+        /// The document.
+        name: String,
+        /// The backend, as it describes itself.
+        backend: String,
+    },
+    /// The backend failed, or the document (with the rest) is invalid.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The document is there but the value does not fit the type.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+impl PreloadedConfig {
+    /// A receiver that sees every snapshot stored from now on (reloads, and
+    /// documents loaded on first use). Never blocks the writer.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+    /// let mut updates = config.subscribe();
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// updates.changed().await.unwrap();
+    /// assert_eq!(updates.borrow_and_update().generation(), 1);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.live.updates.subscribe()
+    }
+
+    /// Records how a reload ended (ConfigActor does, after each one).
+    ///
+    /// ```
+    /// use micro_config::{LastReload, PreloadedConfig};
+    /// let config = PreloadedConfig::new(["demo"]);
+    /// assert!(config.last_reload().is_none());
+    /// config.record_reload(LastReload { at: std::time::SystemTime::now(), generation: 0, error: Some("bad".into()) });
+    /// assert_eq!(config.last_reload().unwrap().error.as_deref(), Some("bad"));
+    /// ```
+    pub fn record_reload(&self, outcome: LastReload) {
+        self.live.last_reload.store(Some(Arc::new(outcome)));
+    }
+
+    /// How the last reload ended, if there was one.
+    #[must_use]
+    pub fn last_reload(&self) -> Option<Arc<LastReload>> {
+        self.live.last_reload.load_full()
+    }
+
+    /// Document `name` as `T`, loading it from the backend on first use.
+    ///
+    /// A document that is not preloaded is loaded once, validated with the
+    /// rest of the snapshot, and kept in the snapshot in force (same
+    /// generation); later reads, and reloads, include it. Preloads and
+    /// documents loaded before are read without touching the backend.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new().with_yaml("db", "port: 5432").unwrap();
+    /// let config = PreloadedConfig::new(Vec::<String>::new()).backend(backend);
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// assert!(config.get_path::<u16>("db.port").is_err(), "not loaded yet");
+    /// assert_eq!(config.fetch::<serde_json::Value>("db").await.unwrap()["port"], 5432);
+    /// assert_eq!(config.get_path::<u16>("db.port").unwrap(), 5432, "kept in the snapshot");
+    /// assert!(config.fetch::<serde_json::Value>("nope").await.is_err());
+    /// # });
+    /// ```
+    pub async fn fetch<T: DeserializeOwned>(&self, name: &str) -> Result<T, FetchError> {
+        let current = self.snapshot();
+        if current.document(name).is_none() {
+            let doc = self.backend.load(name).await?.ok_or_else(|| FetchError::Missing {
+                name: name.to_owned(),
+                backend: self.backend.describe(),
+            })?;
+            let candidate = current.with_document(doc.clone());
+            for check in &self.validators {
+                check(&candidate)?;
+            }
+            // A reload may have swapped in a newer snapshot meanwhile: add
+            // the document to whatever is in force now.
+            self.live.current.rcu(|now| now.with_document(doc.clone()));
+            self.live.updates.send_replace(self.snapshot());
+        }
+        Ok(self.snapshot().get(name)?)
+    }
+}

@@ -1,0 +1,69 @@
+use super::*;
+
+#[tokio::test]
+async fn a_missing_preload_fails_the_load_naming_it() {
+    let config = PreloadedConfig::new(["db"]).backend(MemoryBackend::labelled("test"));
+    let err = config.load_candidate(1, &[]).await.expect_err("missing");
+    assert_eq!(
+        err.to_string(),
+        "config document `db` is preloaded but test (in memory) has none"
+    );
+}
+
+#[tokio::test]
+async fn a_nested_site_path_reads_site_config_inside_another_document() {
+    let backend = MemoryBackend::new()
+        .with_yaml("hipchat", "site:\n  http:\n    port: 9100\nother: 1\n")
+        .expect("yaml");
+    let config = PreloadedConfig::new(["hipchat"])
+        .backend(backend)
+        .site_path(["hipchat", "site"]);
+    let snapshot = config.load_candidate(1, &[]).await.expect("valid");
+    assert_eq!(snapshot.site().http.port, 9100);
+    assert_eq!(
+        snapshot
+            .get_path::<String>("hipchat.site.logging.level")
+            .expect("default"),
+        "info"
+    );
+    assert_eq!(snapshot.get_path::<u8>("hipchat.other").expect("kept"), 1);
+}
+
+#[tokio::test]
+async fn a_site_path_through_a_non_map_is_an_error_not_a_silent_reset() {
+    let backend = MemoryBackend::labelled("test")
+        .with_yaml("hipchat", "site: just a string\n")
+        .expect("yaml");
+    let config = PreloadedConfig::new(["hipchat"])
+        .backend(backend)
+        .site_path(["hipchat", "site"]);
+    let err = config.load_candidate(1, &[]).await.expect_err("not a map");
+    assert!(
+        err.to_string().starts_with("test (in memory):1:1: hipchat.site: "),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_site_value_names_origin_and_key_path() {
+    let backend = MemoryBackend::labelled("test")
+        .with_yaml("site", "shutdown:\n  drain_timeout: soon\n")
+        .expect("yaml");
+    let config = PreloadedConfig::new(["site"]).backend(backend);
+    let err = config.load_candidate(1, &[]).await.expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("test (in memory):2:3: site.shutdown.drain_timeout: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn reads_before_the_first_load_fail_without_panicking() {
+    let config = PreloadedConfig::new(["demo"]);
+    assert!(matches!(
+        config.get_path::<String>("demo.greeting"),
+        Err(ReadError::NotLoaded { .. })
+    ));
+    assert_eq!(config.generation(), 0);
+}

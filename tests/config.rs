@@ -1,0 +1,167 @@
+//! Configuration while a service runs, in process through the real
+//! supervisor and ConfigActor: subscribers, on-reload callbacks, coalesced
+//! reloads, documents loaded on first use, the last reload's outcome.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use micro::config::{MemoryBackend, PreloadedConfig};
+use micro::{Service, ServiceHandle};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+async fn running(service: Service) -> (ServiceHandle, tokio::task::JoinHandle<micro::ExitStatus>) {
+    let handle = service.handle();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(BOUND).await.expect("serving");
+    (handle, run)
+}
+
+async fn stop(handle: &ServiceHandle, run: tokio::task::JoinHandle<micro::ExitStatus>) -> micro::ExitStatus {
+    handle.stop().expect("running");
+    tokio::time::timeout(BOUND, run)
+        .await
+        .expect("in time")
+        .expect("joined")
+}
+
+#[tokio::test]
+async fn subscribers_see_each_accepted_reload_with_what_changed() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let service = Service::builder("subscribed", "subscribers")
+        .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
+        .build();
+    let mut updates = service.subscribe();
+    let (handle, run) = running(service).await;
+
+    backend.set_yaml("demo", "greeting: hey").expect("yaml");
+    handle.reload().await.expect("valid");
+    let snapshot = tokio::time::timeout(BOUND, updates.wait_for(|s| s.generation() == 2))
+        .await
+        .expect("in time")
+        .expect("sender alive")
+        .clone();
+    assert_eq!(snapshot.changed(), ["demo.greeting"]);
+    assert_eq!(snapshot.get_path::<String>("demo.greeting").expect("read"), "hey");
+    stop(&handle, run).await;
+}
+
+#[tokio::test]
+async fn on_reload_callbacks_hear_the_changed_paths_in_order() {
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let backend = MemoryBackend::new()
+        .with_yaml("demo", "greeting: hi\nother: 1")
+        .expect("yaml");
+    let (first, second) = (Arc::clone(&heard), Arc::clone(&heard));
+    let service = Service::builder("hooked", "on reload")
+        .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
+        .on_reload(move |changed| {
+            let heard = Arc::clone(&first);
+            async move {
+                heard.lock().expect("lock").push(format!("first {}", changed.join(",")));
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .on_reload(move |changed| {
+            let heard = Arc::clone(&second);
+            async move {
+                heard
+                    .lock()
+                    .expect("lock")
+                    .push(format!("second {}", changed.join(",")));
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .build();
+    let (handle, run) = running(service).await;
+
+    backend.set_yaml("demo", "greeting: hey\nother: 1").expect("yaml");
+    handle.reload().await.expect("valid");
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while heard.lock().expect("lock").len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hooks not run: {:?}",
+            heard.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        *heard.lock().expect("lock"),
+        ["first demo.greeting", "second demo.greeting"]
+    );
+
+    // A rejected reload tells no one.
+    backend.set_yaml("site", "http: {port: x}").expect("yaml");
+    assert!(handle.reload().await.is_err());
+    stop(&handle, run).await;
+    assert_eq!(heard.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn many_concurrent_reloads_all_get_an_answer() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let service = Service::builder("concurrent", "reloads at once")
+        .config(PreloadedConfig::new(["demo"]).backend(backend))
+        .build();
+    let (handle, run) = running(service).await;
+    let reloads: Vec<_> = (0..32)
+        .map(|_| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.reload().await })
+        })
+        .collect();
+    let mut generations = Vec::new();
+    for reload in reloads {
+        generations.push(reload.await.expect("joined").expect("valid").generation);
+    }
+    let newest = *generations.iter().max().expect("some");
+    assert!(newest <= 33, "at most one load per request: {generations:?}");
+    assert_eq!(handle.status().phase, micro::Phase::Running);
+    stop(&handle, run).await;
+}
+
+#[tokio::test]
+async fn a_document_outside_the_preloads_loads_on_first_use_and_joins_reloads() {
+    let backend = MemoryBackend::new().with_yaml("db", "pool: 4").expect("yaml");
+    let service = Service::builder("lazy", "loads lazily")
+        .config(PreloadedConfig::new(["site"]).backend(backend.clone()))
+        .build();
+    let config = service.config().clone();
+    let (handle, run) = running(service).await;
+
+    assert!(
+        config.get_path::<u32>("db.pool").is_err(),
+        "not loaded before first use"
+    );
+    assert_eq!(
+        config.fetch::<serde_json::Value>("db").await.expect("loaded")["pool"],
+        4
+    );
+    assert_eq!(config.get_path::<u32>("db.pool").expect("kept"), 4);
+
+    backend.set_yaml("db", "pool: 8").expect("yaml");
+    let report = handle.reload().await.expect("valid");
+    assert_eq!(report.changed, ["db.pool"]);
+    assert_eq!(config.get_path::<u32>("db.pool").expect("reloaded"), 8);
+    stop(&handle, run).await;
+}
+
+#[tokio::test]
+async fn the_last_reload_outcome_is_kept_for_status_routes() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let service = Service::builder("outcome", "remembers")
+        .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
+        .build();
+    let config = service.config().clone();
+    let (handle, run) = running(service).await;
+    assert!(config.last_reload().is_none());
+
+    backend.set_yaml("site", "http: {prot: 1}").expect("yaml");
+    let err = handle.reload().await.expect_err("invalid");
+    let last = config.last_reload().expect("recorded");
+    assert_eq!(last.generation, 1);
+    assert_eq!(last.error.as_deref(), Some(err.to_string().as_str()));
+    assert!(err.to_string().contains("did you mean `port`?"), "{err}");
+    stop(&handle, run).await;
+}
