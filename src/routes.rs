@@ -6,6 +6,7 @@
 //! | `GET /health/live` | 200 while the process serves |
 //! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
 //! | `GET /version` | 200 `{"name", "version", "short", "config_generation", "last_reload"}` |
+//! | `GET /debug/config` | debug mode only: the configuration in force as YAML, secrets redacted |
 //!
 //! Each answer is built from atomics and the config snapshot: no actor is
 //! asked, no lock is taken.
@@ -31,15 +32,26 @@ pub(crate) struct Info {
     pub(crate) version: String,
     pub(crate) readiness: Readiness,
     pub(crate) config: PreloadedConfig,
+    /// Debug mode: the debug routes exist.
+    pub(crate) debug: bool,
 }
 
 pub(crate) fn router(info: Info) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthcheck", get(healthcheck))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/version", get(version_route))
-        .with_state(Arc::new(info))
+        .route("/version", get(version_route));
+    if info.debug {
+        router = router.route("/debug/config", get(debug_config));
+    }
+    router.with_state(Arc::new(info))
+}
+
+async fn debug_config(State(info): State<Arc<Info>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let snapshot = info.config.snapshot();
+    let body = format!("# generation {}\n{}", snapshot.generation(), snapshot.dump(false));
+    ([(axum::http::header::CONTENT_TYPE, "application/yaml; charset=utf-8")], body)
 }
 
 fn status(info: &Info) -> &'static str {

@@ -179,3 +179,18 @@ fn a_request_past_its_timeout_is_answered_503() {
     assert_eq!(demo.get("/sleep/5000").0, 503);
     assert_eq!(demo.get("/sleep/1").0, 200);
 }
+
+#[test]
+fn debug_config_shows_the_config_in_force_with_secrets_redacted_in_debug_mode_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("demo.yaml"), "greeting: hi\ndb_password: hunter2\n").expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let debug = Demo::start(&["--config", path]);
+    let (status, body) = debug.get("/debug/config");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("greeting: hi") && body.contains("db_password: <redacted>"), "{body}");
+    assert!(!body.contains("hunter2"), "{body}");
+
+    let production = Demo::start(&["--config", path, "--production"]);
+    assert_eq!(production.get("/debug/config").0, 404);
+}

@@ -201,6 +201,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         version: inner.version.clone(),
         readiness: ctx.readiness.clone(),
         config: inner.config.clone(),
+        debug: ctx.mode.is_debug(),
     });
     // axum panics on overlapping routes; that is a startup error here.
     let app = inner.app.clone();
