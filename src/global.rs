@@ -26,7 +26,8 @@ pub fn get_service() -> Option<Service> {
 
 /// The configuration accessor of the service built last; before any service
 /// is built, an empty one whose reads fail with `NotLoaded`. Reading through
-/// it never locks and never waits.
+/// it never locks and never waits; the accessor is borrowed, not cloned
+/// (`.clone()` it to keep it).
 ///
 /// ```
 /// use micro::config::{MemoryBackend, PreloadedConfig};
@@ -35,9 +36,28 @@ pub fn get_service() -> Option<Service> {
 /// assert_eq!(micro::get_config().preloads(), ["demo"]);
 /// ```
 #[must_use]
-pub fn get_config() -> PreloadedConfig {
-    match &*CURRENT.load() {
-        Some(inner) => inner.config.clone(),
-        None => PreloadedConfig::new(Vec::<String>::new()),
+pub fn get_config() -> ConfigRef {
+    ConfigRef(CURRENT.load())
+}
+
+/// The accessor [`get_config`] lends: derefs to [`PreloadedConfig`].
+pub struct ConfigRef(arc_swap::Guard<Option<std::sync::Arc<ServiceInner>>>);
+
+impl std::ops::Deref for ConfigRef {
+    type Target = PreloadedConfig;
+
+    fn deref(&self) -> &PreloadedConfig {
+        static EMPTY: std::sync::LazyLock<PreloadedConfig> =
+            std::sync::LazyLock::new(|| PreloadedConfig::new(Vec::<String>::new()));
+        match &*self.0 {
+            Some(inner) => &inner.config,
+            None => &EMPTY,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConfigRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
     }
 }

@@ -54,7 +54,7 @@ pub mod version;
 
 pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
-pub use global::{get_config, get_service};
+pub use global::{ConfigRef, get_config, get_service};
 pub use handle::{NotRunning, Phase, ServiceHandle, Status, WaitError};
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;

@@ -51,7 +51,10 @@ pub(crate) fn router(info: Info) -> Router {
 async fn debug_config(State(info): State<Arc<Info>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let snapshot = info.config.snapshot();
     let body = format!("# generation {}\n{}", snapshot.generation(), snapshot.dump(false));
-    ([(axum::http::header::CONTENT_TYPE, "application/yaml; charset=utf-8")], body)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml; charset=utf-8")],
+        body,
+    )
 }
 
 fn status(info: &Info) -> &'static str {

@@ -188,7 +188,10 @@ fn debug_config_shows_the_config_in_force_with_secrets_redacted_in_debug_mode_on
     let debug = Demo::start(&["--config", path]);
     let (status, body) = debug.get("/debug/config");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("greeting: hi") && body.contains("db_password: <redacted>"), "{body}");
+    assert!(
+        body.contains("greeting: hi") && body.contains("db_password: <redacted>"),
+        "{body}"
+    );
     assert!(!body.contains("hunter2"), "{body}");
 
     let production = Demo::start(&["--config", path, "--production"]);

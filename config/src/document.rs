@@ -10,7 +10,8 @@ use crate::{Origin, Source, Value, value, yaml};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
     origin: Origin,
-    tree: Value,
+    /// Shared with the document while it has this one layer: no copy.
+    tree: Arc<Value>,
     /// The YAML text the tree was parsed from, kept to point at lines.
     text: Option<Arc<str>>,
 }
@@ -28,7 +29,7 @@ pub struct Layer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     name: String,
-    value: Value,
+    value: Arc<Value>,
     layers: Vec<Arc<Layer>>,
 }
 
@@ -72,11 +73,12 @@ impl Document {
     }
 
     fn layered(name: impl Into<String>, origin: Origin, value: Value, text: Option<Arc<str>>) -> Self {
+        let value = Arc::new(value);
         Self {
             name: name.into(),
             layers: vec![Arc::new(Layer {
                 origin,
-                tree: value.clone(),
+                tree: Arc::clone(&value),
                 text,
             })],
             value,
@@ -97,7 +99,7 @@ impl Document {
     /// ```
     #[must_use]
     pub fn merged(mut self, above: Self) -> Self {
-        value::merge(&mut self.value, above.value);
+        value::merge(Arc::make_mut(&mut self.value), Arc::unwrap_or_clone(above.value));
         self.layers.extend(above.layers);
         self
     }
@@ -177,7 +179,7 @@ impl Document {
     /// assert_eq!(origins, ["a (in memory)", "b (in memory)"]);
     /// ```
     pub fn layers(&self) -> impl Iterator<Item = (&Origin, &Value)> {
-        self.layers.iter().map(|layer| (&layer.origin, &layer.tree))
+        self.layers.iter().map(|layer| (&layer.origin, &*layer.tree))
     }
 }
 

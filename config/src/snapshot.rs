@@ -1,7 +1,9 @@
 //! [`Snapshot`]: one immutable, numbered view of every loaded document.
 
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 
@@ -28,6 +30,33 @@ pub struct Snapshot {
     site: Arc<SiteConfig>,
     /// Key paths changed from the snapshot this one replaced.
     changed: Arc<[String]>,
+    /// Typed reads already made of this snapshot (see [`Snapshot::typed`]).
+    typed: Arc<TypedCache>,
+}
+
+/// Values deserialized from a snapshot, by document and type: a snapshot
+/// never changes, so a typed read is made once per snapshot. A fixed set of
+/// write-once slots: a read scans the filled ones (one atomic load each, no
+/// reference counting), a miss deserializes and fills the next free slot.
+/// Past [`TYPED_SLOTS`] distinct reads of one snapshot, reads deserialize.
+#[derive(Default)]
+struct TypedCache([OnceLock<Typed>; TYPED_SLOTS]);
+
+/// How many distinct (document, type) reads of one snapshot are cached.
+const TYPED_SLOTS: usize = 16;
+
+struct Typed {
+    type_id: TypeId,
+    name: Box<str>,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for TypedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TypedCache")
+            .field(&self.0.iter().filter(|slot| slot.get().is_some()).count())
+            .finish()
+    }
 }
 
 impl Snapshot {
@@ -50,6 +79,7 @@ impl Snapshot {
                 .collect(),
             site: Arc::new(site),
             changed: Arc::new([]),
+            typed: Arc::default(),
         }
     }
 
@@ -91,7 +121,61 @@ impl Snapshot {
     pub fn with_document(&self, doc: Document) -> Self {
         let mut next = self.clone();
         next.documents.insert(doc.name().to_owned(), Arc::new(doc));
+        next.typed = Arc::default();
         next
+    }
+
+    /// The cached typed read of `name` as `T`, if one was made. Runs no
+    /// user code (no deserialization).
+    pub(crate) fn cached<T: Send + Sync + 'static>(&self, name: &str) -> Option<Arc<T>> {
+        let type_id = TypeId::of::<T>();
+        for slot in &self.typed.0 {
+            let entry = slot.get()?;
+            if entry.type_id == type_id && &*entry.name == name {
+                return Arc::clone(&entry.value).downcast::<T>().ok();
+            }
+        }
+        None
+    }
+
+    /// Document `name` as a shared `T`, deserialized once per snapshot and
+    /// type: the fast typed read for hot paths. Errors are those of
+    /// [`get`](Self::get), and are not cached.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// #[derive(serde::Deserialize, Debug, PartialEq)]
+    /// struct Db { host: String, port: u16 }
+    /// let db = Document::new("db", Origin::Memory("t".into()), serde_json::json!({"host": "a", "port": 5432}));
+    /// let snapshot = Snapshot::new(1, [db], SiteConfig::default());
+    /// let first: Arc<Db> = snapshot.typed("db").unwrap();
+    /// let again: Arc<Db> = snapshot.typed("db").unwrap();
+    /// assert!(Arc::ptr_eq(&first, &again), "deserialized once");
+    /// assert_eq!(first.port, 5432);
+    /// ```
+    pub fn typed<T>(&self, name: &str) -> Result<Arc<T>, ReadError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        if let Some(value) = self.cached::<T>(name) {
+            return Ok(value);
+        }
+        let type_id = TypeId::of::<T>();
+        let value: Arc<T> = Arc::new(self.get(name)?);
+        let mut entry = Typed {
+            type_id,
+            name: name.into(),
+            value: Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
+        };
+        for slot in &self.typed.0 {
+            match slot.set(entry) {
+                Ok(()) => break,
+                // Filled meanwhile (by another reader): try the next one.
+                Err(back) => entry = back,
+            }
+        }
+        Ok(value)
     }
 
     /// 0 before the first load, then one more for each accepted reload.

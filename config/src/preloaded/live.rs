@@ -145,7 +145,7 @@ impl PreloadedConfig {
                 backend: self.backend.describe(),
             })?;
             let candidate = current.with_document(doc.clone());
-            for check in &self.validators {
+            for check in self.validators.iter() {
                 check(&candidate)?;
             }
             // A reload may have swapped in a newer snapshot meanwhile: add

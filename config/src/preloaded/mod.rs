@@ -51,7 +51,7 @@ pub type Validator = Arc<dyn Fn(&Snapshot) -> Result<(), LoadError> + Send + Syn
 /// ```
 #[derive(Clone)]
 pub struct PreloadedConfig {
-    validators: Vec<Validator>,
+    validators: Arc<[Validator]>,
     preloads: Arc<[String]>,
     backend: Arc<dyn ConfigBackend>,
     site_path: Arc<[String]>,
@@ -75,7 +75,7 @@ impl PreloadedConfig {
         S: Into<String>,
     {
         Self {
-            validators: Vec::new(),
+            validators: Arc::new([]),
             preloads: preloads.into_iter().map(Into::into).collect(),
             backend: Arc::new(MemoryBackend::labelled("no backend")),
             site_path: Arc::new(["site".to_owned()]),
@@ -122,7 +122,9 @@ impl PreloadedConfig {
     /// ```
     #[must_use]
     pub fn validate(mut self, check: impl Fn(&Snapshot) -> Result<(), LoadError> + Send + Sync + 'static) -> Self {
-        self.validators.push(Arc::new(check));
+        let mut validators = self.validators.to_vec();
+        validators.push(Arc::new(check));
+        self.validators = validators.into();
         self
     }
 
@@ -269,6 +271,26 @@ impl PreloadedConfig {
         self.live.current.load().get(name)
     }
 
+    /// Document `name` of the current snapshot as a shared `T`, deserialized
+    /// once per snapshot (see [`Snapshot::typed`]): the read for hot paths.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// #[derive(serde::Deserialize)]
+    /// struct Db { port: u16 }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["db"]).backend(MemoryBackend::new().with_yaml("db", "port: 5432").unwrap());
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// assert_eq!(config.typed::<Db>("db").unwrap().port, 5432);
+    /// # });
+    /// ```
+    pub fn typed<T>(&self, name: &str) -> Result<Arc<T>, ReadError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.live.current.load().typed(name)
+    }
+
     /// The value at a dotted path of the current snapshot as `T`.
     ///
     /// ```
@@ -327,7 +349,7 @@ impl PreloadedConfig {
 
         let site = self.settle_site(&mut documents)?;
         let snapshot = Snapshot::new(generation, documents, site);
-        for check in &self.validators {
+        for check in self.validators.iter() {
             check(&snapshot)?;
         }
         Ok(snapshot)
