@@ -74,7 +74,7 @@ impl ServiceBuilder {
     }
 
     /// The configuration accessor; without one, only the site document is
-    /// loaded, from its embedded defaults.
+    /// loaded: its embedded defaults with `MICRO__SITE__...` variables over them.
     ///
     /// ```
     /// use micro::config::{FileBackend, PreloadedConfig};
@@ -246,7 +246,7 @@ impl ServiceBuilder {
     pub fn build(self) -> Service {
         let config = self
             .config
-            .unwrap_or_else(|| PreloadedConfig::new(["site"]))
+            .unwrap_or_else(|| PreloadedConfig::new(["site"]).backend(micro_config::EnvBackend::new("MICRO")))
             .site_path(self.site_path);
         let config = self
             .validators

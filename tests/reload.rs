@@ -80,3 +80,19 @@ fn version_reports_the_last_reload_outcome() {
         "{error}"
     );
 }
+
+#[test]
+fn a_reloaded_log_level_applies_at_once() {
+    let (mut demo, dir) = demo_with("hi");
+    std::fs::write(dir.path().join("site.yaml"), "logging:\n  level: debug\n").expect("write");
+    demo.signal(Signal::SIGHUP);
+    demo.wait_for_line("config reloaded: generation 2, changed: site.logging.level");
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0));
+    // Debug lines, silent at the starting level, are written once it changed.
+    assert!(
+        demo.stderr().contains("DEBUG micro: stopped actor http"),
+        "{}",
+        demo.stderr()
+    );
+}
