@@ -89,11 +89,13 @@ async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {
         "version": info.version,
         "short": version::short(&info.version),
         "config_generation": info.config.generation(),
+        // Why a reload failed names files and keys: debug mode only; the
+        // log has it in production.
         "last_reload": info.config.last_reload().map(|last| json!({
             "at": humantime::format_rfc3339_millis(last.at).to_string(),
             "ok": last.error.is_none(),
             "generation": last.generation,
-            "error": last.error,
+            "error": if info.debug { last.error.clone() } else { None },
         })),
     }))
 }

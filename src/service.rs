@@ -193,7 +193,11 @@ impl Service {
     }
 
     pub(crate) fn log_settings(&self, debug: bool) -> LogSettings {
-        let site = self.config_site();
+        self.log_settings_for(&self.config_site(), debug)
+    }
+
+    /// The log settings `site` asks for, after the service's own hook.
+    pub(crate) fn log_settings_for(&self, site: &SiteConfig, debug: bool) -> LogSettings {
         let mut settings = LogSettings {
             service: self.inner.name.clone(),
             version: self.get_version(true),

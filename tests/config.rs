@@ -165,3 +165,57 @@ async fn the_last_reload_outcome_is_kept_for_status_routes() {
     assert!(err.to_string().contains("did you mean `port`?"), "{err}");
     stop(&handle, run).await;
 }
+
+#[tokio::test]
+async fn a_panicking_validator_rejects_the_reload_and_the_next_one_still_runs() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let service = Service::builder("panicky", "validator panics")
+        .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
+        .validate(|snapshot| {
+            if snapshot.get_path::<String>("demo.greeting").is_ok_and(|g| g == "boom") {
+                panic!("validator exploded");
+            }
+            Ok(())
+        })
+        .build();
+    let (handle, run) = running(service).await;
+
+    backend.set_yaml("demo", "greeting: boom").expect("yaml");
+    let err = handle.reload().await.expect_err("rejected");
+    assert!(
+        err.to_string().contains("panicked") && err.to_string().contains("validator exploded"),
+        "{err}"
+    );
+
+    backend.set_yaml("demo", "greeting: fine").expect("yaml");
+    assert_eq!(handle.reload().await.expect("the next reload runs").generation, 2);
+    stop(&handle, run).await;
+}
+
+#[tokio::test]
+async fn secrets_do_not_leak_through_read_errors_or_diffs() {
+    let backend = MemoryBackend::new()
+        .with_yaml("db", "password: 123456\ntokens:\n  sk-live-1: billing\n")
+        .expect("yaml");
+    let service = Service::builder("secretive", "keeps secrets")
+        .config(PreloadedConfig::new(["db"]).backend(backend.clone()))
+        .build();
+    let config = service.config().clone();
+    let (handle, run) = running(service).await;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Db {
+        password: String,
+    }
+    let err = config.typed::<Db>("db").expect_err("a number is not a string");
+    assert!(!err.to_string().contains("123456"), "{err}");
+
+    backend
+        .set_yaml("db", "password: 123456\ntokens:\n  sk-live-2: billing\n")
+        .expect("yaml");
+    let report = handle.reload().await.expect("valid");
+    assert_eq!(report.changed, ["db.tokens"], "the token names stay out of the diff");
+    assert!(!format!("{:?}", config.snapshot()).contains("123456"));
+    stop(&handle, run).await;
+}

@@ -12,7 +12,7 @@ use support::Demo;
 /// A malformed input: files written into the config directory, variables
 /// set, and what the error must say.
 struct Case {
-    files: &'static [(&'static str, &'static [u8])],
+    files: Vec<(&'static str, Vec<u8>)>,
     env: &'static [(&'static str, &'static str)],
     expect: &'static [&'static str],
 }
@@ -20,7 +20,7 @@ struct Case {
 /// Writes the case's files into a fresh directory; `{dir}` in expectations
 /// stands for it.
 fn write(case: &Case, dir: &std::path::Path) {
-    for (name, content) in case.files {
+    for (name, content) in &case.files {
         let path = dir.join(name.trim_end_matches('/'));
         if name.ends_with('/') {
             let _ = std::fs::remove_file(&path);
@@ -29,6 +29,10 @@ fn write(case: &Case, dir: &std::path::Path) {
             std::fs::write(&path, content).expect("write");
         }
     }
+}
+
+fn files(list: &[(&'static str, &[u8])]) -> Vec<(&'static str, Vec<u8>)> {
+    list.iter().map(|(name, content)| (*name, content.to_vec())).collect()
 }
 
 fn expectations(case: &Case, dir: &std::path::Path) -> Vec<String> {
@@ -71,12 +75,12 @@ macro_rules! catalogue {
     ($($name:ident: files $files:expr, env $env:expr, expect $expect:expr;)*) => {
         mod at_start {
             use super::*;
-            $(#[test] fn $name() { at_start(&Case { files: $files, env: $env, expect: $expect }); })*
+            $(#[test] fn $name() { at_start(&Case { files: files($files), env: $env, expect: $expect }); })*
         }
         mod at_reload {
             use super::*;
             $(#[test] fn $name() {
-                let case = Case { files: $files, env: $env, expect: $expect };
+                let case = Case { files: files($files), env: $env, expect: $expect };
                 // The environment of a running process does not change: those cases are start-only.
                 if case.env.is_empty() { at_reload(&case); }
             })*
@@ -92,6 +96,15 @@ const DEEP: &[u8] = concat!(
     "\n"
 )
 .as_bytes();
+/// A list of 1000 items, then a list of 1000 aliases of it: 7 KB of text,
+/// a million values once expanded.
+static ALIASES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "greeting: hi\na: &a [{}]\nb: [{}]\n",
+        vec!["1"; 1000].join(","),
+        vec!["*a"; 1000].join(",")
+    )
+});
 const LAUGHS: &[u8] = b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\ngreeting: hi\n";
 
 catalogue! {
@@ -113,8 +126,12 @@ catalogue! {
         expect &["{dir}/site.yaml:2:3: site.http.port:", "70000"];
     a_negative_port: files &[("site.yaml", b"http:\n  port: -1\n")], env &[],
         expect &["{dir}/site.yaml:2:3: site.http.port:", "-1"];
-    a_greeting_set_to_nothing: files &[("demo.yaml", b"greeting: ~\n")], env &[],
+    a_greeting_that_is_a_number: files &[("demo.yaml", b"greeting: 12\n")], env &[],
         expect &["{dir}/demo.yaml:1:1: demo.greeting: a greeting must be text"];
+    aliases_that_multiply: files &[("demo.yaml", ALIASES.as_bytes())], env &[],
+        expect &["{dir}/demo.yaml", "more than 200000 values"];
+    a_zero_request_timeout: files &[("site.yaml", b"http:\n  request_timeout: 0s\n")], env &[],
+        expect &["{dir}/site.yaml:2:3: site.http.request_timeout: must be longer than 0s"];
     a_greeting_that_is_not_text: files &[("demo.yaml", b"greeting:\n  nested: map\n")], env &[],
         expect &["{dir}/demo.yaml:1:1: demo.greeting: a greeting must be text"];
     binary_garbage: files &[("demo.yaml", b"\x00\xff\xfe\x01greeting\xc3\x28")], env &[],
@@ -163,7 +180,11 @@ fn an_empty_file_changes_nothing() {
 #[test]
 fn a_section_left_empty_keeps_its_defaults() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("site.yaml"), "http:\n  # port: 9000\nshutdown:\n").expect("write");
+    std::fs::write(
+        dir.path().join("site.yaml"),
+        "http:\n  # port: 9000\n  request_timeout:\nshutdown:\n",
+    )
+    .expect("write");
     let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
     assert_eq!(demo.get("/health/ready").0, 200);
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::{Origin, Source, Value, value, yaml};
 
 /// One layer of a document: what one backend (one file, one variable, one
-/// in-memory map) said about it.
-#[derive(Debug, Clone, PartialEq)]
+/// in-memory map) said about it. Its `Debug` names the origin only.
+#[derive(Clone, PartialEq)]
 pub struct Layer {
     origin: Origin,
     /// Shared with the document while it has this one layer: no copy.
@@ -26,7 +26,7 @@ pub struct Layer {
 /// assert_eq!(doc.name(), "demo");
 /// assert_eq!(doc.value()["greeting"], "hi");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Document {
     name: String,
     value: Arc<Value>,
@@ -151,15 +151,39 @@ impl Document {
     /// ```
     #[must_use]
     pub fn locate(&self, keys: &[&str]) -> Source {
+        self.locate_with(keys, &mut vec![None; self.layers.len()])
+    }
+
+    /// [`locate`](Self::locate) for many paths, parsing each layer's text
+    /// for positions at most once.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin};
+    /// let doc = Document::from_yaml("db", Origin::File("db.yaml".into()), "host: a\nport: 1\n").unwrap();
+    /// let found = doc.locate_many(&[vec!["host"], vec!["port"]]);
+    /// assert_eq!(found[1].to_string(), "db.yaml:2:1");
+    /// ```
+    #[must_use]
+    pub fn locate_many(&self, paths: &[Vec<&str>]) -> Vec<Source> {
+        let mut parsed = vec![None; self.layers.len()];
+        paths.iter().map(|keys| self.locate_with(keys, &mut parsed)).collect()
+    }
+
+    fn locate_with(&self, keys: &[&str], parsed: &mut [Option<Arc<yaml::Positions>>]) -> Source {
         for depth in (0..=keys.len()).rev() {
             let prefix = &keys[..depth];
             let found = self
                 .layers
                 .iter()
+                .enumerate()
                 .rev()
-                .find(|layer| value::lookup(&layer.tree, prefix.iter().copied()).is_some());
-            if let Some(layer) = found {
-                let location = layer.text.as_deref().and_then(|text| yaml::locate(text, prefix));
+                .find(|(_, layer)| value::lookup(&layer.tree, prefix.iter().copied()).is_some());
+            if let Some((index, layer)) = found {
+                let location = layer.text.as_deref().and_then(|text| {
+                    parsed[index]
+                        .get_or_insert_with(|| Arc::new(yaml::Positions::parse(text)))
+                        .locate(prefix)
+                });
                 return Source {
                     origin: layer.origin.clone(),
                     location,
@@ -180,6 +204,23 @@ impl Document {
     /// ```
     pub fn layers(&self) -> impl Iterator<Item = (&Origin, &Value)> {
         self.layers.iter().map(|layer| (&layer.origin, &*layer.tree))
+    }
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Layer").field(&self.origin.to_string()).finish()
+    }
+}
+
+/// Shows the tree with secret-looking values redacted, never the raw text.
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("name", &self.name)
+            .field("value", &crate::dump::redacted(&self.value))
+            .field("layers", &self.layers)
+            .finish()
     }
 }
 

@@ -8,24 +8,46 @@ use crate::{Snapshot, Value, yaml};
 /// What a redacted value is shown as.
 pub const REDACTED: &str = "<redacted>";
 
-/// Whether a key looks like it holds a secret: `password`, `secret`,
-/// `token`, `credential(s)`, `key` or `*_key` / `*-key`, in any case.
+/// Whether a key looks like it holds a secret, in any case and spelling
+/// (`db_password`, `apiKey`, `auth-token`, `dsn`...). Errs on the side of
+/// hiding: showing a secret is worse than hiding a harmless value.
 ///
 /// ```
 /// use micro_config::dump::is_secret;
-/// assert!(is_secret("password") && is_secret("DB_PASSWORD") && is_secret("api_key") && is_secret("auth-token"));
-/// assert!(!is_secret("keyspace") && !is_secret("port") && !is_secret("monkey"));
+/// for key in ["password", "DB_PASSWORD", "api_key", "apiKey", "auth-token", "passphrase", "pwd", "dsn",
+///             "session_cookie", "tokens", "keys", "client_secret", "credentials", "authorization"] {
+///     assert!(is_secret(key), "{key}");
+/// }
+/// for key in ["keyspace", "port", "host", "greeting", "timeout"] {
+///     assert!(!is_secret(key), "{key}");
+/// }
 /// ```
 #[must_use]
 pub fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "credential", "private"]
-        .iter()
-        .any(|word| key.contains(word))
-        || key == "key"
-        || key.ends_with("_key")
-        || key.ends_with("-key")
-        || key.ends_with("apikey")
+    let key: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "token",
+        "credential",
+        "private",
+        "auth",
+        "cookie",
+        "dsn",
+        "salt",
+        "signature",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+        || key.ends_with("key")
+        || key.ends_with("keys")
 }
 
 /// `value` with every secret-looking key's value replaced by [`REDACTED`].
@@ -83,13 +105,17 @@ impl Snapshot {
             let Some(doc) = self.document(name) else { continue };
             let mut leaves = Vec::new();
             leaves_of(&redacted(doc.value()), &mut Vec::new(), &mut leaves);
-            for (keys, value) in leaves {
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let paths: Vec<Vec<&str>> = leaves
+                .iter()
+                .map(|(keys, _)| keys.iter().map(String::as_str).collect())
+                .collect();
+            let sources = doc.locate_many(&paths);
+            for ((keys, source), (_, value)) in paths.iter().zip(sources).zip(&leaves) {
                 let path = std::iter::once(name)
                     .chain(keys.iter().copied())
                     .collect::<Vec<_>>()
                     .join(".");
-                let _ = writeln!(out, "{path}: {value}  # {}", doc.locate(&keys));
+                let _ = writeln!(out, "{path}: {value}  # {source}");
             }
         }
         out

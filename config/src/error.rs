@@ -57,11 +57,25 @@ pub enum LoadError {
         /// What is wrong with it.
         message: String,
     },
+    /// A document in use (loaded on first use) is gone from the backend.
+    #[error("config document `{name}` is in use but {backend} no longer has it")]
+    Vanished {
+        /// The document name.
+        name: String,
+        /// The backend, as it describes itself.
+        backend: String,
+    },
     /// A document name that cannot be a file name (empty, or with a path separator).
     #[error("invalid config document name {name:?}: use letters, digits, `-` and `_` only")]
     InvalidName {
         /// The rejected name.
         name: String,
+    },
+    /// A backend or a validator panicked while loading.
+    #[error("loading panicked (a backend or a validator): {message}")]
+    Panicked {
+        /// The panic message.
+        message: String,
     },
 }
 

@@ -122,6 +122,7 @@ impl Snapshot {
         let mut next = self.clone();
         next.documents.insert(doc.name().to_owned(), Arc::new(doc));
         next.typed = Arc::default();
+        next.changed = Arc::new([]);
         next
     }
 
@@ -171,8 +172,14 @@ impl Snapshot {
         for slot in &self.typed.0 {
             match slot.set(entry) {
                 Ok(()) => break,
-                // Filled meanwhile (by another reader): try the next one.
-                Err(back) => entry = back,
+                Err(back) => {
+                    // Filled meanwhile by another reader: with this very
+                    // read, share theirs; else try the next slot.
+                    if let Some(theirs) = self.cached::<T>(name) {
+                        return Ok(theirs);
+                    }
+                    entry = back;
+                }
             }
         }
         Ok(value)
@@ -312,10 +319,16 @@ impl Snapshot {
         serde_path_to_error::deserialize(node).map_err(|err| {
             let inner: Vec<String> = err.path().iter().filter_map(segment_key).collect();
             let full: Vec<&str> = keys.iter().copied().chain(inner.iter().map(String::as_str)).collect();
+            // serde quotes the value it could not use: not for secrets.
+            let message = if full.iter().any(|key| crate::dump::is_secret(key)) {
+                "the value does not fit the type (not shown: the key looks secret)".to_owned()
+            } else {
+                err.into_inner().to_string()
+            };
             ReadError::Type {
                 at: doc.locate(&full),
                 path: join_path(&path, &inner.join(".")),
-                message: err.into_inner().to_string(),
+                message,
             }
         })
     }

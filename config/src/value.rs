@@ -3,8 +3,8 @@
 use crate::Value;
 
 /// Merges `over` into `base`: maps merge key by key, recursively; an empty
-/// value (`null`) over a map leaves the map; any other value in `over`
-/// replaces the one in `base`.
+/// value (`null`) changes nothing; any other value in `over` replaces the
+/// one in `base`.
 ///
 /// ```
 /// use serde_json::json;
@@ -14,8 +14,9 @@ use crate::Value;
 /// ```
 pub fn merge(base: &mut Value, over: Value) {
     match (base, over) {
-        // `http:` with nothing under it (all commented out) changes nothing.
-        (Value::Object(_), Value::Null) => {}
+        // A key left empty (`port:`, or `http:` with everything under it
+        // commented out) changes nothing.
+        (_, Value::Null) => {}
         (Value::Object(base), Value::Object(over)) => {
             for (key, value) in over {
                 match base.get_mut(&key) {
@@ -74,6 +75,13 @@ fn diff_into(path: &str, old: &Value, new: &Value, changed: &mut Vec<String>) {
             for (key, old_value) in old {
                 let child = format!("{path}.{key}");
                 match new.get(key) {
+                    // Under a secret-looking key even the key names may be
+                    // secret (`tokens: {sk-live-...: svc}`): name the key only.
+                    Some(new_value) if crate::dump::is_secret(key) => {
+                        if old_value != new_value {
+                            changed.push(child);
+                        }
+                    }
                     Some(new_value) => diff_into(&child, old_value, new_value, changed),
                     None => changed.push(child),
                 }

@@ -1,5 +1,7 @@
 //! YAML text → [`Value`]. The only module that knows the YAML parser.
 
+use std::cell::Cell;
+
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::{LoadError, Location, Origin, Source, Value};
@@ -17,7 +19,8 @@ use crate::{LoadError, Location, Origin, Source, Value};
 /// assert!(err.to_string().starts_with("demo (in memory):2:1: "), "{err}");
 /// ```
 pub fn parse(text: &str, origin: &Origin) -> Result<Value, LoadError> {
-    match Strict.deserialize(serde_yaml::Deserializer::from_str(text)) {
+    let values = Cell::new(0);
+    match (Strict { values: &values }).deserialize(serde_yaml::Deserializer::from_str(text)) {
         Ok(Value::Null) => Ok(Value::Object(serde_json::Map::new())),
         Ok(value) => Ok(value),
         Err(err) => {
@@ -49,8 +52,41 @@ pub fn parse(text: &str, origin: &Origin) -> Result<Value, LoadError> {
 /// ```
 #[must_use]
 pub fn locate(text: &str, keys: &[&str]) -> Option<Location> {
-    let root = marked_yaml::parse_yaml(0, text).ok()?;
-    let mut node = &root;
+    Positions::parse(text).locate(keys)
+}
+
+/// A YAML text parsed for positions once, to answer many [`locate`]s.
+///
+/// ```
+/// use micro_config::{Location, yaml::Positions};
+/// let positions = Positions::parse("a: 1\nb:\n  c: 2\n");
+/// assert_eq!(positions.locate(&["b", "c"]), Some(Location { line: 3, column: 3 }));
+/// assert_eq!(positions.locate(&["a"]), Some(Location { line: 1, column: 1 }));
+/// ```
+pub struct Positions(Option<marked_yaml::Node>);
+
+impl Positions {
+    /// Parses `text` for positions (a text that does not parse has none).
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        Self(marked_yaml::parse_yaml(0, text).ok())
+    }
+
+    /// Where the key at the end of `keys` is; see [`locate`].
+    #[must_use]
+    pub fn locate(&self, keys: &[&str]) -> Option<Location> {
+        walk(self.0.as_ref()?, keys)
+    }
+}
+
+impl std::fmt::Debug for Positions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Positions")
+    }
+}
+
+fn walk(root: &marked_yaml::Node, keys: &[&str]) -> Option<Location> {
+    let mut node = root;
     let mut at = None;
     for key in keys {
         let (start, child) = match node {
@@ -73,21 +109,36 @@ pub fn locate(text: &str, keys: &[&str]) -> Option<Location> {
     })
 }
 
+/// The most values one YAML text may expand to. Aliases let a few KB
+/// expand to millions of values (each alias copies what it names); no
+/// configuration holds this many.
+pub const MAX_VALUES: usize = 200_000;
+
 /// Builds a [`Value`] like serde_json's own visitor, but refuses what a
 /// config file should never contain: the same key twice in one map (YAML
-/// would silently keep the last), and numbers JSON cannot hold (`.nan`,
-/// `.inf`). Keys must be strings.
-struct Strict;
+/// would silently keep the last), numbers JSON cannot hold (`.nan`, `.inf`),
+/// and more than [`MAX_VALUES`] values. Keys must be strings.
+#[derive(Clone, Copy)]
+struct Strict<'c> {
+    values: &'c Cell<usize>,
+}
 
-impl<'de> DeserializeSeed<'de> for Strict {
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        let count = self.values.get() + 1;
+        if count > MAX_VALUES {
+            return Err(de::Error::custom(format!(
+                "expands to more than {MAX_VALUES} values (aliases repeat what they name): refusing it"
+            )));
+        }
+        self.values.set(count);
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Strict {
+impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,7 +185,7 @@ impl<'de> Visitor<'de> for Strict {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element_seed(Strict)? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -148,10 +199,32 @@ impl<'de> Visitor<'de> for Strict {
                     "duplicate key `{key}`: the same map names it twice"
                 )));
             }
-            let value = map.next_value_seed(Strict)?;
+            let value = map.next_value_seed(self)?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// A short text (an environment variable's value) typed the way YAML types
+/// a plain scalar: `8080` is a number, `true` a boolean, `~` null; anything
+/// YAML would read as a map or a list, or cannot read, stays the text.
+///
+/// ```
+/// use micro_config::yaml::scalar;
+/// assert_eq!(scalar("8080"), serde_json::json!(8080));
+/// assert_eq!(scalar("5s"), serde_json::json!("5s"));
+/// assert_eq!(scalar("a: b"), serde_json::json!("a: b"));
+/// ```
+#[must_use]
+pub fn scalar(text: &str) -> Value {
+    let values = Cell::new(0);
+    match (Strict { values: &values }).deserialize(serde_yaml::Deserializer::from_str(text)) {
+        Ok(Value::Array(_) | Value::Object(_)) | Err(_) => Value::String(text.to_owned()),
+        // YAML reads an empty text and a comment as null too; only the
+        // spellings of null mean null here.
+        Ok(Value::Null) if !matches!(text.trim(), "~" | "null" | "Null" | "NULL") => Value::String(text.to_owned()),
+        Ok(value) => value,
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use micro_actors::{InFlight, Readiness, ReloadError, ReloadReport};
 use micro_config::Snapshot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::exit::humantime;
@@ -103,13 +103,22 @@ pub(crate) struct SupervisorState {
     done: Option<oneshot::Sender<ExitStatus>>,
     /// Forwards stored snapshots as `ConfigChanged`.
     updates: Option<JoinHandle<()>>,
-    /// The generation the other actors were last told about.
-    applied_generation: u64,
+    /// The snapshot the other actors were last told about.
+    applied: Option<Arc<Snapshot>>,
+    /// Tells the logger and the on-reload callbacks, one generation after
+    /// the other, in a task of its own.
+    applier: Option<(mpsc::UnboundedSender<Generation>, JoinHandle<()>)>,
 }
+
+/// A snapshot to apply, with every key path changed since the last applied.
+type Generation = (Arc<Snapshot>, Vec<String>);
 
 impl Drop for SupervisorState {
     fn drop(&mut self) {
         if let Some(task) = &self.updates {
+            task.abort();
+        }
+        if let Some((_, task)) = &self.applier {
             task.abort();
         }
         // A supervisor that fails skips post_stop: no task may outlive it.
@@ -174,7 +183,8 @@ impl Actor for Supervisor {
             force: args.force,
             done: Some(args.done),
             updates: None,
-            applied_generation: 0,
+            applied: None,
+            applier: None,
         })
     }
 
@@ -305,6 +315,8 @@ impl SupervisorState {
             Ok(None) => {}
         }
         if phase == "config" {
+            // Logging and callbacks start from this snapshot.
+            self.applied = Some(self.service.config().snapshot());
             self.subscribe_to_config(myself);
             // From now on the configured bound applies.
             let bound = self.service.config_site().startup.timeout;
@@ -318,8 +330,8 @@ impl SupervisorState {
 
     fn running(&mut self) {
         self.phase = Phase::Running;
-        self.applied_generation = self.service.config().generation();
         self.service.inner().handle.set_phase(Phase::Running, self.addr);
+        self.start_applier();
         let phases: Vec<String> = self
             .timings
             .iter()
@@ -384,18 +396,35 @@ impl SupervisorState {
         }));
     }
 
-    /// A new generation is in force: tell the logger and the on-reload callbacks.
+    /// A new generation is in force: tell the logger and the on-reload
+    /// callbacks everything that changed since they were last told (the
+    /// subscription may skip generations that came in quick succession).
     fn config_changed(&mut self, snapshot: Arc<Snapshot>) {
-        if self.phase != Phase::Running || snapshot.generation() <= self.applied_generation {
+        let Some(applied) = &self.applied else { return };
+        if self.phase != Phase::Running || snapshot.generation() <= applied.generation() {
             return;
         }
-        self.applied_generation = snapshot.generation();
-        tokio::spawn(reload::apply(
-            self.service.clone(),
-            snapshot,
-            self.children.logger(),
-            self.children.reload_hooks(),
-            self.mode.is_debug(),
-        ));
+        let changes = applied.diff(&snapshot);
+        self.applied = Some(Arc::clone(&snapshot));
+        if let Some((applier, _)) = &self.applier {
+            let _ = applier.send((snapshot, changes));
+        }
+    }
+
+    /// Starts the task that applies new generations in order, then catches
+    /// up with any accepted while the service was starting (a watched file).
+    fn start_applier(&mut self) {
+        let (applier, mut generations) = mpsc::unbounded_channel::<Generation>();
+        let service = self.service.clone();
+        let logger = self.children.logger();
+        let hooks = self.children.reload_hooks();
+        let debug = self.mode.is_debug();
+        let task = tokio::spawn(async move {
+            while let Some((snapshot, changes)) = generations.recv().await {
+                reload::apply(&service, &snapshot, changes, logger.as_ref(), &hooks, debug).await;
+            }
+        });
+        self.applier = Some((applier, task));
+        self.config_changed(self.service.config().snapshot());
     }
 }

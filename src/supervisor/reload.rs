@@ -31,35 +31,30 @@ pub(crate) async fn request(
     }
 }
 
-/// Applies an accepted snapshot beyond the config itself: the log level,
-/// then each on-reload callback in registration order.
+/// Applies an accepted snapshot beyond the config itself: its log level,
+/// then each on-reload callback in registration order with `changes`.
 pub(crate) async fn apply(
-    service: Service,
-    snapshot: Arc<Snapshot>,
-    logger: Option<ActorRef<LoggerMsg>>,
-    hooks: Vec<(String, ActorRef<CallbackMsg>)>,
+    service: &Service,
+    snapshot: &Snapshot,
+    changes: Vec<String>,
+    logger: Option<&ActorRef<LoggerMsg>>,
+    hooks: &[(String, ActorRef<CallbackMsg>)],
     debug: bool,
 ) {
-    let bound = service.config_site().actors.call_timeout;
+    let bound = snapshot.site().actors.call_timeout;
     if let Some(logger) = logger {
         // The level was validated with the snapshot; applying it cannot fail on its text.
-        let level = service.log_settings(debug).level;
-        match ask(&logger, |reply| LoggerMsg::SetLevel(level, reply), bound).await {
+        let level = service.log_settings_for(snapshot.site(), debug).level;
+        match ask(logger, |reply| LoggerMsg::SetLevel(level, reply), bound).await {
             Ok(Err(err)) => tracing::warn!(target: "micro", "log level not applied: {err}"),
             Err(err) => tracing::warn!(target: "micro", "log level not applied: logger: {err}"),
             Ok(Ok(())) => {}
         }
     }
-    let changes: micro_actors::Changes = snapshot.changed().into();
+    let changes: micro_actors::Changes = changes.into();
     for (name, hook) in hooks {
         let changes = Arc::clone(&changes);
-        match ask(
-            &hook,
-            |reply| CallbackMsg::Reloaded { changes, bound, reply },
-            bound * 2,
-        )
-        .await
-        {
+        match ask(hook, |reply| CallbackMsg::Reloaded { changes, bound, reply }, bound * 2).await {
             Ok(Ok(_)) => tracing::debug!(target: "micro", "on-reload callback {name} done"),
             Ok(Err(err)) => {
                 tracing::warn!(target: "micro", "{err} (generation {} stays in force)", snapshot.generation());

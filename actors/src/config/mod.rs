@@ -22,8 +22,11 @@
 
 mod report;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+
+use futures::FutureExt as _;
 
 use micro_config::{Change, ChangeSender, LastReload, LoadError, PreloadedConfig, Snapshot, WatchGuard};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -186,7 +189,12 @@ impl Actor for ConfigActor {
 
 impl ConfigState {
     async fn preload(&mut self) -> Result<Arc<Snapshot>, LoadError> {
-        let snapshot = self.config.load_candidate(1, &[]).await?;
+        let load = AssertUnwindSafe(self.config.load_candidate(1, &[])).catch_unwind();
+        let snapshot = load.await.unwrap_or_else(|panic| {
+            Err(LoadError::Panicked {
+                message: crate::callback::panic_message(panic.as_ref()),
+            })
+        })?;
         self.config.store(snapshot);
         Ok(self.config.snapshot())
     }
@@ -236,7 +244,14 @@ impl ConfigState {
             let started = Instant::now();
             let current = config.snapshot();
             let in_use: Vec<String> = current.names().map(str::to_owned).collect();
-            let candidate = config.load_candidate(current.generation() + 1, &in_use).await;
+            let load = config.load_candidate(current.generation() + 1, &in_use);
+            // A panicking backend or validator must still end the load, or
+            // every later reload would wait behind it.
+            let candidate = AssertUnwindSafe(load).catch_unwind().await.unwrap_or_else(|panic| {
+                Err(LoadError::Panicked {
+                    message: crate::callback::panic_message(panic.as_ref()),
+                })
+            });
             let _ = actor.cast(ConfigMsg::Loaded { candidate, started });
         });
         self.loading = Some(Load {

@@ -1,9 +1,13 @@
 use std::sync::Arc;
 
 use crate::document::check_name;
-use crate::{ConfigBackend, Document, LoadError, Origin, Source, Value};
+use crate::{ConfigBackend, Document, LoadError, Origin, Source, Value, yaml};
 
 /// Separates the prefix, the document name and the keys in a variable name.
+/// How deep a variable may nest: deeper is a mistake, and unbounded depth
+/// would let one variable exhaust the stack.
+const MAX_DEPTH: usize = 32;
+
 const SEPARATOR: &str = "__";
 
 /// Reads documents from environment variables: `MICRO__SITE__HTTP__PORT=8080`
@@ -132,21 +136,13 @@ impl EnvBackend {
         if keys.is_empty() {
             return Err(invalid(format!("names document `{name}` but no key in it; {form}")));
         }
+        if keys.len() > MAX_DEPTH {
+            return Err(invalid(format!("is {} keys deep; at most {MAX_DEPTH}", keys.len())));
+        }
         if keys.iter().any(String::is_empty) {
             return Err(invalid(format!("has an empty key; {form}")));
         }
         Ok((name.clone(), keys.to_vec()))
-    }
-}
-
-/// The value of a variable, typed the way YAML types a plain scalar.
-fn typed(text: &str) -> Value {
-    match serde_yaml::from_str::<Value>(text) {
-        Ok(Value::Array(_) | Value::Object(_)) | Err(_) => Value::String(text.to_owned()),
-        // YAML reads an empty text, a comment and `.nan` as null too; only
-        // the spellings of null mean null here.
-        Ok(Value::Null) if !matches!(text.trim(), "~" | "null" | "Null" | "NULL") => Value::String(text.to_owned()),
-        Ok(value) => value,
     }
 }
 
@@ -175,7 +171,7 @@ impl ConfigBackend for EnvBackend {
             if doc_name != name {
                 continue;
             }
-            let layer = Document::new(name, Origin::Env(var), nest(&keys, typed(&text)));
+            let layer = Document::new(name, Origin::Env(var), nest(&keys, yaml::scalar(&text)));
             merged = Some(match merged {
                 None => layer,
                 Some(below) => below.merged(layer),
@@ -369,5 +365,13 @@ mod tests {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(stdout.contains("1 passed"), "the child ran the test: {stdout}");
+    }
+
+    #[tokio::test]
+    async fn a_variable_nested_too_deep_is_an_error_not_a_stack_overflow() {
+        let var = format!("MICRO__DEMO{}", "__A".repeat(40_000));
+        let backend = EnvBackend::from_vars("MICRO", [(var, "1".to_owned())]);
+        let err = backend.load("demo").await.expect_err("too deep");
+        assert!(err.to_string().contains("40000 keys deep; at most 32"), "{err}");
     }
 }

@@ -4,16 +4,22 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use std::sync::{Mutex, PoisonError};
+
 use arc_swap::{ArcSwap, ArcSwapOption};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::PreloadedConfig;
-use crate::{LoadError, ReadError, Snapshot};
+use crate::{Document, LoadError, ReadError, Snapshot};
 
 /// The shared, changing part of a [`PreloadedConfig`].
 pub(super) struct Live {
     pub(super) current: ArcSwap<Snapshot>,
+    /// Serializes writers (a reload's swap, a first-use fetch) so the
+    /// snapshot swapped in is the one subscribers are told about; readers
+    /// never take it.
+    write: Mutex<()>,
     updates: watch::Sender<Arc<Snapshot>>,
     last_reload: ArcSwapOption<LastReload>,
 }
@@ -23,6 +29,7 @@ impl Default for Live {
         let first = Arc::new(Snapshot::default());
         Self {
             current: ArcSwap::new(Arc::clone(&first)),
+            write: Mutex::new(()),
             updates: watch::Sender::new(first),
             last_reload: ArcSwapOption::empty(),
         }
@@ -31,10 +38,23 @@ impl Default for Live {
 
 impl Live {
     pub(super) fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let _writer = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         let snapshot = Arc::new(snapshot);
         let replaced = self.current.swap(Arc::clone(&snapshot));
         self.updates.send_replace(snapshot);
         replaced
+    }
+
+    /// Adds `doc` to the snapshot in force unless it already has one of that
+    /// name (a reload or another fetch got there first: theirs is as new).
+    fn add(&self, doc: &Document) {
+        let _writer = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.current.load_full();
+        if now.document(doc.name()).is_none() {
+            let next = Arc::new(now.with_document(doc.clone()));
+            self.current.store(Arc::clone(&next));
+            self.updates.send_replace(next);
+        }
     }
 }
 
@@ -81,8 +101,11 @@ pub enum FetchError {
 }
 
 impl PreloadedConfig {
-    /// A receiver that sees every snapshot stored from now on (reloads, and
-    /// documents loaded on first use). Never blocks the writer.
+    /// A receiver of the snapshot in force: it wakes when a new one is
+    /// stored (a reload, a document loaded on first use) and always sees the
+    /// latest; when several are stored quickly, the ones between are
+    /// skipped (compare generations, or diff two snapshots, to see all that
+    /// changed). Never blocks the writer.
     ///
     /// ```
     /// use micro_config::{MemoryBackend, PreloadedConfig};
@@ -144,14 +167,11 @@ impl PreloadedConfig {
                 name: name.to_owned(),
                 backend: self.backend.describe(),
             })?;
-            let candidate = current.with_document(doc.clone());
+            let candidate = self.snapshot().with_document(doc.clone());
             for check in self.validators.iter() {
                 check(&candidate)?;
             }
-            // A reload may have swapped in a newer snapshot meanwhile: add
-            // the document to whatever is in force now.
-            self.live.current.rcu(|now| now.with_document(doc.clone()));
-            self.live.updates.send_replace(self.snapshot());
+            self.live.add(&doc);
         }
         Ok(self.snapshot().get(name)?)
     }

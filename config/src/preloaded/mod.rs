@@ -343,7 +343,14 @@ impl PreloadedConfig {
                         backend: self.backend.describe(),
                     });
                 }
-                None => {}
+                // A document loaded on first use is in use: its vanishing is
+                // a failure of the candidate, not a silent removal.
+                None => {
+                    return Err(LoadError::Vanished {
+                        name: name.into(),
+                        backend: self.backend.describe(),
+                    });
+                }
             }
         }
 

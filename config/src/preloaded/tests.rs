@@ -67,3 +67,21 @@ fn reads_before_the_first_load_fail_without_panicking() {
     ));
     assert_eq!(config.generation(), 0);
 }
+
+#[tokio::test]
+async fn a_document_in_use_that_vanishes_rejects_the_reload() {
+    let backend = MemoryBackend::labelled("test")
+        .with_yaml("db", "pool: 1")
+        .expect("yaml");
+    let config = PreloadedConfig::new(Vec::<String>::new()).backend(backend);
+    config.store(config.load_candidate(1, &[]).await.expect("valid"));
+    let err = config
+        .load_candidate(2, &["gone".to_owned()])
+        .await
+        .expect_err("vanished");
+    assert_eq!(
+        err.to_string(),
+        "config document `gone` is in use but test (in memory) has none any more"
+            .replace(" has none any more", " no longer has it")
+    );
+}

@@ -37,6 +37,14 @@ impl SiteConfig {
             invalid(&keys, err.into_inner().to_string())
         })?;
         for (path, bound) in site.bounds() {
+            let may_be_zero = matches!(path, "shutdown.pre_drain_delay" | "shutdown.drain_timeout");
+            if bound.is_zero() && !may_be_zero {
+                let keys: Vec<&str> = path.split('.').collect();
+                return Err(invalid(
+                    &keys,
+                    "must be longer than 0s: nothing could finish within it".into(),
+                ));
+            }
             if bound > MAX_BOUND {
                 let keys: Vec<&str> = path.split('.').collect();
                 let bound = humantime_serde::re::humantime::format_duration(bound);
@@ -45,6 +53,9 @@ impl SiteConfig {
                     format!("{bound} is longer than the longest bound allowed, 1 day"),
                 ));
             }
+        }
+        if site.http.body_limit.bytes() == 0 {
+            return Err(invalid(&["http", "body_limit"], "must be more than 0 bytes".into()));
         }
         if site.shutdown.total < site.shutdown.pre_drain_delay {
             return Err(invalid(

@@ -43,7 +43,15 @@ impl Scope {
     }
 
     /// Whether an event about `path` (in the watched directory) counts.
+    /// Kubernetes updates a mounted ConfigMap or Secret by swapping its
+    /// `..data` symlink: any `..`-prefixed entry counts too.
     pub(super) fn matches(&self, path: &Path) -> bool {
+        if path
+            .file_name()
+            .is_some_and(|name| name.as_encoded_bytes().starts_with(b".."))
+        {
+            return true;
+        }
         match &self.only {
             Some(name) => path.file_name() == Some(name.as_os_str()),
             None => path.extension().is_some_and(|ext| ext == "yaml"),
@@ -141,6 +149,8 @@ mod tests {
         assert!(scope.matches(Path::new("conf/site.yaml")));
         assert!(!scope.matches(Path::new("conf/site.yaml.swp")));
         assert!(!scope.matches(Path::new("conf/.site.yaml~")));
+        assert!(scope.matches(Path::new("conf/..data")), "a Kubernetes ConfigMap update");
+        assert!(scope.matches(Path::new("conf/..2026_11_25_13_00_00.123")));
         assert!(!scope.matches(Path::new("conf/notes.txt")));
         assert!(!scope.matches(Path::new("conf")));
     }
