@@ -37,6 +37,7 @@ pub struct ServiceBuilder {
     init: Vec<Callback>,
     finish: Vec<Callback>,
     reload: Vec<Callback>,
+    workers: Vec<(micro_actors::Worker, crate::RestartPolicy)>,
     log_hook: Option<LogHook>,
     validators: Vec<micro_config::Validator>,
     version: Option<String>,
@@ -53,6 +54,7 @@ impl ServiceBuilder {
             init: Vec::new(),
             finish: Vec::new(),
             reload: Vec::new(),
+            workers: Vec::new(),
             log_hook: None,
             validators: Vec::new(),
             version: None,
@@ -181,6 +183,56 @@ impl ServiceBuilder {
         self
     }
 
+    /// A background task supervised for the service's whole life (a queue
+    /// consumer, a cache refresher): started after the init callbacks,
+    /// restarted with backoff whenever it ends or fails
+    /// ([`RestartPolicy::Permanent`](crate::RestartPolicy)), asked to stop
+    /// through its [`Shutdown`](crate::Shutdown) in the shutdown's finish
+    /// phase. Too many restarts within `site.supervision.restart_window`
+    /// stop the service with exit 1.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .worker("consumer", |shutdown| async move {
+    ///         // take messages until the service stops...
+    ///         shutdown.requested().await;
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn worker<F, Fut, E>(self, name: &str, f: F) -> Self
+    where
+        F: Fn(micro_actors::Shutdown) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.worker_with(name, crate::RestartPolicy::Permanent, f)
+    }
+
+    /// A background task, like [`worker`](Self::worker), restarted as
+    /// `policy` says.
+    ///
+    /// ```
+    /// use micro::RestartPolicy;
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .worker_with("backfill", RestartPolicy::Transient, |_| async {
+    ///         // done once it returns Ok; retried when it fails
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn worker_with<F, Fut, E>(mut self, name: &str, policy: crate::RestartPolicy, f: F) -> Self
+    where
+        F: Fn(micro_actors::Shutdown) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.workers.push((micro_actors::Worker::new(name, f), policy));
+        self
+    }
+
     /// A check every configuration must pass, at startup and on each reload;
     /// a failing one fails startup (exit 78) or rejects the reload (the old
     /// configuration stays). Point the error at the value with
@@ -266,6 +318,7 @@ impl ServiceBuilder {
             init: self.init,
             finish: self.finish,
             reload: self.reload,
+            workers: self.workers,
             log_hook: self.log_hook,
         }));
         global::register(&service);

@@ -1,15 +1,17 @@
 //! [`ServiceHandle`]: stop, reload and observe a running service from code.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use micro_actors::{ReloadError, ReloadReport};
 use micro_config::PreloadedConfig;
 use ractor::{ActorRef, rpc::CallResult};
 use tokio::sync::watch;
 
+use crate::ExitStatus;
 use crate::supervisor::SupervisorMsg;
 
 /// Where the service is in its life.
@@ -40,12 +42,27 @@ pub enum Phase {
 /// assert_eq!(status.phase, micro::Phase::Idle);
 /// assert_eq!(status.addr, None);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Status {
     /// The phase.
     pub phase: Phase,
     /// The address served, once bound.
     pub addr: Option<SocketAddr>,
+    /// The configuration generation in force (0 before the first load).
+    pub generation: u64,
+    /// How long the service has been running (serving), if it is.
+    pub uptime: Option<Duration>,
+    /// Restarts per worker during this run, by worker name.
+    pub restarts: BTreeMap<String, u32>,
+}
+
+/// The phase and address, as the status channel carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Progress {
+    phase: Phase,
+    addr: Option<SocketAddr>,
+    since: Option<Instant>,
 }
 
 /// The service is not running: not started yet, or stopped.
@@ -99,21 +116,28 @@ struct Shared {
     /// Whether a run is under way: one at a time per service.
     running: AtomicBool,
     supervisor: Mutex<Option<ActorRef<SupervisorMsg>>>,
-    status: watch::Sender<Status>,
+    status: watch::Sender<Progress>,
+    /// How the last run ended, once it has.
+    exit: watch::Sender<Option<ExitStatus>>,
+    /// Restarts per worker, this run.
+    restarts: Mutex<BTreeMap<String, u32>>,
     config: PreloadedConfig,
 }
 
 impl ServiceHandle {
     pub(crate) fn new(config: PreloadedConfig) -> Self {
-        let status = Status {
+        let status = Progress {
             phase: Phase::Idle,
             addr: None,
+            since: None,
         };
         Self {
             shared: Arc::new(Shared {
                 running: AtomicBool::new(false),
                 supervisor: Mutex::new(None),
                 status: watch::Sender::new(status),
+                exit: watch::Sender::new(None),
+                restarts: Mutex::default(),
                 config,
             }),
         }
@@ -160,15 +184,59 @@ impl ServiceHandle {
         }
     }
 
-    /// The service's phase and address now.
+    /// The service now: phase, address, configuration generation, uptime
+    /// and restarts per worker.
     ///
     /// ```
     /// let service = micro::Service::builder("hello", "says hello").build();
-    /// assert_eq!(service.handle().status().addr, None);
+    /// let status = service.handle().status();
+    /// assert_eq!((status.addr, status.generation, status.uptime), (None, 0, None));
+    /// assert!(status.restarts.is_empty());
     /// ```
     #[must_use]
     pub fn status(&self) -> Status {
-        *self.shared.status.borrow()
+        let progress = *self.shared.status.borrow();
+        Status {
+            phase: progress.phase,
+            addr: progress.addr,
+            generation: self.shared.config.generation(),
+            uptime: progress.since.map(|since| since.elapsed()),
+            restarts: self
+                .shared
+                .restarts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// Waits until the run ends and returns how it ended, with the shutdown
+    /// report; fails when `bound` passes first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let handle = service.handle();
+    /// tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    /// handle.wait_running(std::time::Duration::from_secs(10)).await.unwrap();
+    /// handle.stop().unwrap();
+    /// let exit = handle.wait(std::time::Duration::from_secs(10)).await.unwrap();
+    /// assert_eq!(exit.code(), 0);
+    /// assert_eq!(exit.report.stopped.last().map(String::as_str), Some("config"));
+    /// # }
+    /// ```
+    pub async fn wait(&self, bound: Duration) -> Result<ExitStatus, WaitError> {
+        let mut exit = self.shared.exit.subscribe();
+        match tokio::time::timeout(bound, exit.wait_for(Option::is_some)).await {
+            Err(_) => Err(WaitError::TimedOut(bound)),
+            Ok(Err(_)) => Err(WaitError::Stopped),
+            Ok(Ok(status)) => status.clone().ok_or(WaitError::Stopped),
+        }
+    }
+
+    pub(crate) fn set_exit(&self, status: &ExitStatus) {
+        self.shared.exit.send_replace(Some(status.clone()));
     }
 
     /// Waits until the service serves and returns its address; fails when
@@ -235,6 +303,12 @@ impl ServiceHandle {
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if claimed {
+            self.shared.exit.send_replace(None);
+            self.shared
+                .restarts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
             self.set_phase(Phase::Starting, None);
         }
         claimed
@@ -250,8 +324,24 @@ impl ServiceHandle {
         *self.shared.supervisor.lock().unwrap_or_else(PoisonError::into_inner) = supervisor;
     }
 
+    /// Records that `child` has been restarted `total` times.
+    pub(crate) fn record_restart(&self, child: &str, total: u32) {
+        self.shared
+            .restarts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(child.to_owned(), total);
+    }
+
     pub(crate) fn set_phase(&self, phase: Phase, addr: Option<SocketAddr>) {
-        self.shared.status.send_replace(Status { phase, addr });
+        self.shared.status.send_modify(|progress| {
+            let since = match (phase, progress.since) {
+                (Phase::Running, None) => Some(Instant::now()),
+                (Phase::Running | Phase::Stopping, since) => since,
+                _ => None,
+            };
+            *progress = Progress { phase, addr, since };
+        });
     }
 }
 

@@ -46,6 +46,7 @@ mod exit;
 mod global;
 mod handle;
 mod report;
+mod restart;
 mod routes;
 mod service;
 mod signals;
@@ -56,9 +57,11 @@ pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
 pub use global::{ConfigRef, get_config, get_service};
 pub use handle::{NotRunning, Phase, ServiceHandle, Status, WaitError};
+pub use micro_actors::Shutdown;
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;
 pub use report::{ShutdownReport, StopCause};
+pub use restart::RestartPolicy;
 pub use service::Service;
 
 /// The configuration crate: backends, snapshots, the site schema.

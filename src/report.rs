@@ -51,7 +51,8 @@ pub struct ShutdownReport {
     pub phases: Vec<(&'static str, Duration)>,
     /// What the drain did, when the listener was open.
     pub drain: Option<DrainReport>,
-    /// Finish callbacks that failed, panicked or timed out, with why.
+    /// Finish callbacks and workers that failed, panicked or did not stop in
+    /// time, with why.
     pub callbacks_failed: Vec<String>,
     /// Actors in the order they were stopped.
     pub stopped: Vec<String>,

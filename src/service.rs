@@ -66,6 +66,7 @@ pub(crate) struct ServiceInner {
     pub(crate) init: Vec<Callback>,
     pub(crate) finish: Vec<Callback>,
     pub(crate) reload: Vec<Callback>,
+    pub(crate) workers: Vec<(micro_actors::Worker, crate::RestartPolicy)>,
     pub(crate) log_hook: Option<LogHook>,
     pub(crate) handle: ServiceHandle,
 }
@@ -298,6 +299,7 @@ impl Service {
             );
         }
         let status = self.run_claimed(mode).await;
+        self.inner.handle.set_exit(&status);
         self.inner.handle.release();
         status
     }

@@ -7,6 +7,7 @@
 //! | [`ConfigActor`] | the backend, its watch and the current snapshot | [`ConfigMsg::Preload`], [`ConfigMsg::Reload`], [`ConfigMsg::Changed`] |
 //! | [`LoggerActor`] | the tracing subscriber | [`LoggerMsg::Install`], [`LoggerMsg::SetLevel`], [`LoggerMsg::Flush`] |
 //! | [`CallbackActor`] | one user callback | [`CallbackMsg::Run`], [`CallbackMsg::Reloaded`] |
+//! | [`WorkerActor`] | one background task of the service | [`WorkerMsg::Stop`] |
 //! | [`HttpActor`] | the listener and its connections | [`HttpMsg::Serve`], [`HttpMsg::SetReady`], [`HttpMsg::Drain`] |
 //!
 //! Nothing here sits on the request path: requests are served by their own
@@ -33,8 +34,10 @@ pub mod callback;
 pub mod config;
 pub mod http;
 pub mod logger;
+pub mod worker;
 
 pub use callback::{BoxError, Callback, CallbackActor, CallbackError, CallbackMsg, Changes};
 pub use config::{ConfigActor, ConfigMsg, ConfigState, ReloadError, ReloadReport};
 pub use http::{BindError, DrainReport, HttpActor, HttpArgs, HttpLimits, HttpMsg, InFlight, Listen, Readiness};
 pub use logger::{LogError, LogFormat, LogSettings, LoggerActor, LoggerMsg};
+pub use worker::{Shutdown, Worker, WorkerActor, WorkerEnd, WorkerMsg};

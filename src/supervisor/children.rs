@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use micro_actors::{CallbackMsg, ConfigMsg, HttpMsg, LoggerMsg};
+use micro_actors::{CallbackMsg, ConfigMsg, HttpMsg, LoggerMsg, Worker, WorkerMsg};
+
+use crate::RestartPolicy;
 use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
 
@@ -28,6 +30,11 @@ pub(crate) enum Child {
         actor: ActorRef<CallbackMsg>,
     },
     Http(ActorRef<HttpMsg>),
+    Worker {
+        worker: Worker,
+        policy: RestartPolicy,
+        actor: ActorRef<WorkerMsg>,
+    },
 }
 
 impl Child {
@@ -38,6 +45,7 @@ impl Child {
             Self::Logger(_) => "logger".into(),
             Self::Callback { name, .. } => format!("callback {name}"),
             Self::Http(_) => "http".into(),
+            Self::Worker { worker, .. } => format!("worker {}", worker.name()),
         }
     }
 
@@ -47,6 +55,7 @@ impl Child {
             Self::Logger(a) => a.get_cell(),
             Self::Callback { actor, .. } => actor.get_cell(),
             Self::Http(a) => a.get_cell(),
+            Self::Worker { actor, .. } => actor.get_cell(),
         }
     }
 }

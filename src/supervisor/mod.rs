@@ -21,22 +21,23 @@ mod reload;
 mod shutdown;
 mod startup;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use micro_actors::{InFlight, Readiness, ReloadError, ReloadReport};
+use micro_actors::{InFlight, Readiness, ReloadError, ReloadReport, Worker, WorkerActor};
 use micro_config::Snapshot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::exit::humantime;
+use crate::restart::Restarts;
 use crate::service::Mode;
 use crate::signals::{Force, Signal};
-use crate::{ExitKind, ExitStatus, Phase, Service, ShutdownReport, StartError, StopCause};
-use children::{CallbackKind, Children};
+use crate::{ExitKind, ExitStatus, Phase, RestartPolicy, Service, ShutdownReport, StartError, StopCause};
+use children::{CallbackKind, Child, Children};
 use startup::{Step, StepContext};
 
 /// What the supervisor acts on.
@@ -60,6 +61,8 @@ pub(crate) enum SupervisorMsg {
     Reload(Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>),
     /// A snapshot was stored (from the config subscription task).
     ConfigChanged(Arc<Snapshot>),
+    /// Restart a worker after its backoff (sent to itself).
+    Restart { worker: Worker, policy: RestartPolicy },
     /// A shutdown phase began (from the shutdown task).
     ShutdownPhase(&'static str),
     /// The shutdown task is done (from the shutdown task).
@@ -103,6 +106,8 @@ pub(crate) struct SupervisorState {
     done: Option<oneshot::Sender<ExitStatus>>,
     /// Forwards stored snapshots as `ConfigChanged`.
     updates: Option<JoinHandle<()>>,
+    /// Restarts per worker, for the intensity and the status.
+    restarts: HashMap<String, Restarts>,
     /// The snapshot the other actors were last told about.
     applied: Option<Arc<Snapshot>>,
     /// Tells the logger and the on-reload callbacks, one generation after
@@ -154,6 +159,10 @@ impl Actor for Supervisor {
         steps.extend(callbacks(&inner.init, CallbackKind::Init));
         steps.extend(callbacks(&inner.finish, CallbackKind::Finish));
         steps.extend(callbacks(&inner.reload, CallbackKind::Reload));
+        steps.extend(inner.workers.iter().map(|(worker, policy)| Step::Worker {
+            worker: worker.clone(),
+            policy: *policy,
+        }));
         steps.push_back(Step::Http);
         // Until the site config is loaded, the bound is the one in force now.
         let bound = args.service.config_site().startup.timeout;
@@ -185,6 +194,7 @@ impl Actor for Supervisor {
             updates: None,
             applied: None,
             applier: None,
+            restarts: HashMap::new(),
         })
     }
 
@@ -205,6 +215,7 @@ impl Actor for Supervisor {
             SupervisorMsg::ConfigChanged(snapshot) => state.config_changed(snapshot),
             SupervisorMsg::ShutdownPhase(name) => state.enter_shutdown_phase(Some(name)),
             SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
+            SupervisorMsg::Restart { worker, policy } => state.restart(&myself, worker, policy).await,
         }
         Ok(())
     }
@@ -216,18 +227,24 @@ impl Actor for Supervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         // Overrides ractor's default, which stops the supervisor whenever a child exits.
-        let (cell, why) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (
-                cell,
-                format!("stopped: {}", reason.unwrap_or_else(|| "no reason given".into())),
-            ),
+        let (cell, why, failed) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}"), true),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let reason = reason.unwrap_or_else(|| "no reason given".into());
+                // A worker whose task returned Ok says so; anything else (killed) failed.
+                let failed = !reason.ends_with(" finished");
+                (cell, format!("stopped: {reason}"), failed)
+            }
             _ => return Ok(()),
         };
         let Some(child) = state.children.remove(cell.get_id()) else {
             return Ok(());
         };
         let name = child.name();
+        if let (Child::Worker { worker, policy, .. }, Phase::Starting | Phase::Running) = (&child, state.phase) {
+            state.worker_ended(&myself, worker.clone(), *policy, failed, &why);
+            return Ok(());
+        }
         match state.phase {
             Phase::Starting => state.fail_start(
                 &myself,
@@ -426,5 +443,62 @@ impl SupervisorState {
         });
         self.applier = Some((applier, task));
         self.config_changed(self.service.config().snapshot());
+    }
+
+    /// A worker ended while the service starts or runs: restart it after a
+    /// backoff if its policy says so, or stop the service when it restarted
+    /// too often within the window.
+    fn worker_ended(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        worker: Worker,
+        policy: RestartPolicy,
+        failed: bool,
+        why: &str,
+    ) {
+        let name = worker.name().to_owned();
+        if !policy.restarts(failed) {
+            tracing::info!(target: "micro", "worker {name} {why}; not restarted ({policy:?})");
+            return;
+        }
+        let bounds = self.service.config_site().supervision.clone();
+        let restarts = self.restarts.entry(name.clone()).or_default();
+        match restarts.next(Instant::now(), &bounds) {
+            Some(delay) => {
+                tracing::warn!(
+                    target: "micro",
+                    "worker {name} {why}; restarting in {} (restart {})",
+                    humantime(delay),
+                    restarts.total
+                );
+                self.service.inner().handle.record_restart(&name, restarts.total);
+                myself.send_after(delay, move || SupervisorMsg::Restart { worker, policy });
+            }
+            None => {
+                let reason = format!(
+                    "worker {name} {why}, its restart {} within {} (site.supervision.max_restarts = {}): giving up",
+                    bounds.max_restarts + 1,
+                    humantime(bounds.restart_window),
+                    bounds.max_restarts
+                );
+                tracing::error!(target: "micro", "{reason}; stopping the service");
+                self.exit.get_or_insert((ExitKind::Failure, reason));
+                self.begin_shutdown(myself, StopCause::ActorDied(format!("worker {name}")));
+            }
+        }
+    }
+
+    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, worker: Worker, policy: RestartPolicy) {
+        if !matches!(self.phase, Phase::Starting | Phase::Running) {
+            return;
+        }
+        let name = worker.name().to_owned();
+        match Actor::spawn_linked(None, WorkerActor, worker.clone(), myself.get_cell()).await {
+            Ok((actor, _)) => {
+                tracing::info!(target: "micro", "worker {name} restarted");
+                self.children.push(Child::Worker { worker, policy, actor });
+            }
+            Err(err) => self.worker_ended(myself, worker, policy, true, &format!("could not restart: {err}")),
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
-use micro_actors::{CallbackMsg, HttpMsg, LoggerMsg};
+use micro_actors::{CallbackMsg, HttpMsg, LoggerMsg, WorkerEnd, WorkerMsg};
 use micro_config::SiteConfig;
 use ractor::ActorRef;
 
@@ -67,6 +67,7 @@ impl SupervisorState {
         let mut plan = Plan {
             supervisor: myself.clone(),
             http: None,
+            workers: Vec::new(),
             finish: Vec::new(),
             logger: None,
             site: self.service.config_site(),
@@ -75,6 +76,8 @@ impl SupervisorState {
             match child {
                 Child::Http(http) => plan.http = Some(http),
                 Child::Logger(logger) => plan.logger = Some(logger),
+                // Stopped last started first.
+                Child::Worker { worker, actor, .. } => plan.workers.insert(0, (worker.name().to_owned(), actor)),
                 // Finish callbacks run only for a service that got to run.
                 Child::Callback {
                     name,
@@ -136,6 +139,7 @@ impl SupervisorState {
 pub(super) struct Plan {
     supervisor: ActorRef<SupervisorMsg>,
     http: Option<ActorRef<HttpMsg>>,
+    workers: Vec<(String, ActorRef<WorkerMsg>)>,
     finish: Vec<(String, ActorRef<CallbackMsg>)>,
     logger: Option<ActorRef<LoggerMsg>>,
     site: Arc<SiteConfig>,
@@ -198,6 +202,17 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
 
     phase("finish");
     let bound = plan.site.shutdown.finish_timeout;
+    for (name, actor) in &plan.workers {
+        match ask(actor, |reply| WorkerMsg::Stop { bound, reply }, bound + margin).await {
+            Ok(WorkerEnd::Done) => tracing::info!(target: "micro", "worker {name} stopped"),
+            Ok(end) => {
+                tracing::error!(target: "micro", "worker {name} {end} (bound: site.shutdown.finish_timeout)");
+                report.callbacks_failed.push(format!("worker {name} {end}"));
+            }
+            // It ended on its own meanwhile: nothing left to stop.
+            Err(_) => {}
+        }
+    }
     for (name, actor) in &plan.finish {
         match ask(actor, |reply| CallbackMsg::Run { bound, reply }, bound + margin).await {
             Ok(Ok(took)) => tracing::info!(target: "micro", "finish callback {name} done in {}", humantime(took)),

@@ -11,7 +11,10 @@ use micro_actors::{
     Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpLimits, HttpMsg, InFlight,
     Listen, LoggerActor, LoggerMsg, Readiness,
 };
+use micro_actors::{Worker, WorkerActor};
 use ractor::{Actor, ActorRef};
+
+use crate::RestartPolicy;
 
 use super::SupervisorMsg;
 use super::children::{CallbackKind, Child, Children, Unanswered, ask};
@@ -29,6 +32,10 @@ pub(crate) enum Step {
         callback: Callback,
         kind: CallbackKind,
     },
+    Worker {
+        worker: Worker,
+        policy: RestartPolicy,
+    },
     Http,
 }
 
@@ -39,6 +46,7 @@ impl Step {
             Self::Config | Self::Watch => "config",
             Self::Logger => "logging",
             Self::Callback { .. } => "init",
+            Self::Worker { .. } => "workers",
             Self::Http => "http",
         }
     }
@@ -66,6 +74,7 @@ pub(crate) async fn run(step: Step, ctx: StepContext) {
             Step::Logger => logger(&ctx).await.map(|()| None),
             Step::Watch => watch(&ctx).await.map(|()| None),
             Step::Callback { callback, kind } => run_callback(&ctx, callback, kind).await.map(|()| None),
+            Step::Worker { worker, policy } => start_worker(&ctx, worker, policy).await.map(|()| None),
             Step::Http => http(&ctx).await.map(Some),
         }
     };
@@ -179,6 +188,15 @@ async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind)
     .map_err(unanswered("init", &name))?
     .map_err(StartError::Init)?;
     tracing::info!(target: "micro", "init callback {name} done in {}", crate::exit::humantime(took));
+    Ok(())
+}
+
+/// Spawns a worker's actor (its task starts at once) and records it.
+async fn start_worker(ctx: &StepContext, worker: Worker, policy: RestartPolicy) -> Result<(), StartError> {
+    let (actor, _) = Actor::spawn_linked(None, WorkerActor, worker.clone(), ctx.supervisor.get_cell())
+        .await
+        .map_err(|e| actor_error("workers", worker.name(), e))?;
+    record(ctx, Child::Worker { worker, policy, actor });
     Ok(())
 }
 

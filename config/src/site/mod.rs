@@ -58,8 +58,34 @@ pub struct SiteConfig {
     pub startup: StartupConfig,
     /// Bounds on each shutdown phase.
     pub shutdown: ShutdownConfig,
+    /// Restarts of failed workers.
+    pub supervision: SupervisionConfig,
     /// Bounds on talking to actors.
     pub actors: ActorsConfig,
+}
+
+/// `site.supervision`.
+///
+/// ```
+/// let supervision = micro_config::SiteConfig::default().supervision;
+/// assert_eq!(supervision.max_restarts, 3);
+/// assert!(supervision.backoff_initial <= supervision.backoff_max);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SupervisionConfig {
+    /// The first restart's delay; each further one in the window doubles it.
+    #[serde(with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    /// The longest delay before a restart.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Restarts of one worker allowed within `restart_window`.
+    pub max_restarts: u32,
+    /// The window restarts are counted in.
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
 }
 
 /// `site.http`.

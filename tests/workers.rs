@@ -1,0 +1,121 @@
+//! Supervised background workers, in process through the real supervisor:
+//! restarts within the intensity, escalation past it, and the stop in the
+//! finish phase.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use micro::config::{MemoryBackend, PreloadedConfig};
+use micro::{Phase, Service};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Fast restarts, two allowed per window.
+fn quick_restarts() -> PreloadedConfig {
+    let site = MemoryBackend::new()
+        .with_yaml(
+            "site",
+            "supervision:\n  backoff_initial: 10ms\n  backoff_max: 50ms\n  max_restarts: 2\n  restart_window: 10s\n",
+        )
+        .expect("yaml");
+    PreloadedConfig::new(["site"]).backend(site)
+}
+
+#[tokio::test]
+async fn a_panicking_worker_is_restarted_within_the_intensity_then_the_service_stops_with_1() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let service = Service::builder("crashing", "a worker that panics")
+        .config(quick_restarts())
+        .worker("crasher", move |_| {
+            let runs = Arc::clone(&counted);
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                if true {
+                    panic!("queue poisoned");
+                }
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .build();
+    let handle = service.handle();
+
+    let exit = tokio::time::timeout(BOUND, service.debug("127.0.0.1", 0))
+        .await
+        .expect("ended in time");
+
+    assert_eq!(exit.code(), 1, "{}", exit.reason);
+    assert!(exit.reason.contains("worker crasher failed"), "{}", exit.reason);
+    assert!(exit.reason.contains("queue poisoned"), "{}", exit.reason);
+    assert!(exit.reason.contains("giving up"), "{}", exit.reason);
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "the first run and two restarts");
+    assert_eq!(handle.status().restarts.get("crasher"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_worker_is_asked_to_stop_in_the_finish_phase_before_finish_callbacks() {
+    let journal: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let (by_worker, by_callback) = (Arc::clone(&journal), Arc::clone(&journal));
+    let service = Service::builder("working", "a well-behaved worker")
+        .worker("waiter", move |shutdown| {
+            let journal = Arc::clone(&by_worker);
+            async move {
+                shutdown.requested().await;
+                journal.lock().expect("lock").push("worker stopped");
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .finish_callback(move || {
+            let journal = Arc::clone(&by_callback);
+            async move {
+                journal.lock().expect("lock").push("finish callback");
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .build();
+    let handle = service.handle();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(BOUND).await.expect("serving");
+    let status = handle.status();
+    assert_eq!((status.phase, status.generation), (Phase::Running, 1));
+    assert!(status.uptime.is_some());
+
+    handle.stop().expect("running");
+    let exit = handle.wait(BOUND).await.expect("ended");
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+    assert!(
+        exit.report.callbacks_failed.is_empty(),
+        "{:?}",
+        exit.report.callbacks_failed
+    );
+    assert_eq!(*journal.lock().expect("lock"), ["worker stopped", "finish callback"]);
+    assert!(run.await.expect("joined").is_success());
+}
+
+#[tokio::test]
+async fn a_worker_that_ignores_the_stop_is_cut_at_its_bound_and_reported() {
+    let site = MemoryBackend::new()
+        .with_yaml("site", "shutdown:\n  finish_timeout: 100ms\n")
+        .expect("yaml");
+    let service = Service::builder("stubborn", "a worker that never stops")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .worker("stubborn", |_| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .build();
+    let handle = service.handle();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(BOUND).await.expect("serving");
+    handle.stop().expect("running");
+    let exit = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("in time")
+        .expect("joined");
+    assert_eq!(exit.code(), 0);
+    assert_eq!(
+        exit.report.callbacks_failed,
+        ["worker stubborn did not stop within its bound and was aborted"]
+    );
+}
