@@ -57,6 +57,23 @@ pub struct Status {
     pub restarts: BTreeMap<String, u32>,
 }
 
+/// One step of the service's life, as `/debug/lifecycle` shows it.
+///
+/// ```
+/// let step = micro::PhaseRecord { stage: "startup", phase: "config".into(), took: std::time::Duration::from_millis(2) };
+/// assert_eq!(step.phase, "config");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseRecord {
+    /// `startup` or `shutdown`.
+    pub stage: &'static str,
+    /// The phase: `config`, `logging`, `init`, `workers`, `http`; `unready`,
+    /// `drain`, `finish`, `flush`, `stop`.
+    pub phase: String,
+    /// How long it took.
+    pub took: Duration,
+}
+
 /// The phase and address, as the status channel carries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Progress {
@@ -121,6 +138,8 @@ struct Shared {
     exit: watch::Sender<Option<ExitStatus>>,
     /// Restarts per worker, this run.
     restarts: Mutex<BTreeMap<String, u32>>,
+    /// The phases of this run so far.
+    history: Mutex<Vec<PhaseRecord>>,
     config: PreloadedConfig,
 }
 
@@ -138,6 +157,7 @@ impl ServiceHandle {
                 status: watch::Sender::new(status),
                 exit: watch::Sender::new(None),
                 restarts: Mutex::default(),
+                history: Mutex::default(),
                 config,
             }),
         }
@@ -309,6 +329,11 @@ impl ServiceHandle {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clear();
+            self.shared
+                .history
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
             self.set_phase(Phase::Starting, None);
         }
         claimed
@@ -322,6 +347,31 @@ impl ServiceHandle {
 
     pub(crate) fn attach(&self, supervisor: Option<ActorRef<SupervisorMsg>>) {
         *self.shared.supervisor.lock().unwrap_or_else(PoisonError::into_inner) = supervisor;
+    }
+
+    /// The phases of the current (or last) run with their timings: startup
+    /// once it completed, shutdown once it ended.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert!(service.handle().history().is_empty());
+    /// ```
+    #[must_use]
+    pub fn history(&self) -> Vec<PhaseRecord> {
+        self.shared
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn record_phases(&self, stage: &'static str, phases: &[(&'static str, Duration)]) {
+        let mut history = self.shared.history.lock().unwrap_or_else(PoisonError::into_inner);
+        history.extend(phases.iter().map(|(phase, took)| PhaseRecord {
+            stage,
+            phase: (*phase).to_owned(),
+            took: *took,
+        }));
     }
 
     /// Records that `child` has been restarted `total` times.

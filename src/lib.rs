@@ -56,7 +56,7 @@ pub mod version;
 pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
 pub use global::{ConfigRef, get_config, get_service};
-pub use handle::{NotRunning, Phase, ServiceHandle, Status, WaitError};
+pub use handle::{NotRunning, Phase, PhaseRecord, ServiceHandle, Status, WaitError};
 pub use micro_actors::Shutdown;
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;

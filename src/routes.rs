@@ -7,6 +7,7 @@
 //! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
 //! | `GET /version` | 200 `{"name", "version", "short", "config_generation", "last_reload"}` |
 //! | `GET /debug/config` | debug mode only: the configuration in force as YAML, secrets redacted |
+//! | `GET /debug/lifecycle` | debug mode only: phase, uptime, restarts, and each phase's timing |
 //!
 //! Each answer is built from atomics and the config snapshot: no actor is
 //! asked, no lock is taken.
@@ -34,6 +35,8 @@ pub(crate) struct Info {
     pub(crate) config: PreloadedConfig,
     /// Debug mode: the debug routes exist.
     pub(crate) debug: bool,
+    /// The phase and its history, for `/debug/lifecycle`.
+    pub(crate) handle: crate::ServiceHandle,
 }
 
 pub(crate) fn router(info: Info) -> Router {
@@ -43,9 +46,28 @@ pub(crate) fn router(info: Info) -> Router {
         .route("/health/ready", get(ready))
         .route("/version", get(version_route));
     if info.debug {
-        router = router.route("/debug/config", get(debug_config));
+        router = router
+            .route("/debug/config", get(debug_config))
+            .route("/debug/lifecycle", get(debug_lifecycle));
     }
     router.with_state(Arc::new(info))
+}
+
+async fn debug_lifecycle(State(info): State<Arc<Info>>) -> Json<Value> {
+    let status = info.handle.status();
+    let history: Vec<Value> = info
+        .handle
+        .history()
+        .iter()
+        .map(|step| json!({"stage": step.stage, "phase": step.phase, "took_ms": step.took.as_secs_f64() * 1e3}))
+        .collect();
+    Json(json!({
+        "phase": format!("{:?}", status.phase).to_lowercase(),
+        "uptime_s": status.uptime.map(|uptime| uptime.as_secs_f64()),
+        "config_generation": status.generation,
+        "restarts": status.restarts,
+        "history": history,
+    }))
 }
 
 async fn debug_config(State(info): State<Arc<Info>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {

@@ -291,3 +291,37 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
         .expect("phase");
     assert!(unready.1 >= Duration::from_secs(2), "{:?}", exit.report.phases);
 }
+
+#[tokio::test]
+async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let signal = Arc::clone(&entered);
+    let service = Service::builder("slow-start", "init blocks")
+        .init_callback(move || {
+            let entered = Arc::clone(&signal);
+            async move {
+                entered.notify_one();
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .build();
+    let handle = service.handle();
+    let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    tokio::time::timeout(BOUND, entered.notified())
+        .await
+        .expect("init started");
+
+    handle.stop().expect("starting counts as running for stop");
+    let exit = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("in time")
+        .expect("joined");
+
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+    assert_eq!(exit.report.stopped, ["callback init[0]", "logger", "config"]);
+    assert!(
+        handle.history().iter().all(|step| step.stage == "shutdown"),
+        "startup never completed"
+    );
+}

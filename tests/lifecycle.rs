@@ -194,6 +194,42 @@ fn debug_config_shows_the_config_in_force_with_secrets_redacted_in_debug_mode_on
     );
     assert!(!body.contains("hunter2"), "{body}");
 
+    let (status, body) = debug.get("/debug/lifecycle");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["phase"], "running");
+    let phases: Vec<&str> = json["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(|step| step["phase"].as_str())
+        .collect();
+    assert_eq!(phases, ["config", "logging", "init", "http"], "{body}");
+
     let production = Demo::start(&["--config", path, "--production"]);
     assert_eq!(production.get("/debug/config").0, 404);
+    assert_eq!(production.get("/debug/lifecycle").0, 404);
+}
+
+#[test]
+fn a_drain_past_half_its_bound_says_what_it_waits_for_then_cuts_and_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "shutdown:\n  drain_timeout: 400ms\n").expect("write");
+    let mut demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    let url = demo.url("/sleep/60000");
+    let request = thread::spawn(move || std::panic::catch_unwind(|| support::get(&url)));
+    demo.wait_for_line("sleeping 60000 ms");
+    demo.signal(Signal::SIGTERM);
+    let waiting = demo.wait_for_line("still waiting after");
+    assert!(
+        waiting.contains("200.0ms of 400.0ms: the drain: 1 requests in flight"),
+        "{waiting}"
+    );
+    assert_eq!(demo.wait_exit().code(), Some(0));
+    let stderr = demo.stderr();
+    assert!(
+        stderr.contains("1 requests in flight, 0 completed, 1 cut off (1 connections)"),
+        "{stderr}"
+    );
+    let _ = request.join();
 }

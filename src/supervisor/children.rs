@@ -147,3 +147,21 @@ where
         Ok(CallResult::SenderError) | Err(_) => Err(Unanswered::Gone),
     }
 }
+
+/// Awaits `work`; when it runs past half of `bound`, logs what it is
+/// waiting for (`what()` is asked then, so it can count what is left).
+/// The bound itself is enforced by `work`.
+pub(crate) async fn watched<T>(
+    work: impl std::future::Future<Output = T>,
+    bound: Duration,
+    what: impl Fn() -> String,
+) -> T {
+    tokio::pin!(work);
+    let half = bound / 2;
+    tokio::select! {
+        done = &mut work => return done,
+        () = tokio::time::sleep(half) => {}
+    }
+    tracing::warn!(target: "micro", "still waiting after {} of {}: {}", humantime(half), humantime(bound), what());
+    work.await
+}

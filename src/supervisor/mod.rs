@@ -348,6 +348,7 @@ impl SupervisorState {
     fn running(&mut self) {
         self.phase = Phase::Running;
         self.service.inner().handle.set_phase(Phase::Running, self.addr);
+        self.service.inner().handle.record_phases("startup", &self.timings);
         self.start_applier();
         let phases: Vec<String> = self
             .timings

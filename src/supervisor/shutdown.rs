@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
-use micro_actors::{CallbackMsg, HttpMsg, LoggerMsg, WorkerEnd, WorkerMsg};
+use micro_actors::{CallbackMsg, HttpMsg, InFlight, LoggerMsg, WorkerEnd, WorkerMsg};
 use micro_config::SiteConfig;
 use ractor::ActorRef;
 
-use super::children::{CallbackKind, Child, ask};
+use super::children::{CallbackKind, Child, ask, watched};
 use super::{SupervisorMsg, SupervisorState};
 use crate::exit::humantime;
 use crate::signals::{Force, Signal};
@@ -67,6 +67,7 @@ impl SupervisorState {
         let mut plan = Plan {
             supervisor: myself.clone(),
             http: None,
+            in_flight: self.in_flight.clone(),
             workers: Vec::new(),
             finish: Vec::new(),
             logger: None,
@@ -127,6 +128,7 @@ impl SupervisorState {
         });
         self.phase = Phase::Stopped;
         let report = std::mem::take(&mut self.report);
+        self.service.inner().handle.record_phases("shutdown", &report.phases);
         tracing::info!(target: "micro", "stopped {} {report}; exit {}", self.service.name(), kind.code());
         self.service.inner().handle.set_phase(Phase::Stopped, None);
         if let Some(done) = self.done.take() {
@@ -139,6 +141,7 @@ impl SupervisorState {
 pub(super) struct Plan {
     supervisor: ActorRef<SupervisorMsg>,
     http: Option<ActorRef<HttpMsg>>,
+    in_flight: InFlight,
     workers: Vec<(String, ActorRef<WorkerMsg>)>,
     finish: Vec<(String, ActorRef<CallbackMsg>)>,
     logger: Option<ActorRef<LoggerMsg>>,
@@ -187,7 +190,10 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     phase("drain");
     if let Some(http) = &plan.http {
         let bound = plan.site.shutdown.drain_timeout;
-        match ask(http, |reply| HttpMsg::Drain { bound, reply }, bound + margin).await {
+        let drain = ask(http, |reply| HttpMsg::Drain { bound, reply }, bound + margin);
+        let in_flight = plan.in_flight.clone();
+        let what = || format!("the drain: {} requests in flight", in_flight.current());
+        match watched(drain, bound, what).await {
             Ok(drain) if drain.cut > 0 || drain.cut_connections > 0 => {
                 tracing::warn!(target: "micro", "drain hit its bound of {} (site.shutdown.drain_timeout): {drain}", humantime(bound));
                 report.drain = Some(drain);
@@ -203,7 +209,8 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     phase("finish");
     let bound = plan.site.shutdown.finish_timeout;
     for (name, actor) in &plan.workers {
-        match ask(actor, |reply| WorkerMsg::Stop { bound, reply }, bound + margin).await {
+        let stop = ask(actor, |reply| WorkerMsg::Stop { bound, reply }, bound + margin);
+        match watched(stop, bound, || format!("worker {name} to stop")).await {
             Ok(WorkerEnd::Done) => tracing::info!(target: "micro", "worker {name} stopped"),
             Ok(end) => {
                 tracing::error!(target: "micro", "worker {name} {end} (bound: site.shutdown.finish_timeout)");
@@ -214,7 +221,8 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
         }
     }
     for (name, actor) in &plan.finish {
-        match ask(actor, |reply| CallbackMsg::Run { bound, reply }, bound + margin).await {
+        let run = ask(actor, |reply| CallbackMsg::Run { bound, reply }, bound + margin);
+        match watched(run, bound, || format!("finish callback {name}")).await {
             Ok(Ok(took)) => tracing::info!(target: "micro", "finish callback {name} done in {}", humantime(took)),
             Ok(Err(err)) => {
                 tracing::error!(target: "micro", "{err}");

@@ -17,7 +17,7 @@ use ractor::{Actor, ActorRef};
 use crate::RestartPolicy;
 
 use super::SupervisorMsg;
-use super::children::{CallbackKind, Child, Children, Unanswered, ask};
+use super::children::{CallbackKind, Child, Children, Unanswered, ask, watched};
 use crate::service::Mode;
 use crate::{Service, StartError, routes};
 
@@ -179,14 +179,15 @@ async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind)
     let site = ctx.service.config_site();
     let bound = site.startup.init_timeout;
     // The actor bounds the callback itself; the margin covers the messaging.
-    let took = ask(
+    let run = ask(
         &actor,
         |reply| CallbackMsg::Run { bound, reply },
         bound + site.actors.call_timeout,
-    )
-    .await
-    .map_err(unanswered("init", &name))?
-    .map_err(StartError::Init)?;
+    );
+    let took = watched(run, bound, || format!("init callback {name}"))
+        .await
+        .map_err(unanswered("init", &name))?
+        .map_err(StartError::Init)?;
     tracing::info!(target: "micro", "init callback {name} done in {}", crate::exit::humantime(took));
     Ok(())
 }
@@ -220,6 +221,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         readiness: ctx.readiness.clone(),
         config: inner.config.clone(),
         debug: ctx.mode.is_debug(),
+        handle: inner.handle.clone(),
     });
     // axum panics on overlapping routes; that is a startup error here.
     let app = inner.app.clone();
