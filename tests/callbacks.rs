@@ -325,3 +325,27 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
         "startup never completed"
     );
 }
+
+#[tokio::test]
+async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
+    let journal = Journal::default();
+    let site = MemoryBackend::new()
+        .with_yaml("site", "shutdown:\n  finish_timeout: 100ms\n")
+        .expect("yaml");
+    let builder = Service::builder("hanging", "finish hangs")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .finish_callback(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, std::io::Error>(())
+        });
+    let service = with_callbacks(builder, &journal, &["finish b"]).build();
+
+    let exit = run_and_stop(service).await;
+
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+    assert_eq!(
+        exit.report.callbacks_failed,
+        ["callback finish[0] did not finish within 100ms"]
+    );
+    assert_eq!(*journal.lock().expect("journal"), ["finish b"]);
+}

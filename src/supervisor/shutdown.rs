@@ -267,7 +267,11 @@ pub(super) async fn stop_children(
         let clean = force.get().is_none()
             && !bound.is_zero()
             && tokio::select! {
-                outcome = cell.stop_and_wait(Some("service stopping".into()), Some(bound)) => outcome.is_ok(),
+                outcome = watched(
+                    cell.stop_and_wait(Some("service stopping".into()), Some(bound)),
+                    bound,
+                    || format!("actor {name} to stop"),
+                ) => outcome.is_ok(),
                 () = force.wait() => false,
             };
         if !clean {
