@@ -53,15 +53,24 @@ struct Args {
     /// Run in production mode: JSON logs, no debug routes.
     #[arg(long)]
     production: bool,
+    /// Make the demo's init callback take this long (e.g. `30s`), to watch
+    /// a slow startup: readiness stays 503 and a signal stops it cleanly.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    init_delay: Option<Duration>,
 }
 
 #[tokio::main]
 async fn main() -> micro::ExitStatus {
     let args = Args::parse();
+    let init_delay = args.init_delay;
     let service = micro::Service::builder("micro-demo", "the micro runtime's demo service")
         .app(app())
         .config(config(&args))
-        .init_callback(|| async {
+        .init_callback(move || async move {
+            if let Some(delay) = init_delay {
+                tracing::info!("demo init callback: taking {} first", humantime::format_duration(delay));
+                tokio::time::sleep(delay).await;
+            }
             tracing::info!("demo init callback: ready to greet");
             Ok::<_, std::io::Error>(())
         })

@@ -296,7 +296,11 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
 async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
     let entered = Arc::new(tokio::sync::Notify::new());
     let signal = Arc::clone(&entered);
+    let site = MemoryBackend::new()
+        .with_yaml("site", "shutdown:\n  actor_stop_timeout: 100ms\n")
+        .expect("yaml");
     let service = Service::builder("slow-start", "init blocks")
+        .config(PreloadedConfig::new(["site"]).backend(site))
         .init_callback(move || {
             let entered = Arc::clone(&signal);
             async move {
@@ -320,6 +324,9 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
 
     assert_eq!(exit.code(), 0, "{}", exit.reason);
     assert_eq!(exit.report.stopped, ["callback init[0]", "logger", "config"]);
+    // Busy in its callback, the actor could not stop between messages: it
+    // was killed at site.shutdown.actor_stop_timeout.
+    assert_eq!(exit.report.killed, ["callback init[0]"]);
     assert!(
         handle.history().iter().all(|step| step.stage == "shutdown"),
         "startup never completed"

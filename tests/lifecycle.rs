@@ -233,3 +233,19 @@ fn a_drain_past_half_its_bound_says_what_it_waits_for_then_cuts_and_counts() {
     );
     let _ = request.join();
 }
+
+#[test]
+fn sigterm_during_a_slow_init_callback_stops_cleanly_and_exits_0() {
+    let mut demo = Demo::spawn(&["--port", "0", "--init-delay", "60s"]);
+    demo.wait_for_line("demo init callback: taking 1m first");
+    demo.signal(Signal::SIGTERM);
+    let exit = demo.wait_exit();
+    let stderr = demo.stderr();
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopping micro-demo (SIGTERM)"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "it never served: {stderr}");
+    assert!(
+        !stderr.contains("demo finish callback"),
+        "finish callbacks are for a service that ran: {stderr}"
+    );
+}

@@ -117,7 +117,9 @@ async fn config(ctx: &StepContext) -> Result<(), StartError> {
         .await
         .map_err(|e| actor_error("config", "config", e))?;
     record(ctx, Child::Config(actor.clone()));
-    let snapshot = ask(&actor, ConfigMsg::Preload, ctx.startup_bound)
+    let preload = ask(&actor, ConfigMsg::Preload, ctx.startup_bound);
+    let backend = config.describe_backend();
+    let snapshot = watched(preload, ctx.startup_bound, || format!("the preloads from {backend}"))
         .await
         .map_err(unanswered("config", "config"))?
         .map_err(StartError::Config)?;
@@ -242,10 +244,13 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         .await
         .map_err(|e| actor_error("http", "http", e))?;
     record(ctx, Child::Http(actor.clone()));
-    let addr = ask(&actor, HttpMsg::Serve, site.actors.call_timeout)
-        .await
-        .map_err(unanswered("http", "http"))?
-        .map_err(StartError::Bind)?;
+    let bound = site.actors.call_timeout;
+    let addr = watched(ask(&actor, HttpMsg::Serve, bound), bound, || {
+        "the listener to open".to_owned()
+    })
+    .await
+    .map_err(unanswered("http", "http"))?
+    .map_err(StartError::Bind)?;
     let _ = actor.cast(HttpMsg::SetReady(true));
     Ok(addr)
 }
