@@ -305,7 +305,7 @@ impl ServiceHandle {
         }
     }
 
-    fn supervisor(&self) -> Option<ActorRef<SupervisorMsg>> {
+    pub(crate) fn supervisor(&self) -> Option<ActorRef<SupervisorMsg>> {
         self.shared
             .supervisor
             .lock()

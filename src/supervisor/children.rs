@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use micro_actors::{CallbackMsg, ConfigMsg, HttpMsg, LoggerMsg, Worker, WorkerMsg};
+use micro_actors::{Callback, CallbackMsg, ConfigMsg, HttpMsg, LoggerMsg, Worker, WorkerMsg};
 
 use crate::RestartPolicy;
 use ractor::rpc::CallResult;
@@ -19,6 +19,24 @@ pub(crate) enum CallbackKind {
     Reload,
 }
 
+/// What a child is started from, to start it again.
+#[derive(Debug, Clone)]
+pub(crate) enum Respawn {
+    Config,
+    Logger,
+    Callback { callback: Callback, kind: CallbackKind },
+}
+
+impl Respawn {
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::Config => "config".into(),
+            Self::Logger => "logger".into(),
+            Self::Callback { callback, .. } => format!("callback {}", callback.name()),
+        }
+    }
+}
+
 /// A started child, with the typed reference the supervisor talks to it by.
 #[derive(Debug, Clone)]
 pub(crate) enum Child {
@@ -27,6 +45,7 @@ pub(crate) enum Child {
     Callback {
         name: String,
         kind: CallbackKind,
+        callback: Callback,
         actor: ActorRef<CallbackMsg>,
     },
     Http(ActorRef<HttpMsg>),
@@ -46,6 +65,21 @@ impl Child {
             Self::Callback { name, .. } => format!("callback {name}"),
             Self::Http(_) => "http".into(),
             Self::Worker { worker, .. } => format!("worker {}", worker.name()),
+        }
+    }
+
+    /// How to start this child again, for the children that are restarted
+    /// when they die while the service runs (not http: its listener and
+    /// connections die with it; not workers: they have their own policy).
+    pub(crate) fn respawn(&self) -> Option<Respawn> {
+        match self {
+            Self::Config(_) => Some(Respawn::Config),
+            Self::Logger(_) => Some(Respawn::Logger),
+            Self::Callback { callback, kind, .. } => Some(Respawn::Callback {
+                callback: callback.clone(),
+                kind: *kind,
+            }),
+            Self::Http(_) | Self::Worker { .. } => None,
         }
     }
 
@@ -108,6 +142,7 @@ impl Children {
                     name,
                     kind: CallbackKind::Reload,
                     actor,
+                    ..
                 } => Some((name.clone(), actor.clone())),
                 _ => None,
             })

@@ -26,7 +26,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use micro_actors::{InFlight, Readiness, ReloadError, ReloadReport, Worker, WorkerActor};
+use micro_actors::{
+    CallbackActor, ConfigActor, ConfigMsg, InFlight, LoggerActor, LoggerMsg, Readiness, ReloadError, ReloadReport,
+    Worker, WorkerActor,
+};
 use micro_config::Snapshot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -37,7 +40,7 @@ use crate::restart::Restarts;
 use crate::service::Mode;
 use crate::signals::{Force, Signal};
 use crate::{ExitKind, ExitStatus, Phase, RestartPolicy, Service, ShutdownReport, StartError, StopCause};
-use children::{CallbackKind, Child, Children};
+use children::{CallbackKind, Child, Children, Respawn, ask};
 use startup::{Step, StepContext};
 
 /// What the supervisor acts on.
@@ -61,12 +64,28 @@ pub(crate) enum SupervisorMsg {
     Reload(Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>),
     /// A snapshot was stored (from the config subscription task).
     ConfigChanged(Arc<Snapshot>),
-    /// Restart a worker after its backoff (sent to itself).
-    Restart { worker: Worker, policy: RestartPolicy },
+    /// Start a child again after its backoff (sent to itself).
+    Restart(Restart),
     /// A shutdown phase began (from the shutdown task).
     ShutdownPhase(&'static str),
     /// The shutdown task is done (from the shutdown task).
     ShutdownDone(ShutdownReport),
+}
+
+/// What to start again.
+#[derive(Debug, Clone)]
+pub(crate) enum Restart {
+    Worker { worker: Worker, policy: RestartPolicy },
+    Actor(Respawn),
+}
+
+impl Restart {
+    fn name(&self) -> String {
+        match self {
+            Self::Worker { worker, .. } => format!("worker {}", worker.name()),
+            Self::Actor(respawn) => respawn.name(),
+        }
+    }
 }
 
 pub(crate) struct SupervisorArgs {
@@ -215,7 +234,8 @@ impl Actor for Supervisor {
             SupervisorMsg::ConfigChanged(snapshot) => state.config_changed(snapshot),
             SupervisorMsg::ShutdownPhase(name) => state.enter_shutdown_phase(Some(name)),
             SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
-            SupervisorMsg::Restart { worker, policy } => state.restart(&myself, worker, policy).await,
+            SupervisorMsg::Restart(Restart::Worker { worker, policy }) => state.restart(&myself, worker, policy).await,
+            SupervisorMsg::Restart(Restart::Actor(respawn)) => state.respawn(&myself, respawn).await,
         }
         Ok(())
     }
@@ -243,6 +263,10 @@ impl Actor for Supervisor {
         let name = child.name();
         if let (Child::Worker { worker, policy, .. }, Phase::Starting | Phase::Running) = (&child, state.phase) {
             state.worker_ended(&myself, worker.clone(), *policy, failed, &why);
+            return Ok(());
+        }
+        if let (Some(respawn), Phase::Running) = (child.respawn(), state.phase) {
+            state.restart_later(&myself, &why, Restart::Actor(respawn));
             return Ok(());
         }
         match state.phase {
@@ -447,8 +471,7 @@ impl SupervisorState {
     }
 
     /// A worker ended while the service starts or runs: restart it after a
-    /// backoff if its policy says so, or stop the service when it restarted
-    /// too often within the window.
+    /// backoff if its policy says so.
     fn worker_ended(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
@@ -457,35 +480,97 @@ impl SupervisorState {
         failed: bool,
         why: &str,
     ) {
-        let name = worker.name().to_owned();
         if !policy.restarts(failed) {
-            tracing::info!(target: "micro", "worker {name} {why}; not restarted ({policy:?})");
+            tracing::info!(target: "micro", "worker {} {why}; not restarted ({policy:?})", worker.name());
             return;
         }
+        self.restart_later(myself, why, Restart::Worker { worker, policy });
+    }
+
+    /// Starts `what` again after a backoff, or stops the service when it
+    /// restarted too often within the window.
+    fn restart_later(&mut self, myself: &ActorRef<SupervisorMsg>, why: &str, what: Restart) {
+        let name = what.name();
         let bounds = self.service.config_site().supervision.clone();
         let restarts = self.restarts.entry(name.clone()).or_default();
         match restarts.next(Instant::now(), &bounds) {
             Some(delay) => {
                 tracing::warn!(
                     target: "micro",
-                    "worker {name} {why}; restarting in {} (restart {})",
+                    "{name} {why}; restarting in {} (restart {})",
                     humantime(delay),
                     restarts.total
                 );
-                self.service.inner().handle.record_restart(&name, restarts.total);
-                myself.send_after(delay, move || SupervisorMsg::Restart { worker, policy });
+                let key = name.strip_prefix("worker ").unwrap_or(&name);
+                self.service.inner().handle.record_restart(key, restarts.total);
+                myself.send_after(delay, move || SupervisorMsg::Restart(what));
             }
             None => {
                 let reason = format!(
-                    "worker {name} {why}, its restart {} within {} (site.supervision.max_restarts = {}): giving up",
+                    "{name} {why}, its restart {} within {} (site.supervision.max_restarts = {}): giving up",
                     bounds.max_restarts + 1,
                     humantime(bounds.restart_window),
                     bounds.max_restarts
                 );
                 tracing::error!(target: "micro", "{reason}; stopping the service");
                 self.exit.get_or_insert((ExitKind::Failure, reason));
-                self.begin_shutdown(myself, StopCause::ActorDied(format!("worker {name}")));
+                self.begin_shutdown(myself, StopCause::ActorDied(name));
             }
+        }
+    }
+
+    /// Starts a core actor again and brings it back to where it was: the
+    /// config actor watching, the logger installed.
+    async fn respawn(&mut self, myself: &ActorRef<SupervisorMsg>, respawn: Respawn) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let name = respawn.name();
+        let bound = self.service.config_site().actors.call_timeout;
+        let cell = myself.get_cell();
+        let started = match respawn.clone() {
+            Respawn::Config => Actor::spawn_linked(None, ConfigActor, self.service.config().clone(), cell)
+                .await
+                .map(|(actor, _)| {
+                    tokio::spawn({
+                        let actor = actor.clone();
+                        async move {
+                            if let Err(err) = ask(&actor, ConfigMsg::Watch, bound).await {
+                                tracing::warn!(target: "micro", "config watch not restarted: {err}");
+                            }
+                        }
+                    });
+                    Child::Config(actor)
+                }),
+            Respawn::Logger => {
+                let settings = self.service.log_settings(self.mode.is_debug());
+                Actor::spawn_linked(None, LoggerActor, settings, cell)
+                    .await
+                    .map(|(actor, _)| {
+                        tokio::spawn({
+                            let actor = actor.clone();
+                            async move {
+                                let _ = ask(&actor, LoggerMsg::Install, bound).await;
+                            }
+                        });
+                        Child::Logger(actor)
+                    })
+            }
+            Respawn::Callback { callback, kind } => Actor::spawn_linked(None, CallbackActor, callback.clone(), cell)
+                .await
+                .map(|(actor, _)| Child::Callback {
+                    name: callback.name().to_owned(),
+                    kind,
+                    callback,
+                    actor,
+                }),
+        };
+        match started {
+            Ok(child) => {
+                tracing::info!(target: "micro", "{name} restarted");
+                self.children.push(child);
+            }
+            Err(err) => self.restart_later(myself, &format!("could not restart: {err}"), Restart::Actor(respawn)),
         }
     }
 
@@ -499,7 +584,14 @@ impl SupervisorState {
                 tracing::info!(target: "micro", "worker {name} restarted");
                 self.children.push(Child::Worker { worker, policy, actor });
             }
-            Err(err) => self.worker_ended(myself, worker, policy, true, &format!("could not restart: {err}")),
+            Err(err) => self.restart_later(
+                myself,
+                &format!("could not restart: {err}"),
+                Restart::Worker { worker, policy },
+            ),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

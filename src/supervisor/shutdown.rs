@@ -84,6 +84,7 @@ impl SupervisorState {
                     name,
                     kind: CallbackKind::Finish,
                     actor,
+                    ..
                 } if was_running => plan.finish.push((name, actor)),
                 _ => {}
             }

@@ -164,7 +164,7 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
 
 async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind) -> Result<(), StartError> {
     let name = callback.name().to_owned();
-    let (actor, _) = Actor::spawn_linked(None, CallbackActor, callback, ctx.supervisor.get_cell())
+    let (actor, _) = Actor::spawn_linked(None, CallbackActor, callback.clone(), ctx.supervisor.get_cell())
         .await
         .map_err(|e| actor_error("init", &name, e))?;
     record(
@@ -172,6 +172,7 @@ async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind)
         Child::Callback {
             name: name.clone(),
             kind,
+            callback,
             actor: actor.clone(),
         },
     );
