@@ -356,3 +356,55 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
     );
     assert_eq!(*journal.lock().expect("journal"), ["finish b"]);
 }
+
+#[tokio::test]
+async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
+    let site = MemoryBackend::new()
+        .with_yaml("site", "startup:\n  timeout: 200ms\n")
+        .expect("yaml");
+    let service = Service::builder("stuck", "startup too slow")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .init_callback(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .build();
+
+    let exit = run_failing(service).await;
+
+    assert_eq!(exit.code(), 70, "{}", exit.reason);
+    assert!(
+        exit.reason
+            .contains("startup did not finish within 200.0ms (stuck in: init; bound: site.startup.timeout)"),
+        "{}",
+        exit.reason
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_past_its_total_bound_is_cut_and_the_actors_still_stop() {
+    let site = MemoryBackend::new()
+        .with_yaml(
+            "site",
+            "shutdown:\n  total: 300ms\n  finish_timeout: 1h\n  drain_timeout: 100ms\n",
+        )
+        .expect("yaml");
+    let service = Service::builder("overtime", "finish takes forever")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .finish_callback(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .build();
+
+    let exit = run_and_stop(service).await;
+
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+    let phases: Vec<&str> = exit.report.phases.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        phases,
+        ["unready", "drain", "finish", "stop"],
+        "finish was cut, flush never began"
+    );
+    assert_eq!(exit.report.stopped.last().map(String::as_str), Some("config"));
+}
