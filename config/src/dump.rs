@@ -24,30 +24,38 @@ pub const REDACTED: &str = "<redacted>";
 /// ```
 #[must_use]
 pub fn is_secret(key: &str) -> bool {
-    let key: String = key
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    [
-        "password",
-        "passwd",
-        "passphrase",
-        "pwd",
-        "secret",
-        "token",
-        "credential",
-        "private",
-        "auth",
-        "cookie",
-        "dsn",
-        "salt",
-        "signature",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
-        || key.ends_with("key")
-        || key.ends_with("keys")
+    // Called for every key of every diff: normalised on the stack, no allocation.
+    let mut buffer = [0_u8; 64];
+    let mut len = 0;
+    for byte in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        if len == buffer.len() {
+            // Longer than any real key name: judge the first 64 characters.
+            break;
+        }
+        buffer[len] = byte.to_ascii_lowercase();
+        len += 1;
+    }
+    let key = &buffer[..len];
+    const WORDS: [&[u8]; 12] = [
+        b"password",
+        b"passwd",
+        b"passphrase",
+        b"pwd",
+        b"secret",
+        b"token",
+        b"credential",
+        b"private",
+        b"auth",
+        b"cookie",
+        b"dsn",
+        b"signature",
+    ];
+    WORDS
+        .iter()
+        .any(|word| key.windows(word.len()).any(|window| window == *word))
+        || key.ends_with(b"key")
+        || key.ends_with(b"keys")
+        || key.windows(4).any(|window| window == b"salt")
 }
 
 /// `value` with every secret-looking key's value replaced by [`REDACTED`].
