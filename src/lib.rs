@@ -51,6 +51,7 @@ mod routes;
 mod service;
 mod signals;
 mod supervisor;
+mod systemd;
 pub mod version;
 
 pub use builder::ServiceBuilder;

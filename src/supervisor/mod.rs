@@ -132,6 +132,8 @@ pub(crate) struct SupervisorState {
     /// Tells the logger and the on-reload callbacks, one generation after
     /// the other, in a task of its own.
     applier: Option<(mpsc::UnboundedSender<Generation>, JoinHandle<()>)>,
+    /// Pings systemd's watchdog while the service runs.
+    watchdog: Option<JoinHandle<()>>,
 }
 
 /// A snapshot to apply, with every key path changed since the last applied.
@@ -143,6 +145,9 @@ impl Drop for SupervisorState {
             task.abort();
         }
         if let Some((_, task)) = &self.applier {
+            task.abort();
+        }
+        if let Some(task) = &self.watchdog {
             task.abort();
         }
         // A supervisor that fails skips post_stop: no task may outlive it.
@@ -214,6 +219,7 @@ impl Actor for Supervisor {
             applied: None,
             applier: None,
             restarts: HashMap::new(),
+            watchdog: None,
         })
     }
 
@@ -328,6 +334,7 @@ impl SupervisorState {
             return self.running();
         };
         let phase = step.phase();
+        crate::systemd::status(&format!("starting: {phase}"));
         let task = tokio::spawn(startup::run(step, self.context(myself)));
         self.step = Some((phase, task));
     }
@@ -374,6 +381,11 @@ impl SupervisorState {
         self.service.inner().handle.set_phase(Phase::Running, self.addr);
         self.service.inner().handle.record_phases("startup", &self.timings);
         self.start_applier();
+        let serving = self
+            .addr
+            .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
+        crate::systemd::ready(&serving);
+        self.watchdog = crate::systemd::watchdog();
         let phases: Vec<String> = self
             .timings
             .iter()

@@ -19,6 +19,7 @@ pub(crate) async fn request(
     reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
 ) {
     let bound = service.config_site().actors.call_timeout;
+    crate::systemd::reloading();
     let outcome = match ask(&config, ConfigMsg::Reload, bound).await {
         Ok(outcome) => outcome,
         Err(_) => {
@@ -26,6 +27,11 @@ pub(crate) async fn request(
             Err(ReloadError::Unanswered { waited: bound })
         }
     };
+    // Accepted or rejected, the service serves on: ready again.
+    crate::systemd::ready(&match &outcome {
+        Ok(report) => format!("serving; config generation {}", report.generation),
+        Err(_) => "serving; last config reload rejected".to_owned(),
+    });
     if let Some(reply) = reply {
         let _ = reply.send(outcome);
     }

@@ -62,6 +62,11 @@ impl SupervisorState {
             task.abort();
         }
         tracing::info!(target: "micro", "stopping {} ({cause})", self.service.name());
+        crate::systemd::stopping(&format!("stopping ({cause})"));
+        if let Some(watchdog) = self.watchdog.take() {
+            // systemd stops expecting pings once it is told STOPPING.
+            watchdog.abort();
+        }
         self.report.cause = Some(cause);
         self.shutdown_deadline = Some(Instant::now() + self.service.config_site().shutdown.total);
         let mut plan = Plan {
@@ -173,6 +178,7 @@ async fn run(plan: Plan) {
 
 async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     let phase = |name| {
+        crate::systemd::status(&format!("stopping: {name}"));
         let _ = plan.supervisor.cast(SupervisorMsg::ShutdownPhase(name));
     };
     let margin = plan.site.actors.call_timeout;

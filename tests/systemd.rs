@@ -1,0 +1,108 @@
+//! The demo binary talking to systemd: a real unix datagram socket stands
+//! in as `NOTIFY_SOCKET`, and the messages are read off it.
+
+mod support;
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use support::{Demo, poll};
+
+/// Collects every datagram sent to a socket in a fresh directory.
+struct NotifySocket {
+    path: std::path::PathBuf,
+    messages: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    fn bind() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&messages);
+        std::thread::spawn(move || {
+            let mut buffer = [0_u8; 4096];
+            // Ends when the test (and its sink) is gone.
+            while Arc::strong_count(&sink) > 1 {
+                if let Ok(n) = socket.recv(&mut buffer) {
+                    sink.lock()
+                        .expect("lock")
+                        .push(String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned());
+                }
+            }
+        });
+        Self {
+            path,
+            messages,
+            _dir: dir,
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.messages.lock().expect("lock").clone()
+    }
+
+    /// Waits for a message containing `needle`; returns how many came before.
+    fn wait_for(&self, needle: &str) -> usize {
+        poll(&format!("sd_notify message {needle:?}"), || {
+            self.messages().iter().position(|m| m.contains(needle))
+        })
+    }
+}
+
+#[test]
+fn systemd_hears_ready_reloading_ready_then_stopping() {
+    let socket = NotifySocket::bind();
+    let path = socket.path.to_str().expect("utf-8").to_owned();
+    let mut demo = Demo::spawn_env(&["--port", "0"], &[("NOTIFY_SOCKET", path.as_str())]);
+    demo.wait_listening();
+
+    let ready = socket.wait_for("READY=1");
+    assert!(
+        socket.messages()[ready].contains("STATUS=serving on 127.0.0.1:"),
+        "{:?}",
+        socket.messages()
+    );
+
+    demo.signal(Signal::SIGHUP);
+    let reloading = socket.wait_for("RELOADING=1");
+    assert!(
+        socket.messages()[reloading].contains("MONOTONIC_USEC="),
+        "{:?}",
+        socket.messages()
+    );
+    poll("READY=1 after the reload", || {
+        let messages = socket.messages();
+        messages[reloading..]
+            .iter()
+            .any(|m| m.contains("READY=1"))
+            .then_some(())
+    });
+
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0));
+    let stopping = socket.wait_for("STOPPING=1");
+    assert!(stopping > reloading, "{:?}", socket.messages());
+    let messages = socket.messages();
+    assert!(messages.iter().any(|m| m == "STATUS=starting: config"), "{messages:?}");
+    assert!(messages.iter().any(|m| m == "STATUS=stopping: drain"), "{messages:?}");
+}
+
+#[test]
+fn the_watchdog_is_pinged_at_half_its_interval() {
+    let socket = NotifySocket::bind();
+    let path = socket.path.to_str().expect("utf-8").to_owned();
+    let env = [("NOTIFY_SOCKET", path.as_str()), ("WATCHDOG_USEC", "200000")];
+    let demo = Demo::spawn_env(&["--port", "0"], &env);
+    poll("three watchdog pings", || {
+        (socket.messages().iter().filter(|m| m.as_str() == "WATCHDOG=1").count() >= 3).then_some(())
+    });
+    drop(demo);
+}
