@@ -207,12 +207,14 @@ async fn start_worker(ctx: &StepContext, worker: Worker, policy: RestartPolicy) 
 async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     let site = ctx.service.config_site();
     let inner = ctx.service.inner();
-    let listen = match &ctx.mode {
-        Mode::Debug { host, port } => Listen::Bind {
+    let listen = match (inherited_listener()?, &ctx.mode) {
+        // Socket activation: systemd holds the port across restarts.
+        (Some(listener), _) => Listen::Listener(listener),
+        (None, Mode::Debug { host, port }) => Listen::Bind {
             host: host.clone(),
             port: *port,
         },
-        Mode::Production { host } => Listen::Bind {
+        (None, Mode::Production { host }) => Listen::Bind {
             host: host.clone().unwrap_or_else(|| site.http.host.clone()),
             port: production_port(site.http.port)?,
         },
@@ -254,6 +256,17 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     .map_err(StartError::Bind)?;
     let _ = actor.cast(HttpMsg::SetReady(true));
     Ok(addr)
+}
+
+/// The listening socket systemd passed (socket activation: `LISTEN_FDS`,
+/// `LISTEN_PID`), if any; taken once per process.
+fn inherited_listener() -> Result<Option<std::net::TcpListener>, StartError> {
+    listenfd::ListenFd::from_env().take_tcp_listener(0).map_err(|source| {
+        StartError::Bind(micro_actors::BindError {
+            addr: "the socket passed in LISTEN_FDS".into(),
+            source,
+        })
+    })
 }
 
 /// `PORT` when set (as platforms such as Kubernetes and Heroku set it), else
