@@ -123,6 +123,12 @@ fn app() -> Router {
         .route("/hello", get(hello))
         .route("/sleep/{ms}", get(sleep))
         .route("/echo", post(echo))
+        .route("/panic", get(panic))
+}
+
+/// Panics, to show a panicking handler answered 500 with the process alive.
+async fn panic() -> &'static str {
+    panic!("the demo's /panic route panicked, as asked")
 }
 
 /// Answers the size of the body it was sent (bounded by `site.http.body_limit`).

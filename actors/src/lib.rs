@@ -38,6 +38,8 @@ pub mod worker;
 
 pub use callback::{BoxError, Callback, CallbackActor, CallbackError, CallbackMsg, Changes};
 pub use config::{ConfigActor, ConfigMsg, ConfigState, ReloadError, ReloadReport};
-pub use http::{BindError, DrainReport, HttpActor, HttpArgs, HttpLimits, HttpMsg, InFlight, Listen, Readiness};
+pub use http::{
+    BindError, DrainReport, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg, InFlight, Listen, Readiness,
+};
 pub use logger::{LogError, LogFormat, LogSettings, LoggerActor, LoggerMsg};
 pub use worker::{Shutdown, Worker, WorkerActor, WorkerEnd, WorkerMsg};

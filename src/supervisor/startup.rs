@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use micro_actors::{
-    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpLimits, HttpMsg, InFlight,
-    Listen, LoggerActor, LoggerMsg, Readiness,
+    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg,
+    InFlight, Listen, LoggerActor, LoggerMsg, Readiness,
 };
 use micro_actors::{Worker, WorkerActor};
 use ractor::{Actor, ActorRef};
@@ -239,6 +239,11 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
             header_read_timeout: site.http.header_read_timeout,
             request_timeout: site.http.request_timeout,
             body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
+        },
+        layers: HttpLayers {
+            request_id: site.http.request_id,
+            trace: site.http.trace,
+            catch_panic: site.http.catch_panic,
         },
         readiness: ctx.readiness.clone(),
         in_flight: ctx.in_flight.clone(),

@@ -10,6 +10,7 @@
 //! Requests never pass through this actor: they are served by tasks of their
 //! own; the actor only starts and stops the accept loop.
 
+mod layers;
 mod server;
 mod state;
 
@@ -17,13 +18,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 
+pub use layers::HttpLayers;
 pub use server::DrainReport;
 pub use state::{InFlight, InFlightGuard, Readiness};
 
@@ -79,6 +77,7 @@ impl std::fmt::Display for Listen {
 ///     router: axum::Router::new(),
 ///     listen: Listen::Listener(listener),
 ///     limits: micro_actors::HttpLimits::default(),
+///     layers: micro_actors::HttpLayers::default(),
 ///     readiness: Readiness::default(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -96,6 +95,8 @@ pub struct HttpArgs {
     pub listen: Listen,
     /// Bounds on clients and requests.
     pub limits: HttpLimits,
+    /// Which optional layers run.
+    pub layers: HttpLayers,
     /// Readiness, shared with the routes that report it.
     pub readiness: Readiness,
     /// The in-flight request count, shared with whoever reports it.
@@ -160,6 +161,7 @@ pub struct BindError {
 ///     router: axum::Router::new(),
 ///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
 ///     limits: micro_actors::HttpLimits::default(),
+///     layers: micro_actors::HttpLayers::default(),
 ///     readiness: readiness.clone(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -204,6 +206,7 @@ pub enum HttpMsg {
 ///     router,
 ///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
 ///     limits: micro_actors::HttpLimits::default(),
+///     layers: micro_actors::HttpLayers::default(),
 ///     readiness: Readiness::default(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -235,6 +238,7 @@ pub struct HttpActor;
 ///     router: axum::Router::new(),
 ///     listen: Listen::Bind { host: "127.0.0.1".into(), port: 0 },
 ///     limits: micro_actors::HttpLimits::default(),
+///     layers: micro_actors::HttpLayers::default(),
 ///     readiness: Readiness::default(),
 ///     in_flight: InFlight::default(),
 /// };
@@ -328,19 +332,8 @@ impl HttpState {
                 TcpListener::from_std(listener).map_err(bind_error)?
             }
         };
-        let in_flight = self.in_flight.clone();
         let limits = args.limits;
-        let router = args
-            .router
-            .layer(DefaultBodyLimit::disable())
-            .layer(RequestBodyLimitLayer::new(limits.body_limit))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                limits.request_timeout,
-            ))
-            .layer(axum::middleware::from_fn(move |request, next| {
-                in_flight.clone().track(request, next)
-            }));
+        let router = layers::apply(args.router, limits, args.layers, self.in_flight.clone());
         let server =
             Server::start(listener, router, limits.header_read_timeout, self.in_flight.clone()).map_err(bind_error)?;
         let bound = server.addr;

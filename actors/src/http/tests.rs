@@ -29,6 +29,7 @@ fn args(router: Router, port: u16, header_read_timeout: Duration, in_flight: &In
             port,
         },
         limits,
+        layers: HttpLayers::default(),
         readiness: Readiness::default(),
         in_flight: in_flight.clone(),
     }

@@ -133,6 +133,7 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
         .is_ok()
     {
         let _ = FILTER.set(handle);
+        log_panics();
     } else {
         // The embedding program installed its own: it keeps it, and hears why
         // micro's settings do not apply.
@@ -144,6 +145,17 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
         );
     }
     Ok(())
+}
+
+/// Panics caught elsewhere (a handler answered 500, a callback or worker
+/// reported) would still print plain text to stderr: log them instead, as
+/// one event with the message and where it happened.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = crate::callback::panic_message(info.payload());
+        let location = info.location().map(ToString::to_string).unwrap_or_default();
+        tracing::error!(target: "micro", location = %location, "panicked: {message}");
+    }));
 }
 
 /// Applies a new level to the installed subscriber. `RUST_LOG`, when set,

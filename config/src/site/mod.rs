@@ -109,6 +109,12 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted; larger ones are answered 413.
     pub body_limit: ByteSize,
+    /// `x-request-id` kept when sane, generated otherwise, echoed.
+    pub request_id: bool,
+    /// A DEBUG span per request with method, path and request id.
+    pub trace: bool,
+    /// A panicking handler answers 500 and the process lives on.
+    pub catch_panic: bool,
 }
 
 /// `site.logging`.

@@ -1,0 +1,67 @@
+//! The HTTP layers micro puts around the service's routes, from outside:
+//! request ids, panics, and switching layers off.
+
+mod support;
+
+use support::{DEADLINE, Demo};
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(DEADLINE).build()
+}
+
+/// GET `path` with an optional request id; the status and the id answered.
+fn get_with_id(demo: &Demo, id: Option<&str>) -> (u16, Option<String>) {
+    let mut request = agent().get(&demo.url("/hello"));
+    if let Some(id) = id {
+        request = request.set("x-request-id", id);
+    }
+    let response = request.call().expect("answered");
+    (response.status(), response.header("x-request-id").map(str::to_owned))
+}
+
+#[test]
+fn a_request_id_is_kept_when_sane_generated_otherwise_and_echoed() {
+    let demo = Demo::start(&[]);
+    assert_eq!(
+        get_with_id(&demo, Some("abc-123.x:y")),
+        (200, Some("abc-123.x:y".into()))
+    );
+
+    let (_, generated) = get_with_id(&demo, None);
+    let generated = generated.expect("an id is generated");
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+
+    for insane in ["has space", "x".repeat(129).as_str(), "quote\"d"] {
+        let (_, answered) = get_with_id(&demo, Some(insane));
+        let answered = answered.expect("an id");
+        assert_ne!(answered, insane);
+        assert_eq!(answered.len(), 36, "replaced by a UUID: {answered}");
+    }
+}
+
+#[test]
+fn a_panicking_handler_answers_500_logs_through_tracing_and_the_process_lives() {
+    let mut demo = Demo::start(&["--production"]);
+    assert_eq!(demo.get("/panic").0, 500);
+    assert_eq!(demo.get("/hello"), (200, "hello".into()), "still serving");
+    assert!(demo.is_alive());
+    let line = demo.wait_for_line("panicked: the demo's /panic route panicked, as asked");
+    let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line, not plain text");
+    assert_eq!(json["service"], "micro-demo");
+    assert!(
+        json["location"].as_str().is_some_and(|l| l.contains("main.rs")),
+        "{line}"
+    );
+}
+
+#[test]
+fn layers_switched_off_in_config_are_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("site.yaml"),
+        "http:\n  request_id: false\n  catch_panic: false\n",
+    )
+    .expect("write");
+    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(get_with_id(&demo, None), (200, None), "no request id without its layer");
+}
