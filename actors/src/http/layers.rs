@@ -45,7 +45,15 @@ impl Default for HttpLayers {
 /// The longest client-sent request id kept; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 128;
 
-pub(super) fn apply(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Router {
+/// `router` wrapped in the stack HttpActor serves it with.
+///
+/// ```
+/// use micro_actors::{HttpLayers, HttpLimits, InFlight, http::with_layers};
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+/// let served = with_layers(app, HttpLimits::default(), HttpLayers::default(), InFlight::default());
+/// # let _ = served;
+/// ```
+pub fn with_layers(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Router {
     let mut router = router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.body_limit))

@@ -21,7 +21,7 @@ use axum::Router;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::net::TcpListener;
 
-pub use layers::HttpLayers;
+pub use layers::{HttpLayers, with_layers};
 pub use server::DrainReport;
 pub use state::{InFlight, InFlightGuard, Readiness};
 
@@ -333,7 +333,7 @@ impl HttpState {
             }
         };
         let limits = args.limits;
-        let router = layers::apply(args.router, limits, args.layers, self.in_flight.clone());
+        let router = layers::with_layers(args.router, limits, args.layers, self.in_flight.clone());
         let server =
             Server::start(listener, router, limits.header_read_timeout, self.in_flight.clone()).map_err(bind_error)?;
         let bound = server.addr;
