@@ -12,6 +12,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::state::TrackLayer;
 use super::{HttpLimits, InFlight};
 
 /// Which optional layers run.
@@ -80,9 +81,7 @@ pub fn with_layers(router: Router, limits: HttpLimits, layers: HttpLayers, in_fl
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(axum::middleware::map_request(drop_insane_request_id));
     }
-    router.layer(axum::middleware::from_fn(move |request, next| {
-        in_flight.clone().track(request, next)
-    }))
+    router.layer(TrackLayer(in_flight))
 }
 
 /// A client-sent id is echoed and logged: keep it only when it is short and

@@ -1,17 +1,17 @@
 //! Shared HTTP state read on the request path without messages: readiness
 //! and the in-flight request count.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::Request;
-use axum::middleware::Next;
+use axum::http;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
+use tower::{Layer, Service};
 
 /// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
 /// read by the health routes with one atomic load.
@@ -98,14 +98,75 @@ impl InFlight {
         self.0.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(Arc::clone(&self.0))
     }
+}
 
-    /// Middleware body counting each request until its response body has
-    /// been sent (or dropped), so a streaming response counts as in flight.
-    pub(crate) async fn track(self, request: Request, next: Next) -> Response {
-        let guard = self.enter();
-        next.run(request)
-            .await
-            .map(|body| Body::new(GuardedBody { body, _guard: guard }))
+/// A tower layer counting each request as in flight until its response
+/// body has been sent (or dropped), so a streaming response counts too.
+/// Hand-written rather than `from_fn`: no boxed future per request.
+#[derive(Debug, Clone)]
+pub(crate) struct TrackLayer(pub(crate) InFlight);
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            in_flight: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`TrackLayer`] wraps around the router.
+#[derive(Debug, Clone)]
+pub(crate) struct Track<S> {
+    inner: S,
+    in_flight: InFlight,
+}
+
+impl<S, B> Service<http::Request<B>> for Track<S>
+where
+    S: Service<http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let guard = self.in_flight.enter();
+        TrackFuture {
+            inner: self.inner.call(request),
+            guard: Some(guard),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Track`]: hands its guard to the body.
+    pub(crate) struct TrackFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<InFlightGuard>,
+    }
+}
+
+impl<F, E> Future for TrackFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        Poll::Ready(Ok(match this.guard.take() {
+            Some(guard) => response.map(|body| Body::new(GuardedBody { body, _guard: guard })),
+            None => response,
+        }))
     }
 }
 
