@@ -15,6 +15,11 @@ fn note(journal: &Journal, entry: &str) {
     journal.lock().expect("journal").push(entry.to_owned());
 }
 
+/// A config whose site document is `yaml` over the defaults.
+fn site(yaml: &str) -> PreloadedConfig {
+    PreloadedConfig::new(["site"]).backend(MemoryBackend::new().with_yaml("site", yaml).expect("yaml"))
+}
+
 /// Registers init and finish callbacks named `names` that note their name.
 fn with_callbacks(mut builder: ServiceBuilder, journal: &Journal, names: &[&str]) -> ServiceBuilder {
     for name in names {
@@ -143,11 +148,8 @@ async fn a_panicking_init_callback_exits_70_with_the_panic_message() {
 
 #[tokio::test]
 async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
-    let site = MemoryBackend::new()
-        .with_yaml("site", "startup:\n  init_timeout: 50ms\n")
-        .expect("yaml");
     let service = Service::builder("slow", "init hangs")
-        .config(PreloadedConfig::new(["site"]).backend(site))
+        .config(site("startup:\n  init_timeout: 50ms\n"))
         .init_callback(|| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok::<_, std::io::Error>(())
@@ -244,11 +246,8 @@ async fn a_service_runs_once_at_a_time() {
 
 #[tokio::test]
 async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_served() {
-    let site = MemoryBackend::new()
-        .with_yaml("site", "shutdown:\n  pre_drain_delay: 2s\n")
-        .expect("yaml");
     let service = Service::builder("delayed", "drains late")
-        .config(PreloadedConfig::new(["site"]).backend(site))
+        .config(site("shutdown:\n  pre_drain_delay: 2s\n"))
         .build();
     let handle = service.handle();
     let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
@@ -296,11 +295,8 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
 async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
     let entered = Arc::new(tokio::sync::Notify::new());
     let signal = Arc::clone(&entered);
-    let site = MemoryBackend::new()
-        .with_yaml("site", "shutdown:\n  actor_stop_timeout: 100ms\n")
-        .expect("yaml");
     let service = Service::builder("slow-start", "init blocks")
-        .config(PreloadedConfig::new(["site"]).backend(site))
+        .config(site("shutdown:\n  actor_stop_timeout: 100ms\n"))
         .init_callback(move || {
             let entered = Arc::clone(&signal);
             async move {
@@ -336,11 +332,8 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
 #[tokio::test]
 async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
     let journal = Journal::default();
-    let site = MemoryBackend::new()
-        .with_yaml("site", "shutdown:\n  finish_timeout: 100ms\n")
-        .expect("yaml");
     let builder = Service::builder("hanging", "finish hangs")
-        .config(PreloadedConfig::new(["site"]).backend(site))
+        .config(site("shutdown:\n  finish_timeout: 100ms\n"))
         .finish_callback(|| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok::<_, std::io::Error>(())
@@ -359,11 +352,8 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
 
 #[tokio::test]
 async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
-    let site = MemoryBackend::new()
-        .with_yaml("site", "startup:\n  timeout: 200ms\n")
-        .expect("yaml");
     let service = Service::builder("stuck", "startup too slow")
-        .config(PreloadedConfig::new(["site"]).backend(site))
+        .config(site("startup:\n  timeout: 200ms\n"))
         .init_callback(|| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok::<_, std::io::Error>(())
