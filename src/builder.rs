@@ -38,6 +38,7 @@ pub struct ServiceBuilder {
     finish: Vec<Callback>,
     reload: Vec<Callback>,
     workers: Vec<(micro_actors::Worker, crate::RestartPolicy)>,
+    checks: Vec<Callback>,
     log_hook: Option<LogHook>,
     validators: Vec<micro_config::Validator>,
     version: Option<String>,
@@ -55,6 +56,7 @@ impl ServiceBuilder {
             finish: Vec::new(),
             reload: Vec::new(),
             workers: Vec::new(),
+            checks: Vec::new(),
             log_hook: None,
             validators: Vec::new(),
             version: None,
@@ -233,6 +235,31 @@ impl ServiceBuilder {
         self
     }
 
+    /// A readiness check (a database, a downstream): run off the request
+    /// path every `site.health.interval`, bounded by `site.health.timeout`;
+    /// `/health/ready` answers 503 while any check has not passed its last
+    /// run, with each check's result and time in its JSON body. A failing
+    /// check never stops the service.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .health_check("database", || async {
+    ///         // SELECT 1 ...
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn health_check<F, Fut, E>(mut self, name: &str, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.checks.push(Callback::new(name, f));
+        self
+    }
+
     /// A check every configuration must pass, at startup and on each reload;
     /// a failing one fails startup (exit 78) or rejects the reload (the old
     /// configuration stays). Point the error at the value with
@@ -319,6 +346,8 @@ impl ServiceBuilder {
             finish: self.finish,
             reload: self.reload,
             workers: self.workers,
+            checks: self.checks,
+            health: crate::health::Health::default(),
             log_hook: self.log_hook,
         }));
         global::register(&service);

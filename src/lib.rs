@@ -45,6 +45,7 @@ mod builder;
 mod exit;
 mod global;
 mod handle;
+mod health;
 mod report;
 mod restart;
 mod routes;

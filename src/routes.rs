@@ -37,6 +37,9 @@ pub(crate) struct Info {
     pub(crate) debug: bool,
     /// The phase and its history, for `/debug/lifecycle`.
     pub(crate) handle: crate::ServiceHandle,
+    /// The registered readiness checks, by name, and their last results.
+    pub(crate) checks: Vec<String>,
+    pub(crate) health: crate::health::Health,
 }
 
 pub(crate) fn router(info: Info) -> Router {
@@ -97,12 +100,33 @@ async fn live() -> Json<Value> {
 }
 
 async fn ready(State(info): State<Arc<Info>>) -> (StatusCode, Json<Value>) {
-    let code = if info.readiness.get() {
+    let ready = info.readiness.get() && info.health.passing(&info.checks);
+    let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({ "status": status(&info) })))
+    let results = info.health.results();
+    let checks: serde_json::Map<String, Value> = info
+        .checks
+        .iter()
+        .map(|name| {
+            let result = results.get(name).map_or_else(
+                || json!({"ok": false, "error": "not run yet"}),
+                |r| {
+                    json!({
+                        "ok": r.error.is_none(),
+                        "error": r.error,
+                        "at": humantime::format_rfc3339_millis(r.at).to_string(),
+                        "took_ms": r.took.as_secs_f64() * 1e3,
+                    })
+                },
+            );
+            (name.clone(), result)
+        })
+        .collect();
+    let status = if ready { "ok" } else { "unavailable" };
+    (code, Json(json!({ "status": status, "checks": checks })))
 }
 
 async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {

@@ -67,6 +67,8 @@ pub(crate) struct ServiceInner {
     pub(crate) finish: Vec<Callback>,
     pub(crate) reload: Vec<Callback>,
     pub(crate) workers: Vec<(micro_actors::Worker, crate::RestartPolicy)>,
+    pub(crate) checks: Vec<Callback>,
+    pub(crate) health: crate::health::Health,
     pub(crate) log_hook: Option<LogHook>,
     pub(crate) handle: ServiceHandle,
 }

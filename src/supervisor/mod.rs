@@ -134,6 +134,8 @@ pub(crate) struct SupervisorState {
     applier: Option<(mpsc::UnboundedSender<Generation>, JoinHandle<()>)>,
     /// Pings systemd's watchdog while the service runs.
     watchdog: Option<JoinHandle<()>>,
+    /// Run the registered readiness checks while the service runs.
+    health_checks: Vec<JoinHandle<()>>,
 }
 
 /// A snapshot to apply, with every key path changed since the last applied.
@@ -148,6 +150,9 @@ impl Drop for SupervisorState {
             task.abort();
         }
         if let Some(task) = &self.watchdog {
+            task.abort();
+        }
+        for task in &self.health_checks {
             task.abort();
         }
         // A supervisor that fails skips post_stop: no task may outlive it.
@@ -220,6 +225,7 @@ impl Actor for Supervisor {
             applier: None,
             restarts: HashMap::new(),
             watchdog: None,
+            health_checks: Vec::new(),
         })
     }
 
@@ -386,6 +392,9 @@ impl SupervisorState {
             .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
         crate::systemd::ready(&serving);
         self.watchdog = crate::systemd::watchdog();
+        let (inner, site) = (self.service.inner(), self.service.config_site());
+        self.health_checks =
+            crate::health::start(&inner.checks, &inner.health, site.health.interval, site.health.timeout);
         let phases: Vec<String> = self
             .timings
             .iter()

@@ -227,6 +227,8 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         config: inner.config.clone(),
         debug: ctx.mode.is_debug(),
         handle: inner.handle.clone(),
+        checks: inner.checks.iter().map(|check| check.name().to_owned()).collect(),
+        health: inner.health.clone(),
     });
     // axum panics on overlapping routes; that is a startup error here.
     let app = inner.app.clone();

@@ -67,7 +67,7 @@ impl SiteConfig {
     }
 
     /// Every bound, with its key path under the site document.
-    fn bounds(&self) -> [(&'static str, Duration); 13] {
+    fn bounds(&self) -> [(&'static str, Duration); 15] {
         [
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("http.request_timeout", self.http.request_timeout),
@@ -79,6 +79,8 @@ impl SiteConfig {
             ("shutdown.finish_timeout", self.shutdown.finish_timeout),
             ("shutdown.actor_stop_timeout", self.shutdown.actor_stop_timeout),
             ("actors.call_timeout", self.actors.call_timeout),
+            ("health.interval", self.health.interval),
+            ("health.timeout", self.health.timeout),
             ("supervision.backoff_initial", self.supervision.backoff_initial),
             ("supervision.backoff_max", self.supervision.backoff_max),
             ("supervision.restart_window", self.supervision.restart_window),

@@ -58,10 +58,30 @@ pub struct SiteConfig {
     pub startup: StartupConfig,
     /// Bounds on each shutdown phase.
     pub shutdown: ShutdownConfig,
+    /// Registered readiness checks.
+    pub health: HealthConfig,
     /// Restarts of failed workers.
     pub supervision: SupervisionConfig,
     /// Bounds on talking to actors.
     pub actors: ActorsConfig,
+}
+
+/// `site.health`.
+///
+/// ```
+/// let health = micro_config::SiteConfig::default().health;
+/// assert!(health.timeout < health.interval);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HealthConfig {
+    /// How often each check runs.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How long one run may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 /// `site.supervision`.
