@@ -36,7 +36,7 @@ impl Health {
             .all(|name| results.get(name).is_some_and(|result| result.error.is_none()))
     }
 
-    fn record(&self, name: &str, result: CheckResult) {
+    fn record(&self, name: &str, result: &CheckResult) {
         self.0.rcu(|results| {
             let mut results = BTreeMap::clone(results);
             results.insert(name.to_owned(), result.clone());
@@ -68,7 +68,7 @@ pub(crate) fn start(
                     if let Some(error) = &result.error {
                         tracing::warn!(target: "micro", "health check {}: {error}", check.name());
                     }
-                    health.record(check.name(), result);
+                    health.record(check.name(), &result);
                     tokio::time::sleep(interval).await;
                 }
             })

@@ -178,7 +178,7 @@ mod tests {
         assert!(!err.to_string().contains("did you mean"), "{err}");
         assert!(
             err.to_string()
-                .contains("known here: actors, http, logging, shutdown, startup"),
+                .contains("known here: actors, health, http, logging, shutdown, startup, supervision"),
             "{err}"
         );
     }
