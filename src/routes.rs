@@ -53,7 +53,43 @@ pub(crate) fn router(info: Info) -> Router {
             .route("/debug/config", get(debug_config))
             .route("/debug/lifecycle", get(debug_lifecycle));
     }
+    if info.config.site().admin.enabled {
+        router = router.route("/admin/reload", axum::routing::post(admin_reload));
+    }
     router.with_state(Arc::new(info))
+}
+
+/// `POST /admin/reload`: a reload, as SIGHUP does, for callers that present
+/// the bearer token in force.
+async fn admin_reload(State(info): State<Arc<Info>>, headers: axum::http::HeaderMap) -> (StatusCode, Json<Value>) {
+    let admin = info.config.site().admin.clone();
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let authorized = admin.enabled && presented.is_some_and(|token| same(token.as_bytes(), admin.token.as_bytes()));
+    if !authorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "a valid `Authorization: Bearer <site.admin.token>` is required"})),
+        );
+    }
+    match info.handle.reload().await {
+        Ok(report) => (
+            StatusCode::OK,
+            Json(json!({"generation": report.generation, "changed": report.changed})),
+        ),
+        Err(err @ micro_actors::ReloadError::Rejected { .. }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": err.to_string()})),
+        ),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": err.to_string()}))),
+    }
+}
+
+/// Compares in time independent of where the texts differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 async fn debug_lifecycle(State(info): State<Arc<Info>>) -> Json<Value> {

@@ -130,6 +130,8 @@ catalogue! {
         expect &["{dir}/demo.yaml:1:1: demo.greeting: a greeting must be text"];
     aliases_that_multiply: files &[("demo.yaml", ALIASES.as_bytes())], env &[],
         expect &["{dir}/demo.yaml", "more than 200000 values"];
+    an_admin_token_too_short: files &[("site.yaml", b"admin:\n  enabled: true\n  token: abc\n")], env &[],
+        expect &["{dir}/site.yaml:3:3: site.admin.token: must be at least 16 characters"];
     a_zero_request_timeout: files &[("site.yaml", b"http:\n  request_timeout: 0s\n")], env &[],
         expect &["{dir}/site.yaml:2:3: site.http.request_timeout: must be longer than 0s"];
     a_greeting_that_is_not_text: files &[("demo.yaml", b"greeting:\n  nested: map\n")], env &[],

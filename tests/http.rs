@@ -65,3 +65,43 @@ fn layers_switched_off_in_config_are_gone() {
     let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
     assert_eq!(get_with_id(&demo, None), (200, None), "no request id without its layer");
 }
+
+#[test]
+fn admin_reload_is_absent_by_default_and_needs_the_token_when_enabled() {
+    let demo = Demo::start(&[]);
+    let status = |result: Result<ureq::Response, ureq::Error>| match result {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(err) => panic!("{err}"),
+    };
+    assert_eq!(status(agent().post(&demo.url("/admin/reload")).call()), 404);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "admin:\n  enabled: true\n").expect("write");
+    std::fs::write(dir.path().join("demo.yaml"), "greeting: before\n").expect("write");
+    let token = "0123456789abcdef-not-a-real-secret";
+    let path = dir.path().to_str().expect("utf-8");
+    let mut demo = Demo::spawn_env(
+        &["--port", "0", "--config", path],
+        &[("MICRO__SITE__ADMIN__TOKEN", token)],
+    );
+    demo.wait_listening();
+    let url = demo.url("/admin/reload");
+    assert_eq!(status(agent().post(&url).call()), 401, "no token");
+    assert_eq!(
+        status(agent().post(&url).set("authorization", "Bearer wrong").call()),
+        401
+    );
+
+    std::fs::write(dir.path().join("demo.yaml"), "greeting: after\n").expect("write");
+    let response = agent()
+        .post(&url)
+        .set("authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("authorized");
+    let body: serde_json::Value = serde_json::from_str(&response.into_string().expect("text")).expect("JSON");
+    assert_eq!(body["generation"], 2, "{body}");
+    assert_eq!(demo.get("/hello"), (200, "after".into()));
+    let (_, dump) = demo.get("/debug/config");
+    assert!(dump.contains("token: <redacted>") && !dump.contains(token), "{dump}");
+}

@@ -54,6 +54,12 @@ impl SiteConfig {
                 ));
             }
         }
+        if site.admin.enabled && site.admin.token.len() < 16 {
+            return Err(invalid(
+                &["admin", "token"],
+                "must be at least 16 characters when admin.enabled is true".into(),
+            ));
+        }
         if site.http.body_limit.bytes() == 0 {
             return Err(invalid(&["http", "body_limit"], "must be more than 0 bytes".into()));
         }

@@ -58,12 +58,39 @@ pub struct SiteConfig {
     pub startup: StartupConfig,
     /// Bounds on each shutdown phase.
     pub shutdown: ShutdownConfig,
+    /// The admin endpoint.
+    pub admin: AdminConfig,
     /// Registered readiness checks.
     pub health: HealthConfig,
     /// Restarts of failed workers.
     pub supervision: SupervisionConfig,
     /// Bounds on talking to actors.
     pub actors: ActorsConfig,
+}
+
+/// `site.admin`.
+///
+/// ```
+/// let admin = micro_config::SiteConfig::default().admin;
+/// assert!(!admin.enabled && admin.token.is_empty());
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdminConfig {
+    /// Whether `POST /admin/reload` exists.
+    pub enabled: bool,
+    /// The bearer token every admin call must carry.
+    pub token: String,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("enabled", &self.enabled)
+            .field("token", &crate::dump::REDACTED)
+            .finish()
+    }
 }
 
 /// `site.health`.
