@@ -184,7 +184,7 @@ mod tests {
         assert!(!err.to_string().contains("did you mean"), "{err}");
         assert!(
             err.to_string()
-                .contains("known here: actors, health, http, logging, shutdown, startup, supervision"),
+                .contains("known here: actors, admin, health, http, logging, shutdown, startup, supervision"),
             "{err}"
         );
     }
