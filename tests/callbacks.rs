@@ -15,6 +15,12 @@ fn note(journal: &Journal, entry: &str) {
     journal.lock().expect("journal").push(entry.to_owned());
 }
 
+/// A callback that does not finish by itself.
+async fn never_finishes() -> Result<(), std::io::Error> {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    Ok(())
+}
+
 /// A config whose site document is `yaml` over the defaults.
 fn site(yaml: &str) -> PreloadedConfig {
     PreloadedConfig::new(["site"]).backend(MemoryBackend::new().with_yaml("site", yaml).expect("yaml"))
@@ -150,10 +156,7 @@ async fn a_panicking_init_callback_exits_70_with_the_panic_message() {
 async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
     let service = Service::builder("slow", "init hangs")
         .config(site("startup:\n  init_timeout: 50ms\n"))
-        .init_callback(|| async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<_, std::io::Error>(())
-        })
+        .init_callback(never_finishes)
         .build();
 
     let exit = run_failing(service).await;
@@ -334,10 +337,7 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
     let journal = Journal::default();
     let builder = Service::builder("hanging", "finish hangs")
         .config(site("shutdown:\n  finish_timeout: 100ms\n"))
-        .finish_callback(|| async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<_, std::io::Error>(())
-        });
+        .finish_callback(never_finishes);
     let service = with_callbacks(builder, &journal, &["finish b"]).build();
 
     let exit = run_and_stop(service).await;
@@ -354,10 +354,7 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
 async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
     let service = Service::builder("stuck", "startup too slow")
         .config(site("startup:\n  timeout: 200ms\n"))
-        .init_callback(|| async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<_, std::io::Error>(())
-        })
+        .init_callback(never_finishes)
         .build();
 
     let exit = run_failing(service).await;
@@ -381,10 +378,7 @@ async fn a_shutdown_past_its_total_bound_is_cut_and_the_actors_still_stop() {
         .expect("yaml");
     let service = Service::builder("overtime", "finish takes forever")
         .config(PreloadedConfig::new(["site"]).backend(site))
-        .finish_callback(|| async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<_, std::io::Error>(())
-        })
+        .finish_callback(never_finishes)
         .build();
 
     let exit = run_and_stop(service).await;
