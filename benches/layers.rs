@@ -30,7 +30,10 @@ fn layer_stack(c: &mut Criterion) {
         request_id: false,
         trace: false,
         catch_panic: false,
+        metrics: false,
     };
+    // Recorded into a real Prometheus recorder, as a service does.
+    let _ = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
     let routers = [
         ("bare axum", hello()),
         (
@@ -45,6 +48,15 @@ fn layer_stack(c: &mut Criterion) {
         (
             "micro, optional layers off",
             with_layers(hello(), HttpLimits::default(), off, InFlight::default()),
+        ),
+        (
+            "micro, metrics only",
+            with_layers(
+                hello(),
+                HttpLimits::default(),
+                HttpLayers { metrics: true, ..off },
+                InFlight::default(),
+            ),
         ),
     ];
     let mut group = c.benchmark_group("one request through the layer stack");

@@ -366,6 +366,7 @@ impl ServiceHandle {
     }
 
     pub(crate) fn record_phases(&self, stage: &'static str, phases: &[(&'static str, Duration)]) {
+        crate::metrics::phases(stage, phases);
         let mut history = self.shared.history.lock().unwrap_or_else(PoisonError::into_inner);
         history.extend(phases.iter().map(|(phase, took)| PhaseRecord {
             stage,
@@ -376,6 +377,7 @@ impl ServiceHandle {
 
     /// Records that `child` has been restarted `total` times.
     pub(crate) fn record_restart(&self, child: &str, total: u32) {
+        crate::metrics::restarted(child);
         self.shared
             .restarts
             .lock()

@@ -46,6 +46,7 @@ mod exit;
 mod global;
 mod handle;
 mod health;
+mod metrics;
 mod report;
 mod restart;
 mod routes;

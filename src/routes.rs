@@ -5,6 +5,7 @@
 //! | `GET /healthcheck` | 200 `{"status", "name", "version", "description"}` while the process serves (the Python module's route) |
 //! | `GET /health/live` | 200 while the process serves |
 //! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
+//! | `GET /metrics` | Prometheus text: requests, latency, in flight, config, reloads, restarts, phases, build info (see `metrics.rs`) |
 //! | `GET /version` | 200 `{"name", "version", "short", "config_generation", "last_reload"}` |
 //! | `GET /debug/config` | debug mode only: the configuration in force as YAML, secrets redacted |
 //! | `GET /debug/lifecycle` | debug mode only: phase, uptime, restarts, and each phase's timing |
@@ -40,6 +41,8 @@ pub(crate) struct Info {
     /// The registered readiness checks, by name, and their last results.
     pub(crate) checks: Vec<String>,
     pub(crate) health: crate::health::Health,
+    /// Requests being handled, for `/metrics`.
+    pub(crate) in_flight: micro_actors::InFlight,
 }
 
 pub(crate) fn router(info: Info) -> Router {
@@ -48,6 +51,9 @@ pub(crate) fn router(info: Info) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/version", get(version_route));
+    if crate::metrics::recorder().is_some() {
+        router = router.route("/metrics", get(metrics));
+    }
     if info.debug {
         router = router
             .route("/debug/config", get(debug_config))
@@ -85,6 +91,22 @@ async fn admin_reload(State(info): State<Arc<Info>>, headers: axum::http::Header
         ),
         Err(err) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": err.to_string()}))),
     }
+}
+
+/// `GET /metrics`: Prometheus text exposition format.
+async fn metrics(State(info): State<Arc<Info>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let now = crate::metrics::Scrape {
+        in_flight: info.in_flight.current(),
+        generation: info.config.generation(),
+        uptime: info.handle.status().uptime,
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&now).unwrap_or_default(),
+    )
 }
 
 /// Compares in time independent of where the texts differ.

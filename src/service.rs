@@ -307,6 +307,9 @@ impl Service {
     }
 
     async fn run_claimed(&self, mode: Mode) -> ExitStatus {
+        if crate::metrics::recorder().is_some() {
+            crate::metrics::build_info(self.name(), &self.get_version(false));
+        }
         let (done, finished) = oneshot::channel();
         let force = Force::new();
         let args = SupervisorArgs {

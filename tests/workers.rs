@@ -119,3 +119,54 @@ async fn a_worker_that_ignores_the_stop_is_cut_at_its_bound_and_reported() {
         ["worker stubborn did not stop within its bound and was aborted"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_restart_is_counted_on_metrics_under_the_worker_name() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let service = Service::builder("flaky", "a worker that fails twice, then settles")
+        .config(quick_restarts())
+        .worker("flaky-worker", move |shutdown: micro::Shutdown| {
+            let runs = Arc::clone(&counted);
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return Err(std::io::Error::other("downstream refused"));
+                }
+                shutdown.requested().await;
+                Ok(())
+            }
+        })
+        .build();
+    let handle = service.handle();
+    let running = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(BOUND).await.expect("running");
+    let url = format!("http://{}/metrics", handle.status().addr.expect("bound"));
+
+    let line = tokio::time::timeout(BOUND, async {
+        loop {
+            let url = url.clone();
+            let body = tokio::task::spawn_blocking(move || ureq::get(&url).call().ok()?.into_string().ok())
+                .await
+                .expect("scrape task");
+            let line = body.and_then(|body| {
+                body.lines()
+                    .find(|line| line.starts_with("micro_restarts_total{child=\"flaky-worker\"}"))
+                    .map(str::to_owned)
+            });
+            match line {
+                Some(line) if line.ends_with(" 2") => break line,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("two restarts counted in time");
+    assert_eq!(line, "micro_restarts_total{child=\"flaky-worker\"} 2");
+
+    handle.stop().expect("stop");
+    let exit = tokio::time::timeout(BOUND, running)
+        .await
+        .expect("stopped")
+        .expect("joined");
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+}

@@ -136,6 +136,8 @@ pub(crate) struct SupervisorState {
     watchdog: Option<JoinHandle<()>>,
     /// Run the registered readiness checks while the service runs.
     health_checks: Vec<JoinHandle<()>>,
+    /// Folds histogram samples into `/metrics` while the service runs.
+    metrics_upkeep: Option<JoinHandle<()>>,
 }
 
 /// A snapshot to apply, with every key path changed since the last applied.
@@ -152,7 +154,7 @@ impl Drop for SupervisorState {
         if let Some(task) = &self.watchdog {
             task.abort();
         }
-        for task in &self.health_checks {
+        for task in self.health_checks.iter().chain(&self.metrics_upkeep) {
             task.abort();
         }
         // A supervisor that fails skips post_stop: no task may outlive it.
@@ -226,6 +228,7 @@ impl Actor for Supervisor {
             restarts: HashMap::new(),
             watchdog: None,
             health_checks: Vec::new(),
+            metrics_upkeep: None,
         })
     }
 
@@ -392,6 +395,7 @@ impl SupervisorState {
             .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
         crate::systemd::ready(&serving);
         self.watchdog = crate::systemd::watchdog();
+        self.metrics_upkeep = crate::metrics::upkeep();
         let (inner, site) = (self.service.inner(), self.service.config_site());
         self.health_checks =
             crate::health::start(&inner.checks, &inner.health, site.health.interval, site.health.timeout);

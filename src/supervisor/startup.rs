@@ -229,6 +229,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         handle: inner.handle.clone(),
         checks: inner.checks.iter().map(|check| check.name().to_owned()).collect(),
         health: inner.health.clone(),
+        in_flight: ctx.in_flight.clone(),
     });
     // axum panics on overlapping routes; that is a startup error here.
     let app = inner.app.clone();
@@ -246,6 +247,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
             request_id: site.http.request_id,
             trace: site.http.trace,
             catch_panic: site.http.catch_panic,
+            metrics: site.http.metrics,
         },
         readiness: ctx.readiness.clone(),
         in_flight: ctx.in_flight.clone(),

@@ -304,6 +304,8 @@ impl ConfigState {
                 source: Arc::new(source),
             }),
         };
+        let counted = if outcome.is_ok() { "ok" } else { "rejected" };
+        metrics::counter!("micro_config_reloads_total", "outcome" => counted).increment(1);
         match &outcome {
             Ok(report) => tracing::info!(target: "micro", "config reloaded: {report}"),
             Err(err) => tracing::warn!(target: "micro", "config {err}"),

@@ -1,6 +1,7 @@
 //! The tower-http stack around the service's router: in-flight count,
 //! request id (kept when sane, generated otherwise, echoed), a trace span
-//! per request, panic → 500, request timeout → 503, body limit → 413.
+//! per request, request metrics, panic → 500, request timeout → 503, body
+//! limit → 413.
 //! Each optional layer can be switched off in `site.http`.
 
 use axum::Router;
@@ -12,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::metrics::MetricsLayer;
 use super::state::TrackLayer;
 use super::{HttpLimits, InFlight};
 
@@ -19,7 +21,7 @@ use super::{HttpLimits, InFlight};
 ///
 /// ```
 /// let layers = micro_actors::HttpLayers::default();
-/// assert!(layers.request_id && layers.trace && layers.catch_panic);
+/// assert!(layers.request_id && layers.trace && layers.catch_panic && layers.metrics);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLayers {
@@ -31,6 +33,9 @@ pub struct HttpLayers {
     pub trace: bool,
     /// A panicking handler answers 500; the process lives on.
     pub catch_panic: bool,
+    /// `http_requests_total` and `http_request_duration_seconds` by method,
+    /// route and status, recorded into the process's `metrics` recorder.
+    pub metrics: bool,
 }
 
 impl Default for HttpLayers {
@@ -39,6 +44,7 @@ impl Default for HttpLayers {
             request_id: true,
             trace: true,
             catch_panic: true,
+            metrics: true,
         }
     }
 }
@@ -64,6 +70,9 @@ pub fn with_layers(router: Router, limits: HttpLimits, layers: HttpLayers, in_fl
         ));
     if layers.catch_panic {
         router = router.layer(CatchPanicLayer::new());
+    }
+    if layers.metrics {
+        router = router.layer(MetricsLayer::default());
     }
     if layers.trace {
         router = router.layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

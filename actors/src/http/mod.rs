@@ -11,6 +11,7 @@
 //! own; the actor only starts and stops the accept loop.
 
 mod layers;
+pub mod metrics;
 mod server;
 mod state;
 

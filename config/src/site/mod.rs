@@ -162,6 +162,8 @@ pub struct HttpConfig {
     pub trace: bool,
     /// A panicking handler answers 500 and the process lives on.
     pub catch_panic: bool,
+    /// Request counts and latency by method, route and status on `/metrics`.
+    pub metrics: bool,
 }
 
 /// `site.logging`.

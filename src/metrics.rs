@@ -1,0 +1,137 @@
+//! `/metrics`: the process's Prometheus recorder and the series micro
+//! records besides the request metrics of the HTTP layer.
+//!
+//! | series | type | labels |
+//! |---|---|---|
+//! | `http_requests_total` | counter | method, route, status |
+//! | `http_request_duration_seconds` | histogram | method, route, status |
+//! | `http_requests_in_flight` | gauge | |
+//! | `micro_build_info` | gauge (1) | service, version |
+//! | `micro_config_generation` | gauge | |
+//! | `micro_config_reloads_total` | counter | outcome (`ok`, `rejected`) |
+//! | `micro_restarts_total` | counter | child |
+//! | `micro_phase_duration_seconds` | gauge | stage (`startup`, `shutdown`), phase |
+//! | `micro_uptime_seconds` | gauge | |
+//!
+//! One recorder per process, installed by the first service that runs;
+//! when the embedding program installed its own first, micro records into
+//! that one and serves no `/metrics` of its own.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
+
+/// Latency buckets, seconds: 0.5 ms to 10 s.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How often recorded histogram samples are folded in when nobody scrapes.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The recorder micro installed, installing it on first call; `None` when
+/// another one was installed first.
+pub(crate) fn recorder() -> Option<&'static PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), BUCKETS)
+                .map_err(|err| err.to_string());
+            match builder.and_then(|builder| builder.install_recorder().map_err(|err| err.to_string())) {
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(err) => {
+                    tracing::warn!(target: "micro", "no /metrics: {err}; micro records into the recorder in place");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "Requests answered, by method, route pattern and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request reaching the router to its response headers."
+    );
+    describe_gauge!("http_requests_in_flight", "Requests being handled now.");
+    describe_gauge!(
+        "micro_build_info",
+        "Always 1; the labels name the service and its version."
+    );
+    describe_gauge!("micro_config_generation", "Generation of the configuration in force.");
+    describe_counter!("micro_config_reloads_total", "Configuration reloads, by outcome.");
+    describe_counter!("micro_restarts_total", "Restarts of a supervised child, by child.");
+    describe_gauge!(
+        "micro_phase_duration_seconds",
+        Unit::Seconds,
+        "How long each startup and shutdown phase took."
+    );
+    describe_gauge!(
+        "micro_uptime_seconds",
+        Unit::Seconds,
+        "Time since the service started running."
+    );
+}
+
+/// Folds recorded histogram samples in every few seconds, until aborted.
+pub(crate) fn upkeep() -> Option<JoinHandle<()>> {
+    let handle = recorder()?.clone();
+    Some(tokio::spawn(async move {
+        let mut every = tokio::time::interval(UPKEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    }))
+}
+
+/// `micro_build_info{service, version} 1`.
+pub(crate) fn build_info(service: &str, version: &str) {
+    metrics::gauge!("micro_build_info", "service" => service.to_owned(), "version" => version.to_owned()).set(1.0);
+}
+
+/// One restart of `child`.
+pub(crate) fn restarted(child: &str) {
+    metrics::counter!("micro_restarts_total", "child" => child.to_owned()).increment(1);
+}
+
+/// How long each phase of `stage` took.
+pub(crate) fn phases(stage: &'static str, phases: &[(&'static str, Duration)]) {
+    for (phase, took) in phases {
+        metrics::gauge!("micro_phase_duration_seconds", "stage" => stage, "phase" => *phase).set(took.as_secs_f64());
+    }
+}
+
+/// What changes all the time, read when scraped rather than on each change.
+pub(crate) struct Scrape {
+    pub(crate) in_flight: usize,
+    pub(crate) generation: u64,
+    pub(crate) uptime: Option<Duration>,
+}
+
+/// The text `/metrics` answers, or `None` when micro's recorder is not the
+/// one in place.
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+pub(crate) fn render(now: &Scrape) -> Option<String> {
+    let handle = recorder()?;
+    metrics::gauge!("http_requests_in_flight").set(now.in_flight as f64);
+    metrics::gauge!("micro_config_generation").set(now.generation as f64);
+    metrics::gauge!("micro_uptime_seconds").set(now.uptime.map_or(0.0, |uptime| uptime.as_secs_f64()));
+    handle.run_upkeep();
+    Some(handle.render())
+}
