@@ -59,10 +59,18 @@ pub(crate) fn router(info: Info) -> Router {
             .route("/debug/config", get(debug_config))
             .route("/debug/lifecycle", get(debug_lifecycle));
     }
-    if info.config.site().admin.enabled {
+    let admin = &info.config.site().admin;
+    if admin.enabled && admin.listen.is_empty() {
         router = router.route("/admin/reload", axum::routing::post(admin_reload));
     }
     router.with_state(Arc::new(info))
+}
+
+/// The admin routes alone, for a listener of their own (`site.admin.listen`).
+pub(crate) fn admin_router(info: Info) -> Router {
+    Router::new()
+        .route("/admin/reload", axum::routing::post(admin_reload))
+        .with_state(Arc::new(info))
 }
 
 /// `POST /admin/reload`: a reload, as SIGHUP does, for callers that present

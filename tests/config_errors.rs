@@ -132,6 +132,8 @@ catalogue! {
         expect &["{dir}/demo.yaml", "more than 200000 values"];
     an_admin_token_too_short: files &[("site.yaml", b"admin:\n  enabled: true\n  token: abc\n")], env &[],
         expect &["{dir}/site.yaml:3:3: site.admin.token: must be at least 16 characters"];
+    an_admin_listen_that_is_no_address: files &[("site.yaml", b"admin:\n  listen: localhost\n")], env &[],
+        expect &["{dir}/site.yaml:2:3: site.admin.listen: `localhost` is not an address:port"];
     a_zero_request_timeout: files &[("site.yaml", b"http:\n  request_timeout: 0s\n")], env &[],
         expect &["{dir}/site.yaml:2:3: site.http.request_timeout: must be longer than 0s"];
     a_greeting_that_is_not_text: files &[("demo.yaml", b"greeting:\n  nested: map\n")], env &[],

@@ -105,3 +105,39 @@ fn admin_reload_is_absent_by_default_and_needs_the_token_when_enabled() {
     let (_, dump) = demo.get("/debug/config");
     assert!(dump.contains("token: <redacted>") && !dump.contains(token), "{dump}");
 }
+
+#[test]
+fn admin_routes_on_their_own_listener_are_gone_from_the_service_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("site.yaml"),
+        "admin:\n  enabled: true\n  listen: 127.0.0.1:0\n",
+    )
+    .expect("write");
+    let token = "0123456789abcdef-not-a-real-secret";
+    let path = dir.path().to_str().expect("utf-8");
+    let mut demo = Demo::spawn_env(
+        &["--port", "0", "--config", path, "--production"],
+        &[("MICRO__SITE__ADMIN__TOKEN", token)],
+    );
+    demo.wait_listening();
+    let line = demo.wait_for_line("admin routes served on ");
+    let admin = line
+        .rsplit("served on ")
+        .next()
+        .and_then(|rest| rest.split(' ').next())
+        .expect("an address");
+    let status = |result: Result<ureq::Response, ureq::Error>| match result {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(err) => panic!("{err}"),
+    };
+    let bearer = format!("Bearer {token}");
+    let on_service = demo.url("/admin/reload");
+    assert_eq!(status(agent().post(&on_service).set("authorization", &bearer).call()), 404);
+
+    let on_admin = format!("http://{admin}/admin/reload");
+    assert_eq!(status(agent().post(&on_admin).call()), 401, "no token");
+    assert_eq!(status(agent().post(&on_admin).set("authorization", &bearer).call()), 200);
+    assert_eq!(status(agent().get(&format!("http://{admin}/hello")).call()), 404, "only admin routes");
+}

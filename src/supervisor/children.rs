@@ -49,6 +49,8 @@ pub(crate) enum Child {
         actor: ActorRef<CallbackMsg>,
     },
     Http(ActorRef<HttpMsg>),
+    /// The admin routes' own listener (`site.admin.listen`).
+    Admin(ActorRef<HttpMsg>),
     Worker {
         worker: Worker,
         policy: RestartPolicy,
@@ -64,6 +66,7 @@ impl Child {
             Self::Logger(_) => "logger".into(),
             Self::Callback { name, .. } => format!("callback {name}"),
             Self::Http(_) => "http".into(),
+            Self::Admin(_) => "admin http".into(),
             Self::Worker { worker, .. } => format!("worker {}", worker.name()),
         }
     }
@@ -79,7 +82,7 @@ impl Child {
                 callback: callback.clone(),
                 kind: *kind,
             }),
-            Self::Http(_) | Self::Worker { .. } => None,
+            Self::Http(_) | Self::Admin(_) | Self::Worker { .. } => None,
         }
     }
 
@@ -88,7 +91,7 @@ impl Child {
             Self::Config(a) => a.get_cell(),
             Self::Logger(a) => a.get_cell(),
             Self::Callback { actor, .. } => actor.get_cell(),
-            Self::Http(a) => a.get_cell(),
+            Self::Http(a) | Self::Admin(a) => a.get_cell(),
             Self::Worker { actor, .. } => actor.get_cell(),
         }
     }

@@ -219,7 +219,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
             port: production_port(site.http.port)?,
         },
     };
-    let builtin = routes::router(routes::Info {
+    let info = routes::Info {
         name: inner.name.clone(),
         description: inner.description.clone(),
         version: inner.version.clone(),
@@ -230,11 +230,43 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         checks: inner.checks.iter().map(|check| check.name().to_owned()).collect(),
         health: inner.health.clone(),
         in_flight: ctx.in_flight.clone(),
-    });
+    };
+    let admin = (site.admin.enabled && !site.admin.listen.is_empty()).then(|| routes::admin_router(info.clone()));
+    let builtin = routes::router(info);
     // axum panics on overlapping routes; that is a startup error here.
     let app = inner.app.clone();
     let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
         .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
+    let (actor, addr) = serve(ctx, router, listen, ctx.readiness.clone(), ctx.in_flight.clone(), Child::Http).await?;
+    if let Some(router) = admin {
+        // Checked at load: site.admin.listen is an address:port.
+        let at: SocketAddr = site.admin.listen.parse().map_err(|_| StartError::Port {
+            value: site.admin.listen.clone(),
+        })?;
+        let listen = Listen::Bind {
+            host: at.ip().to_string(),
+            port: at.port(),
+        };
+        let ready = Readiness::default();
+        let (admin, admin_addr) = serve(ctx, router, listen, ready, InFlight::default(), Child::Admin).await?;
+        let _ = admin.cast(HttpMsg::SetReady(true));
+        tracing::info!(target: "micro", "admin routes served on {admin_addr} (site.admin.listen)");
+    }
+    let _ = actor.cast(HttpMsg::SetReady(true));
+    Ok(addr)
+}
+
+/// Spawns an HttpActor for `router`, records it as `child`, and has it
+/// open its listener.
+async fn serve(
+    ctx: &StepContext,
+    router: axum::Router,
+    listen: Listen,
+    readiness: Readiness,
+    in_flight: InFlight,
+    child: fn(ActorRef<HttpMsg>) -> Child,
+) -> Result<(ActorRef<HttpMsg>, SocketAddr), StartError> {
+    let site = ctx.service.config_site();
     let args = HttpArgs {
         router,
         listen,
@@ -249,13 +281,13 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
             catch_panic: site.http.catch_panic,
             metrics: site.http.metrics,
         },
-        readiness: ctx.readiness.clone(),
-        in_flight: ctx.in_flight.clone(),
+        readiness,
+        in_flight,
     };
     let (actor, _) = Actor::spawn_linked(None, HttpActor, args, ctx.supervisor.get_cell())
         .await
         .map_err(|e| actor_error("http", "http", e))?;
-    record(ctx, Child::Http(actor.clone()));
+    record(ctx, child(actor.clone()));
     let bound = site.actors.call_timeout;
     let addr = watched(ask(&actor, HttpMsg::Serve, bound), bound, || {
         "the listener to open".to_owned()
@@ -263,8 +295,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     .await
     .map_err(unanswered("http", "http"))?
     .map_err(StartError::Bind)?;
-    let _ = actor.cast(HttpMsg::SetReady(true));
-    Ok(addr)
+    Ok((actor, addr))
 }
 
 /// The listening socket systemd passed (socket activation: `LISTEN_FDS`,

@@ -60,6 +60,15 @@ impl SiteConfig {
                 "must be at least 16 characters when admin.enabled is true".into(),
             ));
         }
+        if !site.admin.listen.is_empty() && site.admin.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                &["admin", "listen"],
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:9000 (empty: the service's own listener)",
+                    site.admin.listen
+                ),
+            ));
+        }
         if site.http.body_limit.bytes() == 0 {
             return Err(invalid(&["http", "body_limit"], "must be more than 0 bytes".into()));
         }

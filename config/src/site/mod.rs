@@ -82,6 +82,10 @@ pub struct AdminConfig {
     pub enabled: bool,
     /// The bearer token every admin call must carry.
     pub token: String,
+    /// Where the admin routes listen: empty for the service's own listener,
+    /// or an `address:port` of their own (e.g. `127.0.0.1:9000`), so they
+    /// can stay off the port a load balancer exposes.
+    pub listen: String,
 }
 
 impl std::fmt::Debug for AdminConfig {
@@ -89,6 +93,7 @@ impl std::fmt::Debug for AdminConfig {
         f.debug_struct("AdminConfig")
             .field("enabled", &self.enabled)
             .field("token", &crate::dump::REDACTED)
+            .field("listen", &self.listen)
             .finish()
     }
 }
