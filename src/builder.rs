@@ -40,6 +40,7 @@ pub struct ServiceBuilder {
     workers: Vec<(micro_actors::Worker, crate::RestartPolicy)>,
     checks: Vec<Callback>,
     log_hook: Option<LogHook>,
+    log_layers: Vec<micro_actors::BoxedLayer>,
     validators: Vec<micro_config::Validator>,
     version: Option<String>,
 }
@@ -58,6 +59,7 @@ impl ServiceBuilder {
             workers: Vec::new(),
             checks: Vec::new(),
             log_hook: None,
+            log_layers: Vec::new(),
             validators: Vec::new(),
             version: None,
         }
@@ -301,6 +303,31 @@ impl ServiceBuilder {
         self
     }
 
+    /// Plugs a tracing layer of the service's own (an OpenTelemetry
+    /// exporter, a file appender, an error reporter) into the subscriber
+    /// micro installs, under its level filter: the layer sees the events
+    /// `site.logging.level` (or `RUST_LOG`) lets through, with the service's
+    /// spans. Layers are added once, when the subscriber is installed.
+    ///
+    /// ```
+    /// use tracing_subscriber::Layer as _;
+    /// let audit = tracing_subscriber::fmt::layer()
+    ///     .json()
+    ///     .with_writer(std::io::sink) // e.g. a file appender
+    ///     .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() == "audit"));
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .log_layer(audit)
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn log_layer(
+        mut self,
+        layer: impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    ) -> Self {
+        self.log_layers.push(Box::new(layer));
+        self
+    }
+
     /// The version used when there is no `REVISION` file, no
     /// `MICRO_REVISION` and no build commit; usually
     /// `env!("CARGO_PKG_VERSION")`.
@@ -349,6 +376,7 @@ impl ServiceBuilder {
             checks: self.checks,
             health: crate::health::Health::default(),
             log_hook: self.log_hook,
+            log_layers: std::sync::Mutex::new(self.log_layers),
         }));
         global::register(&service);
         service

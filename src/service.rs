@@ -70,6 +70,9 @@ pub(crate) struct ServiceInner {
     pub(crate) checks: Vec<Callback>,
     pub(crate) health: crate::health::Health,
     pub(crate) log_hook: Option<LogHook>,
+    /// The service's own tracing layers, taken by the install that puts the
+    /// subscriber in place.
+    pub(crate) log_layers: std::sync::Mutex<Vec<micro_actors::BoxedLayer>>,
     pub(crate) handle: ServiceHandle,
 }
 
@@ -192,7 +195,17 @@ impl Service {
     /// tracing::info!("logged with the service's name and version");
     /// ```
     pub fn configure_logging(&self, debug: bool) -> Result<(), LogError> {
-        micro_actors::logger::install(&self.log_settings(debug))
+        micro_actors::logger::install_with(&self.log_settings(debug), self.take_log_layers())
+    }
+
+    /// The layers added with `.log_layer(..)`, once.
+    pub(crate) fn take_log_layers(&self) -> micro_actors::logger::ExtraLayers {
+        let mut layers = self
+            .inner
+            .log_layers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        micro_actors::logger::ExtraLayers(std::mem::take(&mut *layers))
     }
 
     pub(crate) fn log_settings(&self, debug: bool) -> LogSettings {

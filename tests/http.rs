@@ -134,10 +134,55 @@ fn admin_routes_on_their_own_listener_are_gone_from_the_service_port() {
     };
     let bearer = format!("Bearer {token}");
     let on_service = demo.url("/admin/reload");
-    assert_eq!(status(agent().post(&on_service).set("authorization", &bearer).call()), 404);
+    assert_eq!(
+        status(agent().post(&on_service).set("authorization", &bearer).call()),
+        404
+    );
 
     let on_admin = format!("http://{admin}/admin/reload");
     assert_eq!(status(agent().post(&on_admin).call()), 401, "no token");
-    assert_eq!(status(agent().post(&on_admin).set("authorization", &bearer).call()), 200);
-    assert_eq!(status(agent().get(&format!("http://{admin}/hello")).call()), 404, "only admin routes");
+    assert_eq!(
+        status(agent().post(&on_admin).set("authorization", &bearer).call()),
+        200
+    );
+    assert_eq!(
+        status(agent().get(&format!("http://{admin}/hello")).call()),
+        404,
+        "only admin routes"
+    );
+}
+
+#[test]
+fn with_request_spans_asked_for_a_handler_log_line_carries_the_request_id() {
+    let mut demo = Demo::spawn_env(
+        &["--port", "0", "--production"],
+        &[("MICRO__SITE__LOGGING__LEVEL", "info,micro::request=debug")],
+    );
+    demo.wait_listening();
+    let response = agent()
+        .get(&demo.url("/sleep/1"))
+        .set("x-request-id", "order-7f3a")
+        .call()
+        .expect("answered");
+    assert_eq!(response.header("x-request-id"), Some("order-7f3a"));
+
+    let line = demo.wait_for_line("sleeping 1 ms");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(event["service"], "micro-demo", "{line}");
+    assert!(event["version"].as_str().is_some_and(|v| !v.is_empty()), "{line}");
+    assert_eq!(event["span"]["request_id"], "order-7f3a", "{line}");
+    assert_eq!(event["span"]["path"], "/sleep/1", "{line}");
+}
+
+#[test]
+fn at_the_default_level_request_spans_cost_nothing_and_are_not_logged() {
+    let demo = Demo::start(&["--production"]);
+    let response = agent()
+        .get(&demo.url("/sleep/1"))
+        .set("x-request-id", "order-7f3a")
+        .call()
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let line = demo.wait_for_line("sleeping 1 ms");
+    assert!(!line.contains("order-7f3a"), "{line}");
 }

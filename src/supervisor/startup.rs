@@ -156,7 +156,8 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
         .map_err(|e| actor_error("logging", "logger", e))?;
     record(ctx, Child::Logger(actor.clone()));
     let bound = ctx.service.config_site().actors.call_timeout;
-    ask(&actor, LoggerMsg::Install, bound)
+    let layers = ctx.service.take_log_layers();
+    ask(&actor, |reply| LoggerMsg::InstallWith(layers, reply), bound)
         .await
         .map_err(unanswered("logging", "logger"))?
         .map_err(StartError::Logging)
@@ -237,7 +238,15 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     let app = inner.app.clone();
     let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
         .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
-    let (actor, addr) = serve(ctx, router, listen, ctx.readiness.clone(), ctx.in_flight.clone(), Child::Http).await?;
+    let (actor, addr) = serve(
+        ctx,
+        router,
+        listen,
+        ctx.readiness.clone(),
+        ctx.in_flight.clone(),
+        Child::Http,
+    )
+    .await?;
     if let Some(router) = admin {
         // Checked at load: site.admin.listen is an address:port.
         let at: SocketAddr = site.admin.listen.parse().map_err(|_| StartError::Port {

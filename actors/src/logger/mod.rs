@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::format::JsonFields;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
@@ -91,7 +91,29 @@ pub enum LogError {
     },
 }
 
-type FilterHandle = reload::Handle<EnvFilter, Registry>;
+/// A layer of the embedding service's own (OpenTelemetry, a file
+/// appender...), plugged under micro's level filter.
+pub type BoxedLayer = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync + 'static>;
+
+/// The service's own layers, handed to [`LoggerMsg::InstallWith`].
+///
+/// ```
+/// use tracing_subscriber::Layer as _;
+/// let layers = micro_actors::logger::ExtraLayers(vec![tracing_subscriber::fmt::layer().boxed()]);
+/// assert_eq!(format!("{layers:?}"), "ExtraLayers(1)");
+/// ```
+#[derive(Default)]
+pub struct ExtraLayers(pub Vec<BoxedLayer>);
+
+impl std::fmt::Debug for ExtraLayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ExtraLayers").field(&self.0.len()).finish()
+    }
+}
+
+/// `Option`, not a bare `Vec`: an empty `Vec` of layers is a layer that
+/// is interested in nothing, which would silence every event.
+type FilterHandle = reload::Handle<EnvFilter, Layered<Option<Vec<BoxedLayer>>, Registry>>;
 
 /// The filter handle of the subscriber this crate installed, if it did.
 static FILTER: OnceLock<FilterHandle> = OnceLock::new();
@@ -111,6 +133,25 @@ static FILTER: OnceLock<FilterHandle> = OnceLock::new();
 /// micro_actors::logger::install(&settings).unwrap(); // idempotent
 /// ```
 pub fn install(settings: &LogSettings) -> Result<(), LogError> {
+    install_with(settings, ExtraLayers::default())
+}
+
+/// [`install`], with the service's own layers under the level filter: they
+/// see the events the level lets through. They are taken only by the
+/// install that puts the subscriber in place; later calls drop them.
+///
+/// ```
+/// use tracing_subscriber::Layer as _;
+/// let settings = micro_actors::LogSettings {
+///     service: "doc".into(),
+///     version: "0.1.0".into(),
+///     format: micro_actors::LogFormat::Json,
+///     level: "info".into(),
+/// };
+/// let mine = tracing_subscriber::fmt::layer().with_writer(std::io::sink).boxed();
+/// micro_actors::logger::install_with(&settings, micro_actors::logger::ExtraLayers(vec![mine])).unwrap();
+/// ```
+pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), LogError> {
     let filter = parse_filter(&settings.level)?;
     if FILTER.get().is_some() {
         return set_level(&settings.level);
@@ -127,6 +168,7 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
         LogFormat::Json => fmt_layer.fmt_fields(JsonFields::new()).event_format(events).boxed(),
     };
     if tracing_subscriber::registry()
+        .with((!layers.0.is_empty()).then_some(layers.0))
         .with(filter_layer)
         .with(fmt_layer)
         .try_init()
@@ -246,6 +288,8 @@ fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
 pub enum LoggerMsg {
     /// Install the subscriber.
     Install(RpcReplyPort<Result<(), LogError>>),
+    /// Install the subscriber with the service's own layers under the filter.
+    InstallWith(ExtraLayers, RpcReplyPort<Result<(), LogError>>),
     /// Apply a filter directive.
     SetLevel(String, RpcReplyPort<Result<(), LogError>>),
     /// Write out buffered lines.
@@ -326,6 +370,9 @@ impl Actor for LoggerActor {
         match msg {
             LoggerMsg::Install(reply) => {
                 let _ = reply.send(install(&state.settings));
+            }
+            LoggerMsg::InstallWith(layers, reply) => {
+                let _ = reply.send(install_with(&state.settings, layers));
             }
             LoggerMsg::SetLevel(level, reply) => {
                 let outcome = set_level(&level);

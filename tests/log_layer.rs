@@ -1,0 +1,67 @@
+//! A tracing layer of the service's own, plugged with `.log_layer(..)`:
+//! it sees what the configured level lets through, nothing below it. Its
+//! own test binary, since the subscriber is installed once per process.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use micro::Service;
+use micro::config::{MemoryBackend, PreloadedConfig};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::Context;
+
+/// Keeps the message of every event it sees.
+#[derive(Clone, Default)]
+struct Collect(Arc<Mutex<Vec<String>>>);
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0.lock().expect("lock").push(message.0);
+    }
+}
+
+#[tokio::test]
+async fn a_plugged_layer_sees_the_events_the_level_lets_through() {
+    let seen = Collect::default();
+    let site = MemoryBackend::new()
+        .with_yaml("site", "logging:\n  level: info\n")
+        .expect("yaml");
+    let service = Service::builder("layered", "logs into a layer of its own")
+        .config(PreloadedConfig::new(["site"]).backend(site))
+        .log_layer(seen.clone())
+        .init_callback(|| async {
+            tracing::info!("init says hi");
+            tracing::debug!("below the level");
+            Ok::<_, std::io::Error>(())
+        })
+        .build();
+    let handle = service.handle();
+    let running = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
+    handle.wait_running(Duration::from_secs(20)).await.expect("running");
+    handle.stop().expect("stop");
+    let exit = tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("stopped in time")
+        .expect("joined");
+    assert_eq!(exit.code(), 0, "{}", exit.reason);
+
+    let seen = seen.0.lock().expect("lock").clone();
+    assert!(seen.iter().any(|m| m == "init says hi"), "{seen:?}");
+    assert!(
+        seen.iter().any(|m| m.starts_with("started layered")),
+        "micro's own lines too: {seen:?}"
+    );
+    assert!(!seen.iter().any(|m| m == "below the level"), "{seen:?}");
+}
