@@ -188,7 +188,7 @@ impl StartError {
     #[must_use]
     pub fn exit_kind(&self) -> ExitKind {
         match self {
-            Self::Bind(_) => ExitKind::Unavailable,
+            Self::Bind(_) | Self::Config(LoadError::Unavailable { .. }) => ExitKind::Unavailable,
             Self::Config(_) | Self::Logging(_) | Self::Port { .. } => ExitKind::Config,
             Self::TimedOut { step, .. } if step == "config" || step == "http" => ExitKind::Unavailable,
             Self::Init(_) | Self::Routes(_) | Self::Actor { .. } | Self::TimedOut { .. } => ExitKind::Software,

@@ -57,15 +57,51 @@ struct Args {
     /// a slow startup: readiness stays 503 and a signal stops it cleanly.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     init_delay: Option<Duration>,
+    #[command(flatten)]
+    #[cfg(feature = "etcd")]
+    etcd: EtcdArgs,
+}
+
+/// Configuration from etcd, between the files and the environment.
+#[cfg(feature = "etcd")]
+#[derive(Debug, clap::Args)]
+struct EtcdArgs {
+    /// etcd endpoints, comma-separated: documents are the YAML values under
+    /// --etcd-prefix, watched and reloaded on change.
+    #[arg(long, value_name = "URL[,URL]", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// Key prefix of the documents (default `/micro/micro-demo/`).
+    #[arg(long, value_name = "PREFIX", requires = "etcd")]
+    etcd_prefix: Option<String>,
+    /// How long startup keeps trying to reach etcd before exiting 69.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5s")]
+    etcd_connect_timeout: Duration,
+    /// When etcd cannot be reached at startup, start on the layers under it
+    /// (embedded defaults and --config) and take etcd's documents once it
+    /// answers, instead of exiting 69.
+    #[arg(long, requires = "etcd")]
+    etcd_fallback: bool,
+    /// Turn /health/ready 503 while the etcd watch is down (by default the
+    /// service stays ready on its last good config).
+    #[arg(long, requires = "etcd")]
+    etcd_unready_on_outage: bool,
 }
 
 #[tokio::main]
 async fn main() -> micro::ExitStatus {
     let args = Args::parse();
     let init_delay = args.init_delay;
-    let service = micro::Service::builder("micro-demo", "the micro runtime's demo service")
+    let (config, etcd_check) = config(&args);
+    let mut builder = micro::Service::builder("micro-demo", "the micro runtime's demo service");
+    if let Some(check) = etcd_check {
+        builder = builder.health_check("etcd", move || {
+            let outcome = check();
+            async move { outcome }
+        });
+    }
+    let service = builder
         .app(app())
-        .config(config(&args))
+        .config(config)
         .init_callback(move || async move {
             if let Some(delay) = init_delay {
                 tracing::info!("demo init callback: taking {} first", humantime::format_duration(delay));
@@ -101,7 +137,32 @@ async fn main() -> micro::ExitStatus {
     }
 }
 
-fn config(args: &Args) -> PreloadedConfig {
+/// The etcd layer the flags ask for, if any.
+#[cfg(feature = "etcd")]
+fn etcd(args: &EtcdArgs) -> Option<micro::config::EtcdBackend> {
+    if args.etcd.is_empty() {
+        return None;
+    }
+    let backend = match &args.etcd_prefix {
+        Some(prefix) => micro::config::EtcdBackend::new(args.etcd.clone(), prefix.clone()),
+        None => micro::config::EtcdBackend::for_service("micro-demo", args.etcd.clone()),
+    };
+    Some(
+        backend
+            .connect_timeout(args.etcd_connect_timeout)
+            .fallback(args.etcd_fallback)
+            .watching(true),
+    )
+}
+
+/// A readiness check: `Err` with why the service should get no traffic.
+type ReadyCheck = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Embedded defaults < --config files < etcd < `MICRO__` variables < --port.
+/// With `--etcd-unready-on-outage`, also a readiness check on etcd's watch.
+fn config(args: &Args) -> (PreloadedConfig, Option<ReadyCheck>) {
+    #[cfg_attr(not(feature = "etcd"), allow(unused_mut))]
+    let mut check: Option<ReadyCheck> = None;
     let defaults = MemoryBackend::labelled("demo defaults")
         .with_yaml("demo", DEMO_DEFAULTS)
         .unwrap_or_default();
@@ -109,13 +170,21 @@ fn config(args: &Args) -> PreloadedConfig {
     if let Some(path) = &args.config {
         backend = backend.layer(FileBackend::new(path).watching(args.watch_config));
     }
+    #[cfg(feature = "etcd")]
+    if let Some(etcd) = etcd(&args.etcd) {
+        if args.etcd.etcd_unready_on_outage {
+            let status = etcd.status();
+            check = Some(Box::new(move || status.check()));
+        }
+        backend = backend.layer(etcd);
+    }
     backend = backend.layer(EnvBackend::new("MICRO"));
     if let (true, Some(port)) = (args.production, args.port) {
         // In production the port comes from configuration; the flag is one more layer.
         let flag = MemoryBackend::labelled("--port").with_value("site", serde_json::json!({"http": {"port": port}}));
         backend = backend.layer(flag);
     }
-    PreloadedConfig::new(["site", "demo"]).backend(backend)
+    (PreloadedConfig::new(["site", "demo"]).backend(backend), check)
 }
 
 fn app() -> Router {

@@ -71,6 +71,14 @@ pub enum LoadError {
         /// The rejected name.
         name: String,
     },
+    /// A backend that must be reached could not be (etcd down, no quorum).
+    #[error("{backend} cannot be reached: {message}")]
+    Unavailable {
+        /// The backend, as it describes itself.
+        backend: String,
+        /// What the last attempt said, and how long it kept trying.
+        message: String,
+    },
     /// A backend or a validator panicked while loading.
     #[error("loading panicked (a backend or a validator): {message}")]
     Panicked {

@@ -43,6 +43,8 @@ pub mod value;
 pub mod yaml;
 
 pub use backend::{Change, ChangeSender, ConfigBackend, EnvBackend, FileBackend, Layered, MemoryBackend, WatchGuard};
+#[cfg(feature = "etcd")]
+pub use backend::{EtcdBackend, EtcdStatus};
 pub use document::{Document, Layer};
 pub use error::{LoadError, ReadError};
 pub use origin::{Location, Origin, Source};

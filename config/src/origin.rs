@@ -23,6 +23,13 @@ pub enum Origin {
     Memory(String),
     /// An environment variable, by name.
     Env(String),
+    /// A key in etcd, with the revision its value was written at.
+    Etcd {
+        /// The full key.
+        key: String,
+        /// The key's `mod_revision`.
+        revision: i64,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -32,6 +39,7 @@ impl fmt::Display for Origin {
             Self::Embedded(name) => write!(f, "{name} (embedded)"),
             Self::Memory(label) => write!(f, "{label} (in memory)"),
             Self::Env(var) => write!(f, "environment variable {var}"),
+            Self::Etcd { key, revision } => write!(f, "etcd {key}@{revision}"),
         }
     }
 }

@@ -11,6 +11,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
+
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 

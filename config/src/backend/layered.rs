@@ -69,6 +69,13 @@ impl ConfigBackend for Layered {
         Ok((!guards.is_empty()).then(|| WatchGuard::new(guards)))
     }
 
+    async fn refresh(&self) -> Result<(), LoadError> {
+        for layer in &self.layers {
+            layer.refresh().await?;
+        }
+        Ok(())
+    }
+
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
         let mut merged: Option<Document> = None;
         for layer in &self.layers {

@@ -1,12 +1,16 @@
 //! The [`ConfigBackend`] trait and the backends that implement it.
 
 mod env;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod file;
 mod layered;
 mod memory;
 mod watch;
 
 pub use env::EnvBackend;
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdBackend, EtcdStatus};
 pub use file::FileBackend;
 pub use layered::Layered;
 pub use memory::MemoryBackend;
@@ -37,6 +41,13 @@ pub trait ConfigBackend: Send + Sync + 'static {
 
     /// Loads document `name`, or `None` when this backend has none.
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError>;
+
+    /// Called once before the documents of a snapshot are loaded, so a
+    /// backend can read everything at one point in time (etcd reads its
+    /// prefix at one revision here). The default does nothing.
+    async fn refresh(&self) -> Result<(), LoadError> {
+        Ok(())
+    }
 
     /// Starts watching for changes, if this backend can and was asked to:
     /// each change (debounced) goes to `changes` until the guard is dropped.

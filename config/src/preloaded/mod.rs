@@ -332,6 +332,7 @@ impl PreloadedConfig {
         names.sort_unstable();
         names.dedup();
 
+        self.backend.refresh().await?;
         let mut documents = Vec::with_capacity(names.len());
         for name in names {
             match self.backend.load(name).await? {
