@@ -59,9 +59,10 @@ pub(crate) fn start(
             let (check, health) = (check.clone(), health.clone());
             tokio::spawn(async move {
                 loop {
+                    let started = std::time::Instant::now();
                     let outcome = check.run(timeout).await;
                     let result = CheckResult {
-                        took: outcome.as_ref().map_or(timeout, |took| *took),
+                        took: started.elapsed(),
                         error: outcome.err().map(|err| err.to_string()),
                         at: SystemTime::now(),
                     };

@@ -38,6 +38,17 @@ fn a_put_in_etcd_is_served_without_a_restart() {
 }
 
 #[test]
+fn a_document_deleted_from_etcd_falls_back_to_the_layers_under_it() {
+    let etcd = Etcd::start();
+    etcd.put(KEY, "greeting: from etcd");
+    let demo = demo_on(&etcd.url(), &[]);
+    assert_eq!(demo.get("/hello"), (200, "from etcd".into()));
+
+    etcd.delete(KEY);
+    greets(&demo, "hello"); // the demo's embedded default
+}
+
+#[test]
 fn invalid_yaml_put_in_etcd_is_rejected_naming_the_key_and_the_old_config_stays() {
     let etcd = Etcd::start();
     etcd.put(KEY, "greeting: kept");

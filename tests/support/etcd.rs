@@ -191,6 +191,16 @@ impl Etcd {
         );
     }
 
+    /// `etcdctl del`; panics when it fails.
+    pub fn delete(&self, key: &str) {
+        let output = self.etcdctl(&["del", key]);
+        assert!(
+            output.status.success(),
+            "del {key}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The store's current revision.
     pub fn revision(&self) -> i64 {
         let output = self.etcdctl(&["get", "/", "--prefix", "--keys-only", "-w", "json"]);

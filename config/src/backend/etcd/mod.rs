@@ -6,7 +6,10 @@
 //!   under the prefix are not documents and are ignored.
 //! - Each load of a snapshot starts with [`ConfigBackend::refresh`]: one
 //!   range read of the whole prefix, so every document of a snapshot comes
-//!   from the same revision. Its documents are then served from that view.
+//!   from the same revision. Its documents are then served from that view,
+//!   which the watch, while it is up, keeps current event by event (a
+//!   response at a time, so still at one revision): a reload then costs no
+//!   round trip.
 //! - The first load retries until `connect_timeout`; then it fails with
 //!   [`LoadError::Unavailable`] (exit 69), unless the backend is a
 //!   [`fallback`](EtcdBackend::fallback) layer: then it contributes nothing
@@ -16,9 +19,9 @@
 //!   resumes from the last revision it saw after an outage, and asks for a
 //!   full reload when that revision was compacted away.
 
+mod view;
 mod watch;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +32,7 @@ use tokio::sync::OnceCell;
 
 use super::{ChangeSender, ConfigBackend, WatchGuard};
 use crate::{Document, LoadError, Origin};
+use view::View;
 
 /// Connects to etcd and reads documents under a prefix.
 ///
@@ -82,14 +86,6 @@ struct Shared {
     /// Why a fallback start went without etcd, for the watch to log once
     /// logging is set up (the first load runs before it).
     fallback_reason: Mutex<Option<String>>,
-}
-
-#[derive(Debug, Default)]
-struct View {
-    /// Document name → (key, value, the revision it was last modified at).
-    documents: HashMap<String, (String, String, i64)>,
-    /// Set once a read succeeded.
-    loaded: bool,
 }
 
 impl EtcdBackend {
@@ -278,7 +274,7 @@ impl EtcdBackend {
     }
 
     /// Reads the whole prefix at one revision, retrying until `bound`.
-    async fn read(&self, bound: Duration) -> Result<(i64, View), String> {
+    async fn read(&self, bound: Duration) -> Result<View, String> {
         let deadline = tokio::time::Instant::now() + bound;
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -292,26 +288,7 @@ impl EtcdBackend {
             let error = match attempt {
                 Ok(Ok(response)) => {
                     let revision = response.header().map_or(0, etcd_client::ResponseHeader::revision);
-                    let documents = response
-                        .kvs()
-                        .iter()
-                        .filter_map(|kv| {
-                            let key = kv.key_str().ok()?;
-                            let name = key.strip_prefix(self.options.prefix.as_str())?;
-                            if name.is_empty() || name.contains('/') {
-                                return None;
-                            }
-                            let value = String::from_utf8_lossy(kv.value()).into_owned();
-                            Some((name.to_owned(), (key.to_owned(), value, kv.mod_revision())))
-                        })
-                        .collect();
-                    return Ok((
-                        revision,
-                        View {
-                            documents,
-                            loaded: true,
-                        },
-                    ));
+                    return Ok(View::read(&self.options.prefix, revision, response.kvs()));
                 }
                 Ok(Err(err)) => err.to_string(),
                 Err(_) => "no answer".to_owned(),
@@ -373,15 +350,20 @@ impl ConfigBackend for EtcdBackend {
 
     async fn refresh(&self) -> Result<(), LoadError> {
         let first = !self.view().loaded;
+        if !first && self.shared.connected.load(Ordering::Acquire) {
+            // The watch keeps the view current: it is the latest revision
+            // this client has seen, at no round trip.
+            return Ok(());
+        }
         let bound = if first {
             self.options.connect_timeout
         } else {
             self.options.request_timeout
         };
         match self.read(bound).await {
-            Ok((revision, view)) => {
-                *self.view() = view;
-                self.shared.revision.fetch_max(revision, Ordering::AcqRel);
+            Ok(view) => {
+                self.shared.revision.fetch_max(view.revision, Ordering::AcqRel);
+                self.view().replace(view);
                 Ok(())
             }
             Err(message) if first && self.options.fallback => {

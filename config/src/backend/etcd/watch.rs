@@ -60,7 +60,9 @@ pub(super) async fn run(backend: EtcdBackend, changes: ChangeSender) {
                 transition("compacted");
                 let bound = backend.options.request_timeout;
                 match backend.read(bound).await {
-                    Ok((revision, _)) => {
+                    Ok(view) => {
+                        let revision = view.revision;
+                        backend.view().replace(view);
                         tracing::warn!(
                             target: "micro",
                             "etcd revision {} was compacted (oldest kept {oldest}): full reload, watching from {}",
@@ -151,17 +153,7 @@ async fn follow(backend: &EtcdBackend, changes: &ChangeSender, seen: &mut i64, b
             }
             continue;
         }
-        let mut changed = None;
-        for event in response.events() {
-            if let Some(kv) = event.kv() {
-                *seen = (*seen).max(kv.mod_revision());
-                let key = String::from_utf8_lossy(kv.key());
-                let document = key.strip_prefix(prefix).is_some_and(|name| !name.contains('/'));
-                if document {
-                    changed = Some(key.into_owned());
-                }
-            }
-        }
+        let changed = backend.view().apply(prefix, &response);
         *seen = (*seen).max(revision);
         if let Some(key) = changed {
             changes.notify(Change { what: key });
