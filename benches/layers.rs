@@ -31,6 +31,8 @@ fn layer_stack(c: &mut Criterion) {
         trace: false,
         catch_panic: false,
         metrics: false,
+        timeout: false,
+        limit_body: false,
     };
     // Recorded into a real Prometheus recorder, as a service does.
     let _ = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();

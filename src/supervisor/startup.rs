@@ -289,6 +289,8 @@ async fn serve(
             trace: site.http.trace,
             catch_panic: site.http.catch_panic,
             metrics: site.http.metrics,
+            timeout: site.http.timeout,
+            limit_body: site.http.limit_body,
         },
         readiness,
         in_flight,

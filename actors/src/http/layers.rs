@@ -36,6 +36,12 @@ pub struct HttpLayers {
     /// `http_requests_total` and `http_request_duration_seconds` by method,
     /// route and status, recorded into the process's `metrics` recorder.
     pub metrics: bool,
+    /// A request running past [`HttpLimits::request_timeout`] is answered
+    /// 503 (a timer per request).
+    pub timeout: bool,
+    /// A request body over [`HttpLimits::body_limit`] is answered 413. Off,
+    /// axum's own 2 MB limit still applies to its body extractors.
+    pub limit_body: bool,
 }
 
 impl Default for HttpLayers {
@@ -45,6 +51,8 @@ impl Default for HttpLayers {
             trace: true,
             catch_panic: true,
             metrics: true,
+            timeout: true,
+            limit_body: true,
         }
     }
 }
@@ -61,13 +69,18 @@ const MAX_REQUEST_ID: usize = 128;
 /// # let _ = served;
 /// ```
 pub fn with_layers(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Router {
-    let mut router = router
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limits.body_limit))
-        .layer(TimeoutLayer::with_status_code(
+    let mut router = router;
+    if layers.limit_body {
+        router = router
+            .layer(DefaultBodyLimit::disable())
+            .layer(RequestBodyLimitLayer::new(limits.body_limit));
+    }
+    if layers.timeout {
+        router = router.layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ));
+    }
     if layers.catch_panic {
         router = router.layer(CatchPanicLayer::new());
     }

@@ -169,6 +169,10 @@ pub struct HttpConfig {
     pub catch_panic: bool,
     /// Request counts and latency by method, route and status on `/metrics`.
     pub metrics: bool,
+    /// Requests past `request_timeout` are answered 503.
+    pub timeout: bool,
+    /// Bodies over `body_limit` are answered 413.
+    pub limit_body: bool,
 }
 
 /// `site.logging`.

@@ -1,0 +1,35 @@
+//! The handlers every variant serves, so that the variants differ only in
+//! what runs around them: `GET /hello` (a static text), `GET /sleep/{ms}`
+//! and `POST /echo`.
+//!
+//! ```
+//! let app = micro_bench::app();
+//! # let _ = app;
+//! ```
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::{get, post};
+
+/// The longest `/sleep/{ms}` sleeps.
+const MAX_SLEEP_MS: u64 = 600_000;
+
+/// The routes, without any layer.
+///
+/// ```
+/// let app: axum::Router = micro_bench::app();
+/// # let _ = app;
+/// ```
+pub fn app() -> Router {
+    Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route("/sleep/{ms}", get(sleep))
+        .route("/echo", post(|body: axum::body::Bytes| async move { body }))
+}
+
+async fn sleep(Path(ms): Path<u64>) -> String {
+    tokio::time::sleep(Duration::from_millis(ms.min(MAX_SLEEP_MS))).await;
+    format!("slept {ms} ms")
+}

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""micro against bare axum, in one run, alternating over rounds.
+
+Variants (release builds of bench/): bare axum; bare axum with micro's
+production layers assembled by hand; micro in production defaults; micro
+with every optional layer off; micro with one optional layer on at a time.
+A second bare instance in every round is the control: bare / bare gives the
+noise floor printed beside every ratio.
+
+Per variant and round, under wrk (2 threads, 64 connections) on GET /hello:
+server CPU time per request (utime + stime from /proc over the run), req/s,
+p50 and p99 latency. The server is pinned to CPU 0, wrk to CPU 1. Ratios are
+paired within a round; the mean and its 95% confidence interval over rounds
+are printed. Then: exec -> first 200, SIGTERM -> exit (idle and with
+requests in flight), idle RSS.
+
+Usage: scripts/bench.py TARGET_DIR [--rounds R] [--seconds S] [--out DIR]
+(scripts/bench.sh builds and runs it.)
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+HZ = os.sysconf("SC_CLK_TCK")
+OPTIONAL = ["request_id", "trace", "metrics", "catch_panic", "timeout", "limit_body"]
+# Student's t, two-sided 95%, by degrees of freedom.
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04}
+
+
+def t95(df):
+    best = max(k for k in T95 if k <= max(df, 1))
+    return T95[best]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def micro_env(port, on):
+    """Environment for micro with exactly the optional layers in `on`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO__") and k not in ("RUST_LOG", "PORT")}
+    env["MICRO__SITE__HTTP__PORT"] = str(port)
+    env["MICRO__SITE__LOGGING__LEVEL"] = "info"
+    for layer in OPTIONAL:
+        env[f"MICRO__SITE__HTTP__{layer.upper()}"] = "true" if layer in on else "false"
+    return env
+
+
+class Variant:
+    def __init__(self, name, command, env=None):
+        self.name, self.command, self.env = name, command, env
+
+    def start(self, port, cpu="0"):
+        command = ["taskset", "-c", cpu] + self.command(port)
+        env = self.env(port) if self.env else {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def variants(target):
+    bare = os.path.join(target, "bare")
+    service = os.path.join(target, "service")
+    out = [
+        Variant("bare axum", lambda p: [bare, "--port", str(p)]),
+        Variant("bare axum (control)", lambda p: [bare, "--port", str(p)]),
+        Variant("bare axum + layers by hand", lambda p: [bare, "--layers", "--port", str(p)]),
+        Variant("micro, production defaults", lambda p: [service], lambda p: micro_env(p, OPTIONAL)),
+        Variant("micro, optional layers off", lambda p: [service], lambda p: micro_env(p, [])),
+    ]
+    for layer in OPTIONAL:
+        out.append(Variant(f"micro, only {layer}", lambda p: [service], lambda p, l=layer: micro_env(p, [l])))
+    return out
+
+
+def get(port, path="/hello", timeout=2.0):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        return response.status
+
+
+def wait_ready(port, deadline=10.0):
+    end = time.perf_counter() + deadline
+    while time.perf_counter() < end:
+        try:
+            if get(port, timeout=0.5) == 200:
+                return time.perf_counter()
+        except OSError:
+            time.sleep(0.0005)
+    raise SystemExit(f"no 200 on port {port} within {deadline}s")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def parse_latency(text, label):
+    match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def load(variant, seconds):
+    port = free_port()
+    server = variant.start(port)
+    try:
+        wait_ready(port)
+        subprocess.run(["taskset", "-c", "1", "wrk", "-t2", "-c64", "-d1s", f"http://127.0.0.1:{port}/hello"],
+                       capture_output=True, check=True)  # warm-up
+        before = cpu_seconds(server.pid)
+        run = subprocess.run(["taskset", "-c", "1", "wrk", "-t2", "-c64", f"-d{seconds}s", "--latency",
+                              f"http://127.0.0.1:{port}/hello"], capture_output=True, text=True, check=True)
+        after = cpu_seconds(server.pid)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    text = run.stdout
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if errors or "Socket errors" in text:
+        print(f"  warning: {variant.name}: {text.strip().splitlines()[-3:]}", file=sys.stderr)
+    return {
+        "cpu_us": (after - before) / requests * 1e6,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50_ms": parse_latency(text, "50"),
+        "p99_ms": parse_latency(text, "99"),
+    }
+
+
+def lifecycle(variant, repeats):
+    starts, stops, rss = [], [], []
+    for _ in range(repeats):
+        port = free_port()
+        began = time.perf_counter()
+        server = variant.start(port, cpu="0,1")
+        ready = wait_ready(port)
+        starts.append((ready - began) * 1e3)
+        time.sleep(0.2)
+        rss.append(rss_kib(server.pid) / 1024)
+        began = time.perf_counter()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        stops.append((time.perf_counter() - began) * 1e3)
+    return {"start_ms": statistics.median(starts), "stop_ms": statistics.median(stops),
+            "stop_max_ms": max(stops), "rss_mib": statistics.median(rss)}
+
+
+def stop_in_flight(variant, requests=16, sleep_ms=300):
+    """SIGTERM with `requests` requests of /sleep/{sleep_ms} in flight: how
+    long the exit takes and how many of them were answered 200."""
+    port = free_port()
+    server = variant.start(port, cpu="0,1")
+    wait_ready(port)
+    answered = []
+
+    def call():
+        try:
+            answered.append(get(port, f"/sleep/{sleep_ms}", timeout=10))
+        except OSError as err:
+            answered.append(str(err))
+
+    threads = [threading.Thread(target=call) for _ in range(requests)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)
+    began = time.perf_counter()
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+    took = (time.perf_counter() - began) * 1e3
+    for thread in threads:
+        thread.join()
+    return {"stop_ms": took, "ok": sum(1 for a in answered if a == 200), "of": requests}
+
+
+def interval(values):
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, float("nan")
+    return mean, t95(len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--out", default="target/bench")
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found (scripts/bench.sh installs it)")
+    os.makedirs(args.out, exist_ok=True)
+    all_variants = variants(args.target)
+    runs = {v.name: [] for v in all_variants}
+    for round_ in range(args.rounds):
+        order = all_variants if round_ % 2 == 0 else list(reversed(all_variants))
+        for variant in order:
+            runs[variant.name].append(load(variant, args.seconds))
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+
+    bare = runs["bare axum"]
+    rows = []
+    for name, results in runs.items():
+        row = {"name": name}
+        for metric in ("cpu_us", "rps", "p50_ms", "p99_ms"):
+            row[metric] = statistics.median(r[metric] for r in results)
+            row[metric + "_ratio"] = interval([r[metric] / b[metric] for r, b in zip(results, bare)])
+        row["cpu_added"] = interval([r["cpu_us"] - b["cpu_us"] for r, b in zip(results, bare)])
+        rows.append(row)
+    by_name = {r["name"]: r for r in rows}
+    off = runs["micro, optional layers off"]
+    layer_cost = {layer: interval([r["cpu_us"] - o["cpu_us"] for r, o in zip(runs[f"micro, only {layer}"], off)])
+                  for layer in OPTIONAL}
+    hand = runs["bare axum + layers by hand"]
+    micro_vs_hand = interval([m["cpu_us"] / h["cpu_us"] for m, h in zip(runs["micro, production defaults"], hand)])
+
+    bare_v, micro_v = all_variants[0], all_variants[3]
+    life = {"bare axum": lifecycle(bare_v, args.repeats), "micro, production defaults": lifecycle(micro_v, args.repeats)}
+    flight = {"bare axum": stop_in_flight(bare_v), "micro, production defaults": stop_in_flight(micro_v)}
+
+    def ci(pair, fmt="{:.3f}"):
+        mean, half = pair
+        return f"{fmt.format(mean)} ± {fmt.format(half)}"
+
+    lines = [
+        f"{args.rounds} rounds × {args.seconds} s of `wrk -t2 -c64 --latency /hello` per variant, alternating; "
+        f"server on CPU 0, wrk on CPU 1; ratios ÷ bare axum paired per round, mean ± 95% CI.",
+        "",
+        "| variant | CPU/request | ÷ bare | + µs vs bare | req/s | ÷ bare | p50 | p99 | p99 ÷ bare |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['cpu_us']:.2f} µs | {ci(r['cpu_us_ratio'])} | {ci(r['cpu_added'], '{:+.2f}')} "
+            f"| {r['rps']:.0f} | {ci(r['rps_ratio'])} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
+            f"| {ci(r['p99_ms_ratio'])} |")
+    lines += ["", "Each optional layer alone, CPU per request over micro with every optional layer off:", "",
+              "| layer | + µs per request |", "|---|---|"]
+    lines += [f"| {layer} | {ci(cost, '{:+.2f}')} |" for layer, cost in layer_cost.items()]
+    lines += ["", f"micro production defaults ÷ the same layers by hand on bare axum (CPU/request): {ci(micro_vs_hand)}", "",
+              f"Lifecycle, median of {args.repeats} starts each:", "",
+              "| | exec → first 200 | SIGTERM → exit, idle (max) | idle RSS | SIGTERM → exit, 16 × /sleep/300 in flight | answered 200 |",
+              "|---|---|---|---|---|---|"]
+    for name in life:
+        l, f = life[name], flight[name]
+        lines.append(f"| {name} | {l['start_ms']:.1f} ms | {l['stop_ms']:.1f} ms ({l['stop_max_ms']:.1f}) "
+                     f"| {l['rss_mib']:.1f} MiB | {f['stop_ms']:.0f} ms | {f['ok']}/{f['of']} |")
+    lm, lb = life["micro, production defaults"], life["bare axum"]
+    lines += ["", f"Ratios micro ÷ bare: exec → ready {lm['start_ms'] / lb['start_ms']:.2f}×, "
+              f"idle RSS {lm['rss_mib'] / lb['rss_mib']:.2f}×."]
+    report = "\n".join(lines)
+    print(report)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(report + "\n")
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"runs": runs, "life": life, "flight": flight}, f, indent=1)
+    chart(rows, layer_cost, os.path.join(args.out, "bench.png"))
+
+
+def chart(rows, layer_cost, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no chart (scripts/bench.sh installs it)", file=sys.stderr)
+        return
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    names = [r["name"] for r in rows]
+    values = [r["cpu_us"] for r in rows]
+    colors = ["#888888" if n.startswith("bare") else "#2a6fb0" for n in names]
+    left.barh(names, values, color=colors)
+    left.invert_yaxis()
+    left.set_xlabel("server CPU µs per request (median of rounds)")
+    left.set_title("GET /hello under wrk -t2 -c64")
+    for y, v in enumerate(values):
+        left.text(v, y, f" {v:.1f}", va="center", fontsize=8)
+    layers = list(layer_cost)
+    means = [layer_cost[l][0] for l in layers]
+    halves = [layer_cost[l][1] for l in layers]
+    right.barh(layers, means, xerr=halves, color="#2a6fb0")
+    right.invert_yaxis()
+    right.axvline(0, color="black", linewidth=0.5)
+    right.set_xlabel("+ µs per request, one layer on (95% CI)")
+    right.set_title("each optional layer alone")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"chart: {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
