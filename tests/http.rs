@@ -27,15 +27,23 @@ fn a_request_id_is_kept_when_sane_generated_otherwise_and_echoed() {
         (200, Some("abc-123.x:y".into()))
     );
 
-    let (_, generated) = get_with_id(&demo, None);
-    let generated = generated.expect("an id is generated");
-    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    // Generated: the process's random prefix, then a counter.
+    let generated = |id: &str| {
+        id.len() == 33 && id.as_bytes()[16] == b'-' && id.bytes().filter(|b| *b != b'-').all(|b| b.is_ascii_hexdigit())
+    };
+    let (_, first) = get_with_id(&demo, None);
+    let first = first.expect("an id is generated");
+    assert!(generated(&first), "{first}");
+    let (_, second) = get_with_id(&demo, None);
+    let second = second.expect("an id is generated");
+    assert!(generated(&second) && second != first, "{second}");
+    assert_eq!(first[..16], second[..16], "one prefix per process");
 
     for insane in ["has space", "x".repeat(129).as_str(), "quote\"d"] {
         let (_, answered) = get_with_id(&demo, Some(insane));
         let answered = answered.expect("an id");
         assert_ne!(answered, insane);
-        assert_eq!(answered.len(), 36, "replaced by a UUID: {answered}");
+        assert!(generated(&answered), "replaced by a generated id: {answered}");
     }
 }
 
@@ -185,4 +193,30 @@ fn at_the_default_level_request_spans_cost_nothing_and_are_not_logged() {
     assert_eq!(response.status(), 200);
     let line = demo.wait_for_line("sleeping 1 ms");
     assert!(!line.contains("order-7f3a"), "{line}");
+}
+
+#[test]
+fn a_request_past_the_timeout_is_answered_503_and_counted_as_such() {
+    let mut demo = Demo::spawn_env(
+        &["--port", "0", "--production"],
+        &[("MICRO__SITE__HTTP__REQUEST_TIMEOUT", "200ms")],
+    );
+    demo.wait_listening();
+    let status = match agent().get(&demo.url("/sleep/5000")).call() {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(err) => panic!("the connection must answer, not drop: {err}"),
+    };
+    assert_eq!(status, 503);
+    assert_eq!(demo.get("/panic").0, 500);
+
+    let (_, metrics) = demo.get("/metrics");
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/sleep/{ms}",status="503"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/panic",status="500"} 1"#),
+        "{metrics}"
+    );
 }

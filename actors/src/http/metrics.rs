@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request};
@@ -29,9 +30,23 @@ pub const DURATION: &str = "http_request_duration_seconds";
 pub const UNMATCHED: &str = "unmatched";
 
 /// A tower layer recording [`REQUESTS`] and [`DURATION`] for each request.
+/// It sits inside the router (it needs the matched route), under the panic
+/// and timeout layers, so it records what they will answer: a handler that
+/// panics as 500 (the panic then goes on to be caught), a request dropped
+/// past `timeout` as 503, one dropped sooner (the client went away) as 499.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MetricsLayer {
     handles: Handles,
+    timeout: Option<Duration>,
+}
+
+impl MetricsLayer {
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+        Self {
+            handles: Handles::default(),
+            timeout,
+        }
+    }
 }
 
 impl<S> Layer<S> for MetricsLayer {
@@ -41,6 +56,7 @@ impl<S> Layer<S> for MetricsLayer {
         Measured {
             inner,
             handles: self.handles.clone(),
+            timeout: self.timeout,
         }
     }
 }
@@ -50,6 +66,7 @@ impl<S> Layer<S> for MetricsLayer {
 pub(crate) struct Measured<S> {
     inner: S,
     handles: Handles,
+    timeout: Option<Duration>,
 }
 
 impl<S, B> Service<Request<B>> for Measured<S>
@@ -73,6 +90,8 @@ where
             route,
             method,
             handles: self.handles.clone(),
+            timeout: self.timeout,
+            done: false,
         }
     }
 }
@@ -86,6 +105,21 @@ pin_project_lite::pin_project! {
         route: Option<MatchedPath>,
         method: &'static str,
         handles: Handles,
+        timeout: Option<Duration>,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for MeasuredFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                // Cut before answering: by the timeout layer, or the client left.
+                let took = this.started.elapsed();
+                let status = if this.timeout.is_some_and(|bound| took >= bound) { 503 } else { 499 };
+                let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+                this.handles.record(route, this.method, status, took.as_secs_f64());
+            }
+        }
     }
 }
 
@@ -96,9 +130,21 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?;
+        let mut this = self.project();
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx)));
         let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        let output = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => output,
+            Err(panic) => {
+                *this.done = true;
+                this.handles
+                    .record(route, this.method, 500, this.started.elapsed().as_secs_f64());
+                std::panic::resume_unwind(panic);
+            }
+        };
+        *this.done = true;
+        let response = output?;
         let took = this.started.elapsed().as_secs_f64();
         this.handles
             .record(route, this.method, response.status().as_u16(), took);

@@ -14,6 +14,8 @@ mod layers;
 pub mod metrics;
 mod server;
 mod state;
+mod timeout;
+mod toggle;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -334,9 +336,15 @@ impl HttpState {
             }
         };
         let limits = args.limits;
-        let router = layers::with_layers(args.router, limits, args.layers, self.in_flight.clone());
-        let server =
-            Server::start(listener, router, limits.header_read_timeout, self.in_flight.clone()).map_err(bind_error)?;
+        let router = layers::with_layers(args.router, limits, args.layers);
+        let server = Server::start(
+            listener,
+            router,
+            limits.header_read_timeout,
+            self.in_flight.clone(),
+            args.layers.request_id,
+        )
+        .map_err(bind_error)?;
         let bound = server.addr;
         self.server = Some(server);
         Ok(bound)

@@ -11,7 +11,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::BoxError;
+use axum::body::{Bytes, HttpBody};
+use axum::http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -19,8 +24,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tower::Service;
 
 use super::InFlight;
+use super::state::Track;
 
 /// What a drain did.
 ///
@@ -60,12 +67,37 @@ pub(super) struct Server {
     drained: Option<DrainReport>,
 }
 
+/// What the server can serve: the layered router (see `layers.rs`).
+pub(super) trait Serves:
+    Service<Request<Incoming>, Response = Response<Self::Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body.
+    type Body: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> Serves for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    type Body = B;
+}
+
 impl Server {
     pub(super) fn start(
         listener: TcpListener,
-        router: Router,
+        service: impl Serves,
         header_read_timeout: Duration,
         in_flight: InFlight,
+        sanitize_request_id: bool,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
@@ -76,7 +108,7 @@ impl Server {
             .header_read_timeout(header_read_timeout);
         let accept = Accept {
             listener,
-            router,
+            service: Track::new(service, in_flight.clone(), sanitize_request_id),
             builder: Arc::new(builder),
             header_read_timeout,
             in_flight,
@@ -116,15 +148,15 @@ impl Drop for Server {
     }
 }
 
-struct Accept {
+struct Accept<S> {
     listener: TcpListener,
-    router: Router,
+    service: Track<S>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     header_read_timeout: Duration,
     in_flight: InFlight,
 }
 
-impl Accept {
+impl<S: Serves> Accept<S> {
     async fn run(self, mut stopped: oneshot::Receiver<Duration>) -> DrainReport {
         let graceful = GracefulShutdown::new();
         let (closing, closed) = watch::channel(false);
@@ -180,7 +212,7 @@ impl Accept {
         mut closed: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let builder = Arc::clone(&self.builder);
-        let service = TowerToHyperService::new(self.router.clone());
+        let service = TowerToHyperService::new(self.service.clone());
         let wait = self.header_read_timeout;
         async move {
             let mut first = [0_u8; 1];

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::HttpBody;
 use axum::http;
-use axum::response::Response;
 use http_body::{Frame, SizeHint};
-use tower::{Layer, Service};
+use tower::Service;
 
 /// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
 /// read by the health routes with one atomic load.
@@ -100,35 +99,35 @@ impl InFlight {
     }
 }
 
-/// A tower layer counting each request as in flight until its response
-/// body has been sent (or dropped), so a streaming response counts too.
-/// Hand-written rather than `from_fn`: no boxed future per request.
-#[derive(Debug, Clone)]
-pub(crate) struct TrackLayer(pub(crate) InFlight);
-
-impl<S> Layer<S> for TrackLayer {
-    type Service = Track<S>;
-
-    fn layer(&self, inner: S) -> Track<S> {
-        Track {
-            inner,
-            in_flight: self.0.clone(),
-        }
-    }
-}
-
-/// The service [`TrackLayer`] wraps around the router.
+/// The service the server calls for each request: the router, with each
+/// request counted as in flight until its response body has been sent (or
+/// dropped), so a streaming response counts too. It wraps the router from
+/// outside, so the response body is wrapped without being boxed again.
+/// When request ids are on, a client-sent `x-request-id` that is not short
+/// and plain is dropped here (a new one is then generated), so a client
+/// cannot inject text into logs or responses.
 #[derive(Debug, Clone)]
 pub(crate) struct Track<S> {
     inner: S,
     in_flight: InFlight,
+    sanitize_request_id: bool,
 }
 
-impl<S, B> Service<http::Request<B>> for Track<S>
+impl<S> Track<S> {
+    pub(crate) fn new(inner: S, in_flight: InFlight, sanitize_request_id: bool) -> Self {
+        Self {
+            inner,
+            in_flight,
+            sanitize_request_id,
+        }
+    }
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Track<S>
 where
-    S: Service<http::Request<B>, Response = Response>,
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
 {
-    type Response = Response;
+    type Response = http::Response<GuardedBody<RB>>;
     type Error = S::Error;
     type Future = TrackFuture<S::Future>;
 
@@ -136,7 +135,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if self.sanitize_request_id {
+            super::layers::drop_insane_request_id(request.headers_mut());
+        }
         let guard = self.in_flight.enter();
         TrackFuture {
             inner: self.inner.call(request),
@@ -154,34 +156,35 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, E> Future for TrackFuture<F>
+impl<F, E, RB> Future for TrackFuture<F>
 where
-    F: Future<Output = Result<Response, E>>,
+    F: Future<Output = Result<http::Response<RB>, E>>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<http::Response<GuardedBody<RB>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = std::task::ready!(this.inner.poll(cx))?;
-        Poll::Ready(Ok(match this.guard.take() {
-            Some(guard) => response.map(|body| Body::new(GuardedBody { body, _guard: guard })),
-            None => response,
-        }))
+        let guard = this.guard.take();
+        Poll::Ready(Ok(response.map(|body| GuardedBody { body, _guard: guard })))
     }
 }
 
-/// A response body that holds an [`InFlightGuard`] until it is finished or dropped.
-struct GuardedBody {
-    body: Body,
-    _guard: InFlightGuard,
+pin_project_lite::pin_project! {
+    /// A response body that holds an [`InFlightGuard`] until it is finished or dropped.
+    pub(crate) struct GuardedBody<B> {
+        #[pin]
+        body: B,
+        _guard: Option<InFlightGuard>,
+    }
 }
 
-impl HttpBody for GuardedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
+impl<B: HttpBody> HttpBody for GuardedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        self.project().body.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
