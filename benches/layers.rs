@@ -50,6 +50,7 @@ fn layer_stack(c: &mut Criterion) {
         metrics: false,
         timeout: false,
         limit_body: false,
+        header_timeout: false,
     };
     let limits = HttpLimits::default();
     let mut group = c.benchmark_group("one request through the layer stack");

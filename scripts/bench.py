@@ -19,6 +19,7 @@ Usage: scripts/bench.py TARGET_DIR [--rounds R] [--seconds S] [--out DIR]
 """
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -33,7 +34,7 @@ import time
 import urllib.request
 
 HZ = os.sysconf("SC_CLK_TCK")
-OPTIONAL = ["request_id", "trace", "metrics", "catch_panic", "timeout", "limit_body"]
+OPTIONAL = ["request_id", "trace", "metrics", "catch_panic", "timeout", "limit_body", "header_timeout"]
 # Student's t, two-sided 95%, by degrees of freedom.
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
        10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04}
@@ -196,6 +197,35 @@ def stop_in_flight(variant, requests=16, sleep_ms=300):
     return {"stop_ms": took, "ok": sum(1 for a in answered if a == 200), "of": requests}
 
 
+def instructions(variant, requests, out_dir):
+    """Instructions the server executes for `requests` sequential keep-alive
+    GET /hello, by valgrind's callgrind: the same count on every run, whatever
+    else the machine does. Two runs (few and many requests) cancel startup
+    and shutdown; the difference over the extra requests is per request."""
+    totals = []
+    for n in (requests // 4, requests):
+        port = free_port()
+        out = os.path.join(out_dir, f"callgrind.{port}")
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + variant.command(port)
+        env = variant.env(port) if variant.env else {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+        server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(port, deadline=60.0)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(n):
+            connection.request("GET", "/hello")
+            connection.getresponse().read()
+        connection.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+        with open(out) as f:
+            total = next(int(line.split()[1]) for line in f if line.startswith(("summary:", "totals:")))
+        os.remove(out)
+        totals.append((n, total))
+    (n1, t1), (n2, t2) = totals
+    return (t2 - t1) / (n2 - n1)
+
+
 def interval(values):
     mean = statistics.fmean(values)
     if len(values) < 2:
@@ -210,6 +240,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--out", default="target/bench")
+    parser.add_argument("--instructions", type=int, default=4000,
+                        help="requests per variant under callgrind (0: skip)")
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
@@ -273,6 +305,16 @@ def main():
     lm, lb = life["micro, production defaults"], life["bare axum"]
     lines += ["", f"Ratios micro ÷ bare: exec → ready {lm['start_ms'] / lb['start_ms']:.2f}×, "
               f"idle RSS {lm['rss_mib'] / lb['rss_mib']:.2f}×."]
+    if args.instructions and shutil.which("valgrind"):
+        counted = {v.name: instructions(v, args.instructions, args.out)
+                   for v in all_variants if v.name != "bare axum (control)"}
+        base, off_count = counted["bare axum"], counted["micro, optional layers off"]
+        lines += ["", f"Instructions per request (valgrind --tool=callgrind, {args.instructions} sequential keep-alive "
+                  "requests minus a quarter as many; exact and repeatable, user space only):", "",
+                  "| variant | instructions/request | ÷ bare | + over micro with optional layers off |", "|---|---|---|---|"]
+        for name, count in counted.items():
+            extra = f"{count - off_count:+.0f}" if name.startswith("micro, only") or name == "micro, production defaults" else ""
+            lines.append(f"| {name} | {count:.0f} | {count / base:.3f} | {extra} |")
     report = "\n".join(lines)
     print(report)
     with open(os.path.join(args.out, "results.md"), "w") as f:

@@ -172,6 +172,29 @@ fn a_body_over_the_limit_is_answered_413() {
 }
 
 #[test]
+fn a_body_limit_above_axums_own_2_mib_lets_larger_bodies_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "http:\n  body_limit: 4MiB\n").expect("write");
+    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    let agent = ureq::AgentBuilder::new().timeout(support::DEADLINE).build();
+    let three_mib = vec![b'x'; 3 * 1024 * 1024];
+    let answer = agent.post(&demo.url("/echo")).send_bytes(&three_mib).expect("accepted");
+    assert_eq!(
+        answer.into_string().expect("text"),
+        format!("{} bytes\n", three_mib.len())
+    );
+    // Over it: refused from the announced length, before the body is read.
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(demo.addr.expect("listening")).expect("connect");
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 4194305\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[test]
 fn a_request_past_its_timeout_is_answered_503() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("site.yaml"), "http:\n  request_timeout: 100ms\n").expect("write");

@@ -291,6 +291,7 @@ async fn serve(
             metrics: site.http.metrics,
             timeout: site.http.timeout,
             limit_body: site.http.limit_body,
+            header_timeout: site.http.header_timeout,
         },
         readiness,
         in_flight,

@@ -51,6 +51,11 @@ pub struct HttpLayers {
     /// A request body over [`HttpLimits::body_limit`] is answered 413. Off,
     /// axum's own 2 MB limit still applies to its body extractors.
     pub limit_body: bool,
+    /// Every request's headers must arrive within
+    /// [`HttpLimits::header_read_timeout`] (hyper arms a timer per request).
+    /// Off, only a new connection's first byte is bounded: for services
+    /// behind a proxy that bounds slow clients itself.
+    pub header_timeout: bool,
 }
 
 impl Default for HttpLayers {
@@ -62,9 +67,13 @@ impl Default for HttpLayers {
             metrics: true,
             timeout: true,
             limit_body: true,
+            header_timeout: true,
         }
     }
 }
+
+/// The body limit axum's extractors apply by themselves.
+const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The longest client-sent request id kept; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 128;
@@ -109,27 +118,38 @@ where
     } else {
         router
     };
-    ServiceBuilder::new()
-        .layer(Toggle::new(layers.request_id, || {
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(SequentialIds::default()))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .into_inner()
-        }))
-        .layer(Toggle::new(layers.trace, || {
-            TraceLayer::new_for_http().make_span_with(request_span as fn(&axum::http::Request<B>) -> tracing::Span)
-        }))
-        .layer(Toggle::new(layers.catch_panic, CatchPanicLayer::new))
-        .layer(Toggle::new(layers.limit_body, || {
-            ServiceBuilder::new()
-                .layer(DefaultBodyLimit::disable())
-                .layer(RequestBodyLimitLayer::new(limits.body_limit))
-                .into_inner()
-        }))
-        .layer(Toggle::new(layers.timeout, || {
-            TimeoutLayer::new(limits.request_timeout)
-        }))
-        .service(router)
+    let any = layers.request_id || layers.trace || layers.catch_panic || layers.limit_body || layers.timeout;
+    // All off: the router behind one `Toggle`, not five.
+    let stack = Toggle::new(any, || {
+        ServiceBuilder::new()
+            .layer(Toggle::new(layers.request_id, || {
+                ServiceBuilder::new()
+                    .layer(SetRequestIdLayer::x_request_id(SequentialIds::default()))
+                    .layer(PropagateRequestIdLayer::x_request_id())
+                    .into_inner()
+            }))
+            .layer(Toggle::new(layers.trace, || {
+                TraceLayer::new_for_http().make_span_with(request_span as fn(&axum::http::Request<B>) -> tracing::Span)
+            }))
+            .layer(Toggle::new(layers.catch_panic, CatchPanicLayer::new))
+            .layer(Toggle::new(layers.limit_body, || {
+                ServiceBuilder::new()
+                    // axum's extractors stop at 2 MiB unless told otherwise:
+                    // only a larger limit needs them told (an extension per
+                    // request); up to 2 MiB ours answers first.
+                    .layer(Toggle::new(
+                        limits.body_limit > AXUM_BODY_LIMIT,
+                        DefaultBodyLimit::disable,
+                    ))
+                    .layer(RequestBodyLimitLayer::new(limits.body_limit))
+                    .into_inner()
+            }))
+            .layer(Toggle::new(layers.timeout, || {
+                TimeoutLayer::new(limits.request_timeout)
+            }))
+            .into_inner()
+    });
+    ServiceBuilder::new().layer(stack).service(router)
 }
 
 /// The span of one request: DEBUG, so free unless asked for.

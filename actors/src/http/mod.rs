@@ -343,6 +343,7 @@ impl HttpState {
             limits.header_read_timeout,
             self.in_flight.clone(),
             args.layers.request_id,
+            args.layers.header_timeout,
         )
         .map_err(bind_error)?;
         let bound = server.addr;

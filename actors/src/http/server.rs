@@ -98,14 +98,19 @@ impl Server {
         header_read_timeout: Duration,
         in_flight: InFlight,
         sanitize_request_id: bool,
+        header_timeout: bool,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout);
+        if header_timeout {
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+        } else {
+            builder.http1().header_read_timeout(None);
+        }
         let accept = Accept {
             listener,
             service: Track::new(service, in_flight.clone(), sanitize_request_id),

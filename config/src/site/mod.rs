@@ -173,6 +173,9 @@ pub struct HttpConfig {
     pub timeout: bool,
     /// Bodies over `body_limit` are answered 413.
     pub limit_body: bool,
+    /// Every request's headers are bounded by `header_read_timeout`, not
+    /// only a new connection's first byte.
+    pub header_timeout: bool,
 }
 
 /// `site.logging`.
