@@ -310,7 +310,8 @@ def main():
                    for v in all_variants if v.name != "bare axum (control)"}
         base, off_count = counted["bare axum"], counted["micro, optional layers off"]
         lines += ["", f"Instructions per request (valgrind --tool=callgrind, {args.instructions} sequential keep-alive "
-                  "requests minus a quarter as many; exact and repeatable, user space only):", "",
+                  "requests minus a quarter as many; user space only, independent of the machine's load; "
+                  "thread scheduling moves a variant's figure by up to ~2,000 between runs):", "",
                   "| variant | instructions/request | ÷ bare | + over micro with optional layers off |", "|---|---|---|---|"]
         for name, count in counted.items():
             extra = f"{count - off_count:+.0f}" if name.startswith("micro, only") or name == "micro, production defaults" else ""
