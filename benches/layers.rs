@@ -16,7 +16,7 @@ use axum::routing::get;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use micro_actors::http::with_layers;
-use micro_actors::{HttpLayers, HttpLimits};
+use micro_actors::{HttpLayers, HttpLimits, InFlight};
 use tokio::runtime::Runtime;
 use tower::{Service, ServiceExt as _};
 
@@ -59,13 +59,13 @@ fn layer_stack(c: &mut Criterion) {
         &mut group,
         &rt,
         "micro, every layer",
-        &with_layers(hello(), limits, HttpLayers::default()),
+        &with_layers(hello(), limits, HttpLayers::default(), InFlight::default()),
     );
     one(
         &mut group,
         &rt,
         "micro, every optional layer off",
-        &with_layers(hello(), limits, off),
+        &with_layers(hello(), limits, off, InFlight::default()),
     );
     let single: [(&str, HttpLayers); 6] = [
         (
@@ -94,7 +94,12 @@ fn layer_stack(c: &mut Criterion) {
         ),
     ];
     for (name, layers) in single {
-        one(&mut group, &rt, name, &with_layers(hello(), limits, layers));
+        one(
+            &mut group,
+            &rt,
+            name,
+            &with_layers(hello(), limits, layers, InFlight::default()),
+        );
     }
     group.finish();
 }

@@ -12,10 +12,12 @@
 
 mod layers;
 pub mod metrics;
+mod request_id;
 mod server;
 mod state;
 mod timeout;
 mod toggle;
+mod track;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -336,13 +338,12 @@ impl HttpState {
             }
         };
         let limits = args.limits;
-        let router = layers::with_layers(args.router, limits, args.layers);
+        let service = layers::with_layers(args.router, limits, args.layers, self.in_flight.clone());
         let server = Server::start(
             listener,
-            router,
+            service,
             limits.header_read_timeout,
             self.in_flight.clone(),
-            args.layers.request_id,
             args.layers.header_timeout,
         )
         .map_err(bind_error)?;

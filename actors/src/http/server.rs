@@ -27,7 +27,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::Service;
 
 use super::InFlight;
-use super::state::Track;
 
 /// What a drain did.
 ///
@@ -97,7 +96,6 @@ impl Server {
         service: impl Serves,
         header_read_timeout: Duration,
         in_flight: InFlight,
-        sanitize_request_id: bool,
         header_timeout: bool,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
@@ -113,7 +111,7 @@ impl Server {
         }
         let accept = Accept {
             listener,
-            service: Track::new(service, in_flight.clone(), sanitize_request_id),
+            service,
             builder: Arc::new(builder),
             header_read_timeout,
             in_flight,
@@ -155,7 +153,7 @@ impl Drop for Server {
 
 struct Accept<S> {
     listener: TcpListener,
-    service: Track<S>,
+    service: S,
     builder: Arc<auto::Builder<TokioExecutor>>,
     header_read_timeout: Duration,
     in_flight: InFlight,

@@ -1,16 +1,8 @@
 //! Shared HTTP state read on the request path without messages: readiness
 //! and the in-flight request count.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-
-use axum::body::HttpBody;
-use axum::http;
-use http_body::{Frame, SizeHint};
-use tower::Service;
 
 /// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
 /// read by the health routes with one atomic load.
@@ -96,103 +88,6 @@ impl InFlight {
     pub fn enter(&self) -> InFlightGuard {
         self.0.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(Arc::clone(&self.0))
-    }
-}
-
-/// The service the server calls for each request: the router, with each
-/// request counted as in flight until its response body has been sent (or
-/// dropped), so a streaming response counts too. It wraps the router from
-/// outside, so the response body is wrapped without being boxed again.
-/// When request ids are on, a client-sent `x-request-id` that is not short
-/// and plain is dropped here (a new one is then generated), so a client
-/// cannot inject text into logs or responses.
-#[derive(Debug, Clone)]
-pub(crate) struct Track<S> {
-    inner: S,
-    in_flight: InFlight,
-    sanitize_request_id: bool,
-}
-
-impl<S> Track<S> {
-    pub(crate) fn new(inner: S, in_flight: InFlight, sanitize_request_id: bool) -> Self {
-        Self {
-            inner,
-            in_flight,
-            sanitize_request_id,
-        }
-    }
-}
-
-impl<S, B, RB> Service<http::Request<B>> for Track<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
-{
-    type Response = http::Response<GuardedBody<RB>>;
-    type Error = S::Error;
-    type Future = TrackFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        if self.sanitize_request_id {
-            super::layers::drop_insane_request_id(request.headers_mut());
-        }
-        let guard = self.in_flight.enter();
-        TrackFuture {
-            inner: self.inner.call(request),
-            guard: Some(guard),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response future of [`Track`]: hands its guard to the body.
-    pub(crate) struct TrackFuture<F> {
-        #[pin]
-        inner: F,
-        guard: Option<InFlightGuard>,
-    }
-}
-
-impl<F, E, RB> Future for TrackFuture<F>
-where
-    F: Future<Output = Result<http::Response<RB>, E>>,
-{
-    type Output = Result<http::Response<GuardedBody<RB>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?;
-        let guard = this.guard.take();
-        Poll::Ready(Ok(response.map(|body| GuardedBody { body, _guard: guard })))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that holds an [`InFlightGuard`] until it is finished or dropped.
-    pub(crate) struct GuardedBody<B> {
-        #[pin]
-        body: B,
-        _guard: Option<InFlightGuard>,
-    }
-}
-
-impl<B: HttpBody> HttpBody for GuardedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        self.project().body.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

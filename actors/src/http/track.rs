@@ -1,0 +1,162 @@
+//! [`Track`]: the outermost service, wrapped around the layered router.
+//! For each request it
+//! - counts it in flight until its response body has been sent (or
+//!   dropped), so a streaming response counts too (the drain waits on this);
+//! - assigns and echoes its `x-request-id` (see `request_id.rs`), when on;
+//! - answers 500 when anything under it panics, when on (the panic hook has
+//!   already logged the panic through tracing), and the process lives on.
+//!
+//! One pass, no boxing: the response body is wrapped in [`GuardedBody`],
+//! never boxed again. (tower-http's `CatchPanicLayer` boxes every response
+//! body; measured at ~4,300 instructions per request.)
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Bytes, HttpBody};
+use axum::http::{self, HeaderValue, StatusCode, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::{Either, Full};
+use tower::Service;
+
+use super::request_id::{RequestIds, echo};
+use super::{InFlight, InFlightGuard};
+
+/// What [`Track`] does besides counting.
+#[derive(Debug, Clone)]
+pub(crate) struct Duties {
+    pub(crate) ids: Option<RequestIds>,
+    pub(crate) catch_panic: bool,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub(crate) struct Track<S> {
+    inner: S,
+    in_flight: InFlight,
+    duties: Duties,
+}
+
+impl<S> Track<S> {
+    pub(crate) fn new(inner: S, in_flight: InFlight, duties: Duties) -> Self {
+        Self {
+            inner,
+            in_flight,
+            duties,
+        }
+    }
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Track<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+{
+    type Response = http::Response<GuardedBody<RB>>;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let id = self.duties.ids.as_ref().map(|ids| ids.assign(request.headers_mut()));
+        let guard = self.in_flight.enter();
+        let inner = if self.duties.catch_panic {
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))).ok()
+        } else {
+            Some(self.inner.call(request))
+        };
+        TrackFuture {
+            inner,
+            guard: Some(guard),
+            id,
+            catch_panic: self.duties.catch_panic,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Track`]: hands its guard to the body.
+    pub(crate) struct TrackFuture<F> {
+        // `None`: calling the service panicked.
+        #[pin]
+        inner: Option<F>,
+        guard: Option<InFlightGuard>,
+        id: Option<HeaderValue>,
+        catch_panic: bool,
+    }
+}
+
+impl<F, E, RB> Future for TrackFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+{
+    type Output = Result<http::Response<GuardedBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let polled = match this.inner.as_mut().as_pin_mut() {
+            Some(inner) if *this.catch_panic => std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))).ok(),
+            Some(inner) => Some(inner.poll(cx)),
+            None => None,
+        };
+        let mut response = match polled {
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(output)) => output?.map(Either::Left),
+            None => {
+                // Never poll what panicked again.
+                this.inner.set(None);
+                panicked()
+            }
+        };
+        if let Some(id) = this.id.take() {
+            echo(response.headers_mut(), id);
+        }
+        let guard = this.guard.take();
+        Poll::Ready(Ok(response.map(|body| GuardedBody { body, _guard: guard })))
+    }
+}
+
+/// 500, as tower-http's `CatchPanicLayer` answers.
+fn panicked<B>() -> http::Response<Either<B, Full<Bytes>>> {
+    let mut response = http::Response::new(Either::Right(Full::from("Service panicked")));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that holds an [`InFlightGuard`] until it is finished or dropped.
+    pub(crate) struct GuardedBody<B> {
+        #[pin]
+        body: Either<B, Full<Bytes>>,
+        _guard: Option<InFlightGuard>,
+    }
+}
+
+impl<B> HttpBody for GuardedBody<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
