@@ -284,15 +284,7 @@ async fn serve(
             request_timeout: site.http.request_timeout,
             body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
         },
-        layers: HttpLayers {
-            request_id: site.http.request_id,
-            trace: site.http.trace,
-            catch_panic: site.http.catch_panic,
-            metrics: site.http.metrics,
-            timeout: site.http.timeout,
-            limit_body: site.http.limit_body,
-            header_timeout: site.http.header_timeout,
-        },
+        layers: HttpLayers::from(&site.http),
         readiness,
         in_flight,
     };

@@ -68,6 +68,26 @@ impl Default for HttpLayers {
     }
 }
 
+impl From<&micro_config::site::HttpConfig> for HttpLayers {
+    /// The switches of `site.http`.
+    ///
+    /// ```
+    /// let site = micro_config::SiteConfig::default();
+    /// assert_eq!(micro_actors::HttpLayers::from(&site.http), micro_actors::HttpLayers::default());
+    /// ```
+    fn from(http: &micro_config::site::HttpConfig) -> Self {
+        Self {
+            request_id: http.request_id,
+            trace: http.trace,
+            catch_panic: http.catch_panic,
+            metrics: http.metrics,
+            timeout: http.timeout,
+            limit_body: http.limit_body,
+            header_timeout: http.header_timeout,
+        }
+    }
+}
+
 /// The body limit axum's extractors apply by themselves.
 const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
