@@ -60,7 +60,7 @@ pub(crate) fn router(info: Info) -> Router {
             .route("/debug/lifecycle", get(debug_lifecycle));
     }
     let admin = &info.config.site().admin;
-    if admin.enabled && admin.listen.is_empty() {
+    if admin.enabled && admin.own_listener().is_none() {
         router = router.route("/admin/reload", axum::routing::post(admin_reload));
     }
     router.with_state(Arc::new(info))

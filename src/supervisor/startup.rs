@@ -232,7 +232,10 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         health: inner.health.clone(),
         in_flight: ctx.in_flight.clone(),
     };
-    let admin = (site.admin.enabled && !site.admin.listen.is_empty()).then(|| routes::admin_router(info.clone()));
+    let admin = site
+        .admin
+        .own_listener()
+        .map(|at| (at, routes::admin_router(info.clone())));
     let builtin = routes::router(info);
     // axum panics on overlapping routes; that is a startup error here.
     let app = inner.app.clone();
@@ -247,11 +250,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         Child::Http,
     )
     .await?;
-    if let Some(router) = admin {
-        // Checked at load: site.admin.listen is an address:port.
-        let at: SocketAddr = site.admin.listen.parse().map_err(|_| StartError::Port {
-            value: site.admin.listen.clone(),
-        })?;
+    if let Some((at, router)) = admin {
         let listen = Listen::Bind {
             host: at.ip().to_string(),
             port: at.port(),

@@ -88,6 +88,24 @@ pub struct AdminConfig {
     pub listen: String,
 }
 
+impl AdminConfig {
+    /// The address the admin routes listen on by themselves; `None` when
+    /// they are off or share the service's listener (`listen` empty). A
+    /// `listen` that is not an address is refused when the config loads.
+    ///
+    /// ```
+    /// let mut admin = micro_config::SiteConfig::default().admin;
+    /// assert_eq!(admin.own_listener(), None);
+    /// admin.enabled = true;
+    /// admin.listen = "127.0.0.1:9000".into();
+    /// assert_eq!(admin.own_listener(), Some("127.0.0.1:9000".parse().unwrap()));
+    /// ```
+    #[must_use]
+    pub fn own_listener(&self) -> Option<std::net::SocketAddr> {
+        self.enabled.then(|| self.listen.parse().ok()).flatten()
+    }
+}
+
 impl std::fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminConfig")

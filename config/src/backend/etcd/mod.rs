@@ -23,7 +23,7 @@ mod view;
 mod watch;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -77,10 +77,8 @@ struct Tls {
 #[derive(Default)]
 struct Shared {
     client: OnceCell<Client>,
-    /// The documents of the last read, with the revision they were read at.
+    /// The documents as of one revision: the last read, advanced by the watch.
     view: Mutex<View>,
-    /// The revision of the last successful read; 0 before the first.
-    revision: AtomicI64,
     /// Whether the watch stream is up.
     connected: AtomicBool,
     /// Why a fallback start went without etcd, for the watch to log once
@@ -362,7 +360,6 @@ impl ConfigBackend for EtcdBackend {
         };
         match self.read(bound).await {
             Ok(view) => {
-                self.shared.revision.fetch_max(view.revision, Ordering::AcqRel);
                 self.view().replace(view);
                 Ok(())
             }
@@ -436,7 +433,7 @@ impl EtcdStatus {
         } else {
             Err(format!(
                 "etcd watch not connected (serving revision {})",
-                self.0.revision.load(Ordering::Acquire)
+                self.0.view.lock().unwrap_or_else(PoisonError::into_inner).revision
             ))
         }
     }

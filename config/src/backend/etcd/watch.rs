@@ -51,7 +51,7 @@ pub(super) async fn run(backend: EtcdBackend, changes: ChangeSender) {
     if let Some(reason) = fallback {
         tracing::warn!(target: "micro", "started without etcd: {reason}");
     }
-    let mut seen = backend.shared.revision.load(Ordering::Acquire);
+    let mut seen = backend.view().revision;
     let mut backoff = BACKOFF_FIRST;
     let mut lost_logged = false;
     while !changes.is_closed() {
