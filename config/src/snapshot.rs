@@ -135,6 +135,7 @@ impl Snapshot {
 
     /// The cached typed read of `name` as `T`, if one was made. Runs no
     /// user code (no deserialization).
+    #[inline]
     pub(crate) fn cached<T: Send + Sync + 'static>(&self, name: &str) -> Option<Arc<T>> {
         let type_id = TypeId::of::<T>();
         for slot in &self.typed.0 {
@@ -162,13 +163,26 @@ impl Snapshot {
     /// assert!(Arc::ptr_eq(&first, &again), "deserialized once");
     /// assert_eq!(first.port, 5432);
     /// ```
+    #[inline]
     pub fn typed<T>(&self, name: &str) -> Result<Arc<T>, ReadError>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        if let Some(value) = self.cached::<T>(name) {
-            return Ok(value);
+        match self.cached::<T>(name) {
+            Some(value) => Ok(value),
+            None => self.typed_first(name),
         }
+    }
+
+    /// The first typed read of `name` as `T` in this snapshot: deserializes
+    /// and fills a cache slot. Kept out of line so the cached read above
+    /// inlines into its caller.
+    #[cold]
+    #[inline(never)]
+    fn typed_first<T>(&self, name: &str) -> Result<Arc<T>, ReadError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
         let type_id = TypeId::of::<T>();
         let value: Arc<T> = Arc::new(self.get(name)?);
         let mut entry = Typed {

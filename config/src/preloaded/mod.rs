@@ -284,6 +284,7 @@ impl PreloadedConfig {
     /// assert_eq!(config.typed::<Db>("db").unwrap().port, 5432);
     /// # });
     /// ```
+    #[inline]
     pub fn typed<T>(&self, name: &str) -> Result<Arc<T>, ReadError>
     where
         T: DeserializeOwned + Send + Sync + 'static,
