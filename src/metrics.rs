@@ -31,28 +31,50 @@ const BUCKETS: &[f64] = &[
 /// How often recorded histogram samples are folded in when nobody scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
-static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
-/// The recorder micro installed, installing it on first call; `None` when
-/// another one was installed first.
+/// Starts installing the recorder on a thread of its own. Building it
+/// calibrates the clock its histograms use (quanta spins for at least
+/// 500 rounds of 1 µs, at most 200 ms), so the run starts it first and
+/// joins it in [`joined`] once configuration and logging are up: the
+/// calibration overlaps them instead of delaying readiness.
+pub(crate) fn install_in_background() {
+    if RECORDER.get().is_some() {
+        return;
+    }
+    // Without a thread to spare, `joined` installs it in place.
+    let _ = std::thread::Builder::new()
+        .name("micro-metrics".into())
+        .spawn(|| RECORDER.get_or_init(install).is_ok());
+}
+
+/// Waits for the recorder started by [`install_in_background`] (or installs
+/// it now), records `micro_build_info`, and logs once why there is no
+/// `/metrics` when another recorder was installed first. Called once
+/// logging is up and before any child that records metrics starts.
+pub(crate) fn joined(service: &str, version: &str) {
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    match RECORDER.get_or_init(install) {
+        Ok(_) => build_info(service, version),
+        Err(err) => REPORTED.call_once(|| {
+            tracing::warn!(target: "micro", "no /metrics: {err}; micro records into the recorder in place");
+        }),
+    }
+}
+
+/// The recorder micro installed (waiting for it while it is being
+/// installed); `None` when another one was installed first.
 pub(crate) fn recorder() -> Option<&'static PrometheusHandle> {
-    RECORDER
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), BUCKETS)
-                .map_err(|err| err.to_string());
-            match builder.and_then(|builder| builder.install_recorder().map_err(|err| err.to_string())) {
-                Ok(handle) => {
-                    describe();
-                    Some(handle)
-                }
-                Err(err) => {
-                    tracing::warn!(target: "micro", "no /metrics: {err}; micro records into the recorder in place");
-                    None
-                }
-            }
-        })
-        .as_ref()
+    RECORDER.get_or_init(install).as_ref().ok()
+}
+
+fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), BUCKETS)
+        .and_then(PrometheusBuilder::install_recorder)
+        .map_err(|err| err.to_string())?;
+    describe();
+    Ok(handle)
 }
 
 /// The `# HELP` lines.
@@ -101,7 +123,7 @@ pub(crate) fn upkeep() -> Option<JoinHandle<()>> {
 }
 
 /// `micro_build_info{service, version} 1`.
-pub(crate) fn build_info(service: &str, version: &str) {
+fn build_info(service: &str, version: &str) {
     metrics::gauge!("micro_build_info", "service" => service.to_owned(), "version" => version.to_owned()).set(1.0);
 }
 

@@ -320,9 +320,7 @@ impl Service {
     }
 
     async fn run_claimed(&self, mode: Mode) -> ExitStatus {
-        if crate::metrics::recorder().is_some() {
-            crate::metrics::build_info(self.name(), &self.get_version(false));
-        }
+        crate::metrics::install_in_background();
         let (done, finished) = oneshot::channel();
         let force = Force::new();
         let args = SupervisorArgs {

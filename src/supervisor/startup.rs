@@ -160,7 +160,10 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     ask(&actor, |reply| LoggerMsg::InstallWith(layers, reply), bound)
         .await
         .map_err(unanswered("logging", "logger"))?
-        .map_err(StartError::Logging)
+        .map_err(StartError::Logging)?;
+    // Before the watch, workers and HTTP, which record metrics.
+    crate::metrics::joined(ctx.service.name(), &ctx.service.get_version(false));
+    Ok(())
 }
 
 async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind) -> Result<(), StartError> {
