@@ -198,32 +198,37 @@ def stop_in_flight(variant, requests=16, sleep_ms=300):
 
 
 def instructions(variant, requests, out_dir):
-    """Instructions the server executes for `requests` sequential keep-alive
-    GET /hello, by valgrind's callgrind: the same count on every run, whatever
-    else the machine does. Two runs (few and many requests) cancel startup
-    and shutdown; the difference over the extra requests is per request."""
-    totals = []
-    for n in (requests // 4, requests):
-        port = free_port()
-        out = os.path.join(out_dir, f"callgrind.{port}")
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + variant.command(port)
-        env = variant.env(port) if variant.env else {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
-        server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Instructions the server executes per sequential keep-alive GET /hello,
+    by valgrind's callgrind: the same count on every run, whatever else the
+    machine does. Counters are zeroed after start and 200 warm-up requests
+    and dumped after `requests` more, so startup (whose clock calibration
+    spins for a time, not a count) and shutdown are not in the figure."""
+    port = free_port()
+    out = os.path.join(out_dir, f"callgrind.{port}")
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + variant.command(port)
+    env = variant.env(port) if variant.env else {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+    server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
         wait_ready(port, deadline=60.0)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for _ in range(n):
-            connection.request("GET", "/hello")
-            connection.getresponse().read()
+        for counted in (False, True):
+            if counted:
+                subprocess.run(["callgrind_control", "--zero", str(server.pid)], check=True, capture_output=True)
+            for _ in range(requests if counted else 200):
+                connection.request("GET", "/hello")
+                connection.getresponse().read()
+        subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True, capture_output=True)
         connection.close()
+    finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
-        with open(out) as f:
-            total = next(int(line.split()[1]) for line in f if line.startswith(("summary:", "totals:")))
-        os.remove(out)
-        totals.append((n, total))
-    (n1, t1), (n2, t2) = totals
-    return (t2 - t1) / (n2 - n1)
+    dump = out + ".1"
+    with open(dump) as f:
+        total = next(int(line.split()[1]) for line in f if line.startswith("summary:"))
+    for path in (out, dump):
+        os.remove(path)
+    return total / requests
 
 
 def interval(values):
@@ -309,9 +314,9 @@ def main():
         counted = {v.name: instructions(v, args.instructions, args.out)
                    for v in all_variants if v.name != "bare axum (control)"}
         base, off_count = counted["bare axum"], counted["micro, optional layers off"]
-        lines += ["", f"Instructions per request (valgrind --tool=callgrind, {args.instructions} sequential keep-alive "
-                  "requests minus a quarter as many; user space only, independent of the machine's load; "
-                  "thread scheduling moves a variant's figure by up to ~2,000 between runs):", "",
+        lines += ["", f"Instructions per request (valgrind --tool=callgrind, counters zeroed after 200 warm-up "
+                  f"requests, then {args.instructions} sequential keep-alive requests; user space only, "
+                  "independent of the machine's load):", "",
                   "| variant | instructions/request | ÷ bare | + over micro with optional layers off |", "|---|---|---|---|"]
         for name, count in counted.items():
             extra = f"{count - off_count:+.0f}" if name.startswith("micro, only") or name == "micro, production defaults" else ""
