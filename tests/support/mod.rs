@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod load;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
