@@ -12,6 +12,7 @@
 //! | `micro_restarts_total` | counter | child |
 //! | `micro_phase_duration_seconds` | gauge | stage (`startup`, `shutdown`), phase |
 //! | `micro_uptime_seconds` | gauge | |
+//! | `micro_log_lines_dropped_total` | counter | |
 //!
 //! One recorder per process, installed by the first service that runs;
 //! when the embedding program installed its own first, micro records into
@@ -97,6 +98,10 @@ fn describe() {
     describe_gauge!("micro_config_generation", "Generation of the configuration in force.");
     describe_counter!("micro_config_reloads_total", "Configuration reloads, by outcome.");
     describe_counter!("micro_restarts_total", "Restarts of a supervised child, by child.");
+    describe_counter!(
+        "micro_log_lines_dropped_total",
+        "Log lines dropped because stderr could not keep up (site.logging.buffer_lines)."
+    );
     describe_gauge!(
         "micro_phase_duration_seconds",
         Unit::Seconds,
@@ -154,6 +159,7 @@ pub(crate) fn render(now: &Scrape) -> Option<String> {
     metrics::gauge!("http_requests_in_flight").set(now.in_flight as f64);
     metrics::gauge!("micro_config_generation").set(now.generation as f64);
     metrics::gauge!("micro_uptime_seconds").set(now.uptime.map_or(0.0, |uptime| uptime.as_secs_f64()));
+    metrics::counter!("micro_log_lines_dropped_total").absolute(micro_actors::logger::dropped_lines());
     handle.run_upkeep();
     Some(handle.render())
 }

@@ -224,6 +224,7 @@ impl Service {
                 LogFormatSetting::Auto => LogFormat::Json,
             },
             level: site.logging.level.clone(),
+            buffer_lines: site.logging.buffer_lines,
         };
         if let Some(hook) = &self.inner.log_hook {
             hook(&mut settings);
@@ -316,6 +317,9 @@ impl Service {
         let status = self.run_claimed(mode).await;
         self.inner.handle.set_exit(&status);
         self.inner.handle.release();
+        // The last lines (the stop report) were queued after the shutdown's
+        // flush phase; a process exits right after `run` returns.
+        let _ = micro_actors::logger::flush(self.config_site().shutdown.flush_timeout).await;
         status
     }
 

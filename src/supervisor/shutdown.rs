@@ -243,10 +243,13 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     }
 
     phase("flush");
-    if let Some(logger) = &plan.logger
-        && let Err(err) = ask(logger, LoggerMsg::Flush, margin).await
-    {
-        tracing::warn!(target: "micro", "flush: logger: {err}");
+    if let Some(logger) = &plan.logger {
+        let bound = plan.site.shutdown.flush_timeout;
+        match ask(logger, |reply| LoggerMsg::Flush(bound, reply), bound + margin).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(target: "micro", "flush: {err}"),
+            Err(err) => tracing::warn!(target: "micro", "flush: logger: {err}"),
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Demo {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     pub addr: Option<SocketAddr>,
+    /// stderr, once the reader stopped reading it (see `spawn_holding_stderr`).
+    held: Arc<Mutex<Option<BufReader<std::process::ChildStderr>>>>,
 }
 
 impl Demo {
@@ -44,7 +46,18 @@ impl Demo {
         Self::spawn_with(args, None, env)
     }
 
+    /// Starts the demo and reads its stderr only up to the first line
+    /// containing `until`; then holds the pipe open unread, so it fills and
+    /// every write to it blocks.
+    pub fn spawn_holding_stderr(args: &[&str], env: &[(&str, &str)], until: &str) -> Self {
+        Self::spawn_reading(args, None, env, Some(until.to_owned()))
+    }
+
     fn spawn_with(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)]) -> Self {
+        Self::spawn_reading(args, dir, env, None)
+    }
+
+    fn spawn_reading(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)], until: Option<String>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_micro"));
         command
             .args(args)
@@ -67,16 +80,26 @@ impl Demo {
         let mut child = command.spawn().expect("the demo binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
+        let held = Arc::new(Mutex::new(None));
+        let (sink, hold) = (Arc::clone(&lines), Arc::clone(&held));
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().expect("lines").push(line);
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let last = std::mem::take(&mut line).trim_end().to_owned();
+                let stop = until.as_deref().is_some_and(|until| last.contains(until));
+                sink.lock().expect("lines").push(last);
+                if stop {
+                    *hold.lock().expect("held") = Some(reader);
+                    return;
+                }
             }
         });
         Self {
             child,
             lines,
             addr: None,
+            held,
         }
     }
 

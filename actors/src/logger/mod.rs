@@ -5,15 +5,18 @@
 //!   the service's name and version on every line; replies when done.
 //! - [`LoggerMsg::SetLevel`]: apply a new filter directive at once (after a
 //!   reload); replies with the outcome.
-//! - [`LoggerMsg::Flush`]: write out anything buffered; replies when done.
+//! - [`LoggerMsg::Flush`]: write out the queued lines, bounded; replies
+//!   with the outcome.
 //!
 //! Debug mode writes human-readable lines (colored on a terminal);
-//! production writes one JSON object per line. Both go to stderr. `RUST_LOG`,
-//! when set, wins over the configured level.
+//! production writes one JSON object per line. Both go to stderr through a
+//! thread of their own (see `output.rs`): a blocked stderr drops lines,
+//! never blocks a request. `RUST_LOG`, when set, wins over the configured
+//! level.
 
 mod format;
+mod output;
 
-use std::io::Write;
 use std::sync::OnceLock;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -25,6 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use format::WithService;
+pub use output::{FlushError, dropped_lines, flush};
 
 /// How log lines are written.
 ///
@@ -35,6 +39,7 @@ use format::WithService;
 ///     version: "0.1.0".into(),
 ///     format: LogFormat::Json,
 ///     level: "warn".into(),
+///     buffer_lines: 1000,
 /// };
 /// logger::install(&settings).unwrap();
 /// assert!(logger::is_installed());
@@ -55,6 +60,7 @@ pub enum LogFormat {
 ///     version: "1a2b3c4".into(),
 ///     format: micro_actors::LogFormat::Json,
 ///     level: "info".into(),
+///     buffer_lines: 1000,
 /// };
 /// assert_eq!(settings.format, micro_actors::LogFormat::Json);
 /// ```
@@ -68,6 +74,9 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A tracing `EnvFilter` directive.
     pub level: String,
+    /// Lines that may wait for stderr (see `output.rs`); taken by the first
+    /// install of the process.
+    pub buffer_lines: usize,
 }
 
 /// Configuring logging failed.
@@ -128,6 +137,7 @@ static FILTER: OnceLock<FilterHandle> = OnceLock::new();
 ///     version: "0.1.0".into(),
 ///     format: micro_actors::LogFormat::Pretty,
 ///     level: "warn".into(),
+///     buffer_lines: 1000,
 /// };
 /// micro_actors::logger::install(&settings).unwrap();
 /// micro_actors::logger::install(&settings).unwrap(); // idempotent
@@ -147,6 +157,7 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
 ///     version: "0.1.0".into(),
 ///     format: micro_actors::LogFormat::Json,
 ///     level: "info".into(),
+///     buffer_lines: 1000,
 /// };
 /// let mine = tracing_subscriber::fmt::layer().with_writer(std::io::sink).boxed();
 /// micro_actors::logger::install_with(&settings, micro_actors::logger::ExtraLayers(vec![mine])).unwrap();
@@ -161,7 +172,7 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
     let events = WithService::new(&settings.service, &settings.version, settings.format, ansi);
     let fmt_layer = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(output::writer(settings.buffer_lines));
     // JSON lines need span fields recorded as JSON too.
     let fmt_layer = match settings.format {
         LogFormat::Pretty => fmt_layer.event_format(events).boxed(),
@@ -243,6 +254,7 @@ pub fn check_directive(directive: &str) -> Result<(), LogError> {
 ///     version: "0.1.0".into(),
 ///     format: LogFormat::Pretty,
 ///     level: "warn".into(),
+///     buffer_lines: 1000,
 /// };
 /// logger::install(&settings).unwrap();
 /// assert!(logger::is_installed());
@@ -275,11 +287,12 @@ fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
 ///     version: "0.1.0".into(),
 ///     format: LogFormat::Pretty,
 ///     level: "warn".into(),
+///     buffer_lines: 1000,
 /// };
 /// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
 /// call!(actor, LoggerMsg::Install).unwrap().unwrap();
 /// call!(actor, |reply| LoggerMsg::SetLevel("error".into(), reply)).unwrap().unwrap();
-/// call!(actor, LoggerMsg::Flush).unwrap();
+/// call!(actor, |reply| LoggerMsg::Flush(std::time::Duration::from_secs(1), reply)).unwrap().unwrap();
 /// actor.stop(None);
 /// handle.await.unwrap();
 /// # });
@@ -292,8 +305,8 @@ pub enum LoggerMsg {
     InstallWith(ExtraLayers, RpcReplyPort<Result<(), LogError>>),
     /// Apply a filter directive.
     SetLevel(String, RpcReplyPort<Result<(), LogError>>),
-    /// Write out buffered lines.
-    Flush(RpcReplyPort<()>),
+    /// Write out the queued lines, waiting at most the given bound.
+    Flush(std::time::Duration, RpcReplyPort<Result<(), FlushError>>),
 }
 
 /// The actor. Its argument is the settings to install.
@@ -307,6 +320,7 @@ pub enum LoggerMsg {
 ///     version: "0.1.0".into(),
 ///     format: LogFormat::Json,
 ///     level: "warn".into(),
+///     buffer_lines: 1000,
 /// };
 /// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
 /// assert!(!logger::is_installed()); // spawning alone installs nothing
@@ -333,6 +347,7 @@ pub struct LoggerActor;
 ///     version: "0.1.0".into(),
 ///     format: LogFormat::Pretty,
 ///     level: "warn".into(),
+///     buffer_lines: 1000,
 /// };
 /// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
 /// call!(actor, LoggerMsg::Install).unwrap().unwrap();
@@ -381,27 +396,12 @@ impl Actor for LoggerActor {
                 }
                 let _ = reply.send(outcome);
             }
-            LoggerMsg::Flush(reply) => {
-                flush();
-                let _ = reply.send(());
+            LoggerMsg::Flush(bound, reply) => {
+                let _ = reply.send(flush(bound).await);
             }
         }
         Ok(())
     }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        _state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        flush();
-        Ok(())
-    }
-}
-
-fn flush() {
-    let _ = std::io::stderr().flush();
-    let _ = std::io::stdout().flush();
 }
 
 #[cfg(test)]

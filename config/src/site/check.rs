@@ -54,6 +54,12 @@ impl SiteConfig {
                 ));
             }
         }
+        if site.logging.buffer_lines == 0 {
+            return Err(invalid(
+                &["logging", "buffer_lines"],
+                "must be at least 1: no line could be written".into(),
+            ));
+        }
         if site.admin.enabled && site.admin.token.len() < 16 {
             return Err(invalid(
                 &["admin", "token"],
@@ -82,7 +88,7 @@ impl SiteConfig {
     }
 
     /// Every bound, with its key path under the site document.
-    fn bounds(&self) -> [(&'static str, Duration); 15] {
+    fn bounds(&self) -> [(&'static str, Duration); 16] {
         [
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("http.request_timeout", self.http.request_timeout),
@@ -93,6 +99,7 @@ impl SiteConfig {
             ("shutdown.drain_timeout", self.shutdown.drain_timeout),
             ("shutdown.finish_timeout", self.shutdown.finish_timeout),
             ("shutdown.actor_stop_timeout", self.shutdown.actor_stop_timeout),
+            ("shutdown.flush_timeout", self.shutdown.flush_timeout),
             ("actors.call_timeout", self.actors.call_timeout),
             ("health.interval", self.health.interval),
             ("health.timeout", self.health.timeout),

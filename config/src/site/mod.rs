@@ -209,6 +209,8 @@ pub struct LoggingConfig {
     pub level: String,
     /// Line format: `auto` (by mode), `pretty` or `json`.
     pub format: LogFormatSetting,
+    /// Lines that may wait for stderr; past it they are dropped and counted.
+    pub buffer_lines: usize,
 }
 
 /// `site.logging.format`.
@@ -273,6 +275,9 @@ pub struct ShutdownConfig {
     /// Bound on stopping each actor.
     #[serde(with = "humantime_serde")]
     pub actor_stop_timeout: Duration,
+    /// Bound on writing out the queued log lines.
+    #[serde(with = "humantime_serde")]
+    pub flush_timeout: Duration,
 }
 
 /// `site.actors`.

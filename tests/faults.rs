@@ -1,0 +1,62 @@
+//! Faults from outside the process: what the service does when the world
+//! around it misbehaves.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::load::Load;
+use support::{Demo, poll};
+
+#[test]
+fn a_blocked_stderr_drops_log_lines_and_neither_requests_nor_shutdown_wait_on_it() {
+    let total = Duration::from_secs(5);
+    let mut demo = Demo::spawn_holding_stderr(
+        &["--production", "--port", "0"],
+        &[
+            ("MICRO__SITE__LOGGING__BUFFER_LINES", "100"),
+            ("MICRO__SITE__SHUTDOWN__FLUSH_TIMEOUT", "500ms"),
+            ("MICRO__SITE__SHUTDOWN__TOTAL", "5s"),
+        ],
+        "started micro-demo",
+    );
+    demo.wait_listening();
+    demo.wait_for_line("started micro-demo");
+
+    // Each /sleep/0 logs a line of ~200 bytes: 3000 of them are ~600 KB,
+    // far past the 64 KiB pipe and the 100-line queue.
+    let load = Load::start(demo.addr.expect("listening"), 8, "/sleep/0");
+    poll("3000 requests sent with stderr blocked", || {
+        (load.sent() >= 3000).then_some(())
+    });
+    let tally = load.finish();
+    assert_eq!(tally.failed(), 0, "{:?}", tally.statuses);
+    assert!(
+        tally.cut.is_empty() && tally.unanswered.is_empty() && tally.errors.is_empty(),
+        "{tally:?}"
+    );
+
+    let (status, metrics) = demo.get("/metrics");
+    assert_eq!(status, 200);
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("micro_log_lines_dropped_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no micro_log_lines_dropped_total in:\n{metrics}"));
+    assert!(dropped > 1000.0, "dropped {dropped} lines");
+
+    let sigterm = Instant::now();
+    demo.signal(Signal::SIGTERM);
+    let status = demo.wait_exit();
+    let took = sigterm.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < total,
+        "SIGTERM → exit took {took:?} with stderr blocked; the budget is {total:?}"
+    );
+    eprintln!(
+        "stderr blocked: {} requests answered 2xx, {dropped} log lines dropped, SIGTERM → exit {took:?}",
+        tally.answered()
+    );
+}
