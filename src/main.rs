@@ -57,6 +57,16 @@ struct Args {
     /// a slow startup: readiness stays 503 and a signal stops it cleanly.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     init_delay: Option<Duration>,
+    /// Fault: run a worker that panics after this long (e.g. `50ms`) each
+    /// time it runs, to watch supervision restart it, then stop the service
+    /// (exit 1) past site.supervision.max_restarts.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    panicking_worker: Option<Duration>,
+    /// Fault: add a finish callback, ahead of the demo's own, that never
+    /// returns: it is cut at site.shutdown.finish_timeout, and the demo's
+    /// still runs.
+    #[arg(long)]
+    hanging_finish_callback: bool,
     #[command(flatten)]
     #[cfg(feature = "etcd")]
     etcd: EtcdArgs,
@@ -97,6 +107,20 @@ async fn main() -> micro::ExitStatus {
         builder = builder.health_check("etcd", move || {
             let outcome = check();
             async move { outcome }
+        });
+    }
+    if let Some(after) = args.panicking_worker {
+        builder = builder.worker("panicking-worker", move |_| async move {
+            tokio::time::sleep(after).await;
+            panic!("the demo's panicking worker panicked, as asked");
+            #[allow(unreachable_code)]
+            Ok::<_, std::io::Error>(())
+        });
+    }
+    if args.hanging_finish_callback {
+        builder = builder.finish_callback(|| async {
+            tracing::info!("demo finish callback: hanging, as asked");
+            std::future::pending::<Result<(), std::io::Error>>().await
         });
     }
     let service = builder

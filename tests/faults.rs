@@ -60,3 +60,63 @@ fn a_blocked_stderr_drops_log_lines_and_neither_requests_nor_shutdown_wait_on_it
         tally.answered()
     );
 }
+
+#[test]
+fn a_worker_panicking_at_every_run_is_restarted_then_the_service_stops_with_1_saying_why() {
+    let mut demo = Demo::spawn_env(
+        &["--production", "--port", "0", "--panicking-worker", "20ms"],
+        &[
+            ("MICRO__SITE__SUPERVISION__MAX_RESTARTS", "2"),
+            ("MICRO__SITE__SUPERVISION__BACKOFF_INITIAL", "10ms"),
+        ],
+    );
+    demo.wait_listening();
+    assert_eq!(demo.get("/hello").0, 200, "serving while the worker fails");
+
+    let status = demo.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", demo.stderr());
+    let restarts = demo
+        .lines()
+        .iter()
+        .filter(|line| line.contains("worker panicking-worker failed") && line.contains("restarting in"))
+        .count();
+    assert_eq!(restarts, 2, "two restarts, then escalation:\n{}", demo.stderr());
+    let gave_up = demo.wait_for_line("giving up");
+    assert!(
+        gave_up.contains("panicked, as asked"),
+        "the reason names the panic: {gave_up}"
+    );
+    assert!(gave_up.contains("site.supervision.max_restarts = 2"), "{gave_up}");
+    let stopped = demo.wait_for_line("stopped micro-demo");
+    assert!(
+        stopped.contains("exit 1"),
+        "the stop report gives the exit code: {stopped}"
+    );
+}
+
+#[test]
+fn a_hanging_finish_callback_is_cut_at_its_bound_and_the_next_one_still_runs() {
+    let mut demo = Demo::spawn_env(
+        &["--production", "--port", "0", "--hanging-finish-callback"],
+        &[("MICRO__SITE__SHUTDOWN__FINISH_TIMEOUT", "300ms")],
+    );
+    demo.wait_listening();
+    demo.wait_for_line("started micro-demo");
+
+    let sigterm = Instant::now();
+    demo.signal(Signal::SIGTERM);
+    let status = demo.wait_exit();
+    let took = sigterm.elapsed();
+    assert!(status.success(), "{}", demo.stderr());
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let lines = demo.lines();
+    let cut = lines
+        .iter()
+        .position(|line| line.contains("finish[0] did not finish within 300ms"))
+        .unwrap_or_else(|| panic!("no cut reported:\n{}", demo.stderr()));
+    let next = lines
+        .iter()
+        .position(|line| line.contains("demo finish callback: goodbye"))
+        .unwrap_or_else(|| panic!("the next finish callback did not run:\n{}", demo.stderr()));
+    assert!(cut < next, "cut first, then the next one ran");
+}
