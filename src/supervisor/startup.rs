@@ -163,7 +163,23 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
         .map_err(StartError::Logging)?;
     // Before the watch, workers and HTTP, which record metrics.
     crate::metrics::joined(ctx.service.name(), &ctx.service.get_version(false));
+    raise_open_files_limit();
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one before the listener
+/// opens, as Go's runtime does: systemd starts services with a soft limit
+/// of 1024 (hard 524288), which a service with many clients reaches long
+/// before its memory or CPU.
+fn raise_open_files_limit() {
+    let before = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft);
+    match (before, rlimit::increase_nofile_limit(u64::MAX)) {
+        (Ok(before), Ok(now)) if now > before => {
+            tracing::debug!(target: "micro", "open files limit raised from {before} to {now}");
+        }
+        (_, Err(err)) => tracing::warn!(target: "micro", "open files limit not raised: {err}"),
+        _ => {}
+    }
 }
 
 async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind) -> Result<(), StartError> {
@@ -285,6 +301,7 @@ async fn serve(
             header_read_timeout: site.http.header_read_timeout,
             request_timeout: site.http.request_timeout,
             body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
+            backlog: site.http.backlog,
         },
         layers: HttpLayers::from(&site.http),
         readiness,

@@ -124,6 +124,9 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes; larger ones are answered 413.
     pub body_limit: usize,
+    /// Completed connections the kernel queues until accepted (capped by
+    /// `net.core.somaxconn`); past it new clients wait for a SYN retry.
+    pub backlog: u32,
 }
 
 impl Default for HttpLimits {
@@ -132,6 +135,7 @@ impl Default for HttpLimits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             body_limit: 2 * 1024 * 1024,
+            backlog: 1024,
         }
     }
 }
@@ -330,7 +334,7 @@ impl HttpState {
             source,
         };
         let listener = match args.listen {
-            Listen::Bind { host, port } => TcpListener::bind((host.as_str(), port)).await.map_err(bind_error)?,
+            Listen::Bind { host, port } => bind(&host, port, args.limits.backlog).await.map_err(bind_error)?,
             Listen::Listener(listener) => {
                 // Inherited sockets come blocking; tokio needs non-blocking.
                 listener.set_nonblocking(true).map_err(bind_error)?;
@@ -359,6 +363,25 @@ impl HttpState {
             None => DrainReport::default(),
         }
     }
+}
+
+/// Listens on the first address `host:port` resolves to that binds, with
+/// `backlog` (tokio's `bind` takes no backlog).
+async fn bind(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }?;
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
 }
 
 #[cfg(test)]

@@ -174,6 +174,8 @@ pub struct HttpConfig {
     /// Longest a client may take to send its request headers.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Completed connections the kernel queues until accepted.
+    pub backlog: u32,
     /// Longest a request may take; then it is answered 503.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
