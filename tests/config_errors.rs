@@ -170,6 +170,18 @@ catalogue! {
         expect &["environment variable MICRO__SITE__HTTP__PORT: site.http.port: invalid type"];
     a_variable_with_no_path: files &[], env &[("MICRO__", "1")],
         expect &["environment variable MICRO__"];
+    a_duration_from_the_environment_without_unit: files &[], env &[("MICRO__SITE__SHUTDOWN__TOTAL", "forever")],
+        expect &["environment variable MICRO__SITE__SHUTDOWN__TOTAL: site.shutdown.total:"];
+    a_log_queue_of_no_lines: files &[("site.yaml", b"logging:\n  buffer_lines: 0\n")], env &[],
+        expect &["{dir}/site.yaml:2:3: site.logging.buffer_lines: must be at least 1"];
+    a_negative_backlog: files &[("site.yaml", b"http:\n  backlog: -5\n")], env &[],
+        expect &["{dir}/site.yaml:2:3: site.http.backlog:", "-5"];
+    a_zero_flush_timeout: files &[("site.yaml", b"shutdown:\n  flush_timeout: 0s\n")], env &[],
+        expect &["{dir}/site.yaml:2:3: site.shutdown.flush_timeout: must be longer than 0s"];
+    an_unknown_escape_in_a_quoted_string: files &[("demo.yaml", b"greeting: \"\\q\"\n")], env &[],
+        expect &["{dir}/demo.yaml:1:"];
+    a_switch_that_is_not_a_bool: files &[("site.yaml", b"http:\n  metrics: maybe\n")], env &[],
+        expect &["{dir}/site.yaml:2:3: site.http.metrics: invalid type: string \"maybe\", expected a boolean"];
 }
 
 #[test]
