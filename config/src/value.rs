@@ -6,6 +6,12 @@ use crate::Value;
 /// value (`null`) changes nothing; any other value in `over` replaces the
 /// one in `base`.
 ///
+/// Layers merged in order give the same result however they are grouped
+/// (`config/tests/merge.rs`), as long as each key is a map in every layer
+/// or in none: a value between two maps (`a: {x: 1}`, then `a: 5`, then
+/// `a: {y: 2}`) resets the key when merged in order, but not when the last
+/// two are merged first.
+///
 /// ```
 /// use serde_json::json;
 /// let mut base = json!({"http": {"host": "127.0.0.1", "port": 8000}, "tags": [1]});
