@@ -178,3 +178,36 @@ fn with_fallback_an_unreachable_etcd_starts_on_the_files_and_is_taken_once_it_an
     etcd.put(KEY, "greeting: etcd is back");
     greets(&demo, "etcd is back");
 }
+
+#[test]
+fn etcd_killed_under_load_loses_no_request_and_the_config_catches_up_after() {
+    let mut etcd = Etcd::start();
+    etcd.put(KEY, "greeting: before the crash");
+    let demo = demo_on(&etcd.url(), &[]);
+    let load = support::load::Load::start(demo.addr.expect("listening"), 32, "/hello");
+    poll("load running", || (load.sent() >= 1000).then_some(()));
+
+    etcd.members[0].kill();
+    demo.wait_for_line("etcd watch on /micro/micro-demo/ lost");
+    let at_kill = load.sent();
+    poll("load running with etcd down", || {
+        (load.sent() >= at_kill + 2000).then_some(())
+    });
+
+    etcd.members[0].restart();
+    etcd.wait_healthy();
+    etcd.put(KEY, "greeting: after the restart");
+    greets(&demo, "after the restart");
+    let tally = load.finish();
+
+    assert_eq!(tally.failed(), 0, "non-2xx while etcd was down: {:?}", tally.statuses);
+    assert!(
+        tally.cut.is_empty() && tally.unanswered.is_empty() && tally.errors.is_empty(),
+        "lost while etcd was down: {tally:?}"
+    );
+    eprintln!(
+        "etcd killed under load: {} answers, all 2xx ({} while etcd was down or after)",
+        tally.answered(),
+        tally.answered().saturating_sub(at_kill)
+    );
+}
