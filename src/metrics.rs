@@ -22,7 +22,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::task::JoinHandle;
 
 /// Latency buckets, seconds: 0.5 ms to 10 s.
 const BUCKETS: &[f64] = &[
@@ -75,6 +74,7 @@ fn install() -> Result<PrometheusHandle, String> {
         .and_then(PrometheusBuilder::install_recorder)
         .map_err(|err| err.to_string())?;
     describe();
+    upkeep(handle.clone());
     Ok(handle)
 }
 
@@ -114,17 +114,19 @@ fn describe() {
     );
 }
 
-/// Folds recorded histogram samples in every few seconds, until aborted.
-pub(crate) fn upkeep() -> Option<JoinHandle<()>> {
-    let handle = recorder()?.clone();
-    Some(tokio::spawn(async move {
-        let mut every = tokio::time::interval(UPKEEP);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            handle.run_upkeep();
-        }
-    }))
+/// Folds recorded histogram samples in every few seconds, for the life of
+/// the process (the recorder's), on a thread of its own: a timer on the
+/// runtime would make its time driver read the clock at every wake-up of
+/// every request.
+fn upkeep(handle: PrometheusHandle) {
+    let _ = std::thread::Builder::new()
+        .name("micro-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP);
+                handle.run_upkeep();
+            }
+        });
 }
 
 /// `micro_build_info{service, version} 1`.

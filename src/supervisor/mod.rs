@@ -136,8 +136,6 @@ pub(crate) struct SupervisorState {
     watchdog: Option<JoinHandle<()>>,
     /// Run the registered readiness checks while the service runs.
     health_checks: Vec<JoinHandle<()>>,
-    /// Folds histogram samples into `/metrics` while the service runs.
-    metrics_upkeep: Option<JoinHandle<()>>,
 }
 
 /// A snapshot to apply, with every key path changed since the last applied.
@@ -154,7 +152,7 @@ impl Drop for SupervisorState {
         if let Some(task) = &self.watchdog {
             task.abort();
         }
-        for task in self.health_checks.iter().chain(&self.metrics_upkeep) {
+        for task in &self.health_checks {
             task.abort();
         }
         // A supervisor that fails skips post_stop: no task may outlive it.
@@ -228,7 +226,6 @@ impl Actor for Supervisor {
             restarts: HashMap::new(),
             watchdog: None,
             health_checks: Vec::new(),
-            metrics_upkeep: None,
         })
     }
 
@@ -395,7 +392,6 @@ impl SupervisorState {
             .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
         crate::systemd::ready(&serving);
         self.watchdog = crate::systemd::watchdog();
-        self.metrics_upkeep = crate::metrics::upkeep();
         let (inner, site) = (self.service.inner(), self.service.config_site());
         self.health_checks =
             crate::health::start(&inner.checks, &inner.health, site.health.interval, site.health.timeout);

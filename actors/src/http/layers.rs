@@ -68,6 +68,23 @@ impl Default for HttpLayers {
     }
 }
 
+impl HttpLayers {
+    /// Whether any layer wraps the router from outside (trace span, body
+    /// limit, timeout); request id, panic catching and the in-flight count
+    /// live in the outermost service, and metrics inside the router.
+    ///
+    /// ```
+    /// let mut layers = micro_actors::HttpLayers::default();
+    /// assert!(layers.wrap_router());
+    /// (layers.trace, layers.limit_body, layers.timeout) = (false, false, false);
+    /// assert!(!layers.wrap_router());
+    /// ```
+    #[must_use]
+    pub fn wrap_router(&self) -> bool {
+        self.trace || self.limit_body || self.timeout
+    }
+}
+
 impl From<&micro_config::site::HttpConfig> for HttpLayers {
     /// The switches of `site.http`.
     ///
@@ -128,15 +145,9 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let router = if layers.metrics {
-        let timeout = layers.timeout.then_some(limits.request_timeout);
-        router.layer(MetricsLayer::new(timeout))
-    } else {
-        router
-    };
-    let any = layers.trace || layers.limit_body || layers.timeout;
+    let router = measured(router, limits, layers);
     // All off: the router behind one `Toggle`, not five.
-    let stack = Toggle::new(any, || {
+    let stack = Toggle::new(layers.wrap_router(), || {
         ServiceBuilder::new()
             .layer(Toggle::new(layers.trace, || {
                 TraceLayer::new_for_http().make_span_with(request_span as fn(&axum::http::Request<B>) -> tracing::Span)
@@ -158,11 +169,39 @@ where
             }))
             .into_inner()
     });
-    let duties = Duties {
+    Track::new(
+        ServiceBuilder::new().layer(stack).service(router),
+        in_flight,
+        duties(layers),
+    )
+}
+
+/// `router` with nothing but [`Track`] around it: what the server serves
+/// when no layer wraps the router ([`HttpLayers::wrap_router`] is false).
+/// One type chosen per server, not a `Toggle` per request: a request moves
+/// no futures sized for layers that are off.
+pub(crate) fn tracked(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Track<Router> {
+    Track::new(measured(router, limits, layers), in_flight, duties(layers))
+}
+
+/// The router with request metrics inside it (they need the matched
+/// route), its handlers made routes once (`with_state`, as `axum::serve`
+/// does) instead of at every request.
+fn measured(router: Router, limits: HttpLimits, layers: HttpLayers) -> Router {
+    let router = if layers.metrics {
+        let timeout = layers.timeout.then_some(limits.request_timeout);
+        router.layer(MetricsLayer::new(timeout))
+    } else {
+        router
+    };
+    router.with_state(())
+}
+
+fn duties(layers: HttpLayers) -> Duties {
+    Duties {
         ids: layers.request_id.then(RequestIds::new),
         catch_panic: layers.catch_panic,
-    };
-    Track::new(ServiceBuilder::new().layer(stack).service(router), in_flight, duties)
+    }
 }
 
 /// The span of one request: DEBUG, so free unless asked for.

@@ -341,15 +341,16 @@ impl HttpState {
                 TcpListener::from_std(listener).map_err(bind_error)?
             }
         };
-        let limits = args.limits;
-        let service = layers::with_layers(args.router, limits, args.layers, self.in_flight.clone());
-        let server = Server::start(
-            listener,
-            service,
-            limits.header_read_timeout,
-            self.in_flight.clone(),
-            args.layers.header_timeout,
-        )
+        let (limits, switches, in_flight) = (args.limits, args.layers, self.in_flight.clone());
+        let (wait, header_timeout) = (limits.header_read_timeout, switches.header_timeout);
+        // One stack type per server, chosen here, not a toggle per request.
+        let server = if switches.wrap_router() {
+            let service = layers::with_layers(args.router, limits, switches, in_flight.clone());
+            Server::start(listener, service, wait, in_flight, header_timeout)
+        } else {
+            let service = layers::tracked(args.router, limits, switches, in_flight.clone());
+            Server::start(listener, service, wait, in_flight, header_timeout)
+        }
         .map_err(bind_error)?;
         let bound = server.addr;
         self.server = Some(server);
