@@ -12,7 +12,7 @@
 use std::io::{self, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::MakeWriter;
@@ -22,6 +22,9 @@ struct Output {
     dropped: ErrorCounter,
     queued: AtomicU64,
     written: AtomicU64,
+    /// Told after each write while a flush waits.
+    wrote: tokio::sync::Notify,
+    waiting: AtomicBool,
     // Dropping it would stop the worker: the output lives as long as the process.
     _worker: WorkerGuard,
 }
@@ -42,6 +45,8 @@ pub(super) fn writer(buffer_lines: usize) -> Queued {
             writer,
             queued: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            wrote: tokio::sync::Notify::new(),
+            waiting: AtomicBool::new(false),
             _worker: worker,
         }
     });
@@ -98,21 +103,27 @@ pub async fn flush(bound: Duration) -> Result<(), FlushError> {
     } else {
         bound
     };
-    let deadline = Instant::now() + bound;
+    let deadline = tokio::time::Instant::now() + bound;
     loop {
+        // Registered before the check, so a write in between still wakes us.
+        let wrote = output.wrote.notified();
+        tokio::pin!(wrote);
+        wrote.as_mut().enable();
+        output.waiting.store(true, Ordering::Release);
         let written = output.written.load(Ordering::Acquire);
         if written >= target {
+            output.waiting.store(false, Ordering::Release);
             BEHIND.store(false, Ordering::Release);
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if tokio::time::timeout_at(deadline, wrote).await.is_err() {
+            output.waiting.store(false, Ordering::Release);
             BEHIND.store(true, Ordering::Release);
             return Err(FlushError {
-                pending_bytes: target - written,
+                pending_bytes: target - output.written.load(Ordering::Acquire).min(target),
                 bound,
             });
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -155,6 +166,9 @@ impl Write for Counted {
         let n = self.0.write(buf)?;
         if let Some(output) = OUTPUT.get() {
             output.written.fetch_add(n as u64, Ordering::AcqRel);
+            if output.waiting.load(Ordering::Acquire) {
+                output.wrote.notify_waiters();
+            }
         }
         Ok(n)
     }
