@@ -11,10 +11,10 @@ use support::load::{Load, ids_in};
 use support::{Demo, poll};
 
 /// The production demo on port 0 with every request's start and finish
-/// logged (tower-http's DEBUG events inside micro's request span, which
+/// logged (micro's DEBUG events inside its request span, which
 /// carries the request id).
 fn demo_logging_requests(env: &[(&str, &str)]) -> Demo {
-    let mut all = vec![("RUST_LOG", "info,micro::request=debug,tower_http=debug")];
+    let mut all = vec![("RUST_LOG", "info,micro::request=debug")];
     all.extend_from_slice(env);
     let mut demo = Demo::spawn_env(&["--production", "--port", "0"], &all);
     demo.wait_listening();

@@ -196,8 +196,8 @@ fn read_response(reader: &mut BufReader<TcpStream>) -> Answer {
     }
 }
 
-/// Request ids the server logged as started (`tower_http` DEBUG
-/// "started processing request" inside micro's request span).
+/// Request ids the server logged with `event` (micro's DEBUG
+/// "started/finished processing request" inside its request span).
 pub fn ids_in(lines: &[String], event: &str) -> std::collections::HashSet<String> {
     lines
         .iter()

@@ -1,8 +1,8 @@
-//! The tower-http stack around the service's router: request id (kept when
-//! sane, generated otherwise, echoed), a trace span per request, request
-//! metrics, panic → 500, request timeout → 503, body limit → 413. (The
-//! in-flight count wraps all of it in the server: see `state.rs`.)
-//! Each optional layer can be switched off in `site.http`.
+//! The stack around the service's router: request id (kept when sane,
+//! generated otherwise, echoed), a span per request, the in-flight count
+//! and panic → 500 in the outermost service (`track.rs`); request timeout
+//! → 503 and body limit → 413 around the router; request metrics inside
+//! it. Each optional layer can be switched off in `site.http`.
 
 use std::convert::Infallible;
 
@@ -12,10 +12,9 @@ use axum::body::{Bytes, HttpBody};
 use axum::extract::DefaultBodyLimit;
 use tower::{Service, ServiceBuilder};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use super::metrics::MetricsLayer;
-use super::request_id::{RequestIds, X_REQUEST_ID};
+use super::request_id::RequestIds;
 use super::timeout::TimeoutLayer;
 use super::toggle::Toggle;
 use super::track::{Duties, Track};
@@ -69,19 +68,20 @@ impl Default for HttpLayers {
 }
 
 impl HttpLayers {
-    /// Whether any layer wraps the router from outside (trace span, body
-    /// limit, timeout); request id, panic catching and the in-flight count
-    /// live in the outermost service, and metrics inside the router.
+    /// Whether any layer wraps the router from outside (body limit,
+    /// timeout); request id, the request span, panic catching and the
+    /// in-flight count live in the outermost service, and metrics inside
+    /// the router.
     ///
     /// ```
     /// let mut layers = micro_actors::HttpLayers::default();
     /// assert!(layers.wrap_router());
-    /// (layers.trace, layers.limit_body, layers.timeout) = (false, false, false);
+    /// (layers.limit_body, layers.timeout) = (false, false);
     /// assert!(!layers.wrap_router());
     /// ```
     #[must_use]
     pub fn wrap_router(&self) -> bool {
-        self.trace || self.limit_body || self.timeout
+        self.limit_body || self.timeout
     }
 }
 
@@ -146,12 +146,9 @@ where
     B::Error: Into<BoxError>,
 {
     let router = measured(router, limits, layers);
-    // All off: the router behind one `Toggle`, not five.
+    // All off: the router behind one `Toggle`, not three.
     let stack = Toggle::new(layers.wrap_router(), || {
         ServiceBuilder::new()
-            .layer(Toggle::new(layers.trace, || {
-                TraceLayer::new_for_http().make_span_with(request_span as fn(&axum::http::Request<B>) -> tracing::Span)
-            }))
             .layer(Toggle::new(layers.limit_body, || {
                 ServiceBuilder::new()
                     // axum's extractors stop at 2 MiB unless told otherwise:
@@ -200,16 +197,7 @@ fn measured(router: Router, limits: HttpLimits, layers: HttpLayers) -> Router {
 fn duties(layers: HttpLayers) -> Duties {
     Duties {
         ids: layers.request_id.then(RequestIds::new),
+        trace: layers.trace,
         catch_panic: layers.catch_panic,
     }
-}
-
-/// The span of one request: DEBUG, so free unless asked for.
-fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or("");
-    tracing::debug_span!(target: "micro::request", "request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }
