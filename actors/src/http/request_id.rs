@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::http::header::Entry;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header.
@@ -39,12 +40,16 @@ impl RequestIds {
     /// Keeps a sane client id in `headers` or puts a new one there; returns
     /// the id to echo.
     pub(crate) fn assign(&self, headers: &mut HeaderMap) -> HeaderValue {
-        if let Some(id) = headers.get(&X_REQUEST_ID).filter(|id| sane(id)) {
-            return id.clone();
+        // One lookup whatever the outcome (the name is hashed once).
+        match headers.entry(&X_REQUEST_ID) {
+            Entry::Occupied(entry) if sane(entry.get()) => entry.get().clone(),
+            Entry::Occupied(mut entry) => {
+                let id = self.generate();
+                entry.insert(id.clone());
+                id
+            }
+            Entry::Vacant(entry) => entry.insert(self.generate()).clone(),
         }
-        let id = self.generate();
-        headers.insert(X_REQUEST_ID.clone(), id.clone());
-        id
     }
 
     fn generate(&self) -> HeaderValue {
@@ -59,8 +64,8 @@ impl RequestIds {
 
 /// Puts `id` on a response that has none of its own.
 pub(crate) fn echo(headers: &mut HeaderMap, id: HeaderValue) {
-    if !headers.contains_key(&X_REQUEST_ID) {
-        headers.insert(X_REQUEST_ID.clone(), id);
+    if let Entry::Vacant(entry) = headers.entry(&X_REQUEST_ID) {
+        entry.insert(id);
     }
 }
 
