@@ -200,11 +200,7 @@ fn etcd_killed_under_load_loses_no_request_and_the_config_catches_up_after() {
     greets(&demo, "after the restart");
     let tally = load.finish();
 
-    assert_eq!(tally.failed(), 0, "non-2xx while etcd was down: {:?}", tally.statuses);
-    assert!(
-        tally.cut.is_empty() && tally.unanswered.is_empty() && tally.errors.is_empty(),
-        "lost while etcd was down: {tally:?}"
-    );
+    tally.assert_nothing_lost("while etcd was down");
     eprintln!(
         "etcd killed under load: {} answers, all 2xx ({} while etcd was down or after)",
         tally.answered(),

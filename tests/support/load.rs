@@ -43,6 +43,16 @@ impl Tally {
             .sum()
     }
 
+    /// Asserts that every request sent was answered in full with a 2xx:
+    /// no other status, none cut, none left unanswered, no client error.
+    pub fn assert_nothing_lost(&self, during: &str) {
+        assert_eq!(self.failed(), 0, "non-2xx answers {during}: {:?}", self.statuses);
+        assert!(
+            self.cut.is_empty() && self.unanswered.is_empty() && self.errors.is_empty(),
+            "lost {during}: {self:?}"
+        );
+    }
+
     fn merge(&mut self, other: Self) {
         for (status, n) in other.statuses {
             *self.statuses.entry(status).or_default() += n;

@@ -76,18 +76,17 @@ where
         } else {
             tracing::Span::none()
         };
+        let entered = span.enter();
         let started = (!span.is_none()).then(|| {
-            let _entered = span.enter();
             tracing::debug!(target: "micro::request", "started processing request");
             Instant::now()
         });
-        let _entered = span.enter();
         let inner = if self.duties.catch_panic {
             std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))).ok()
         } else {
             Some(self.inner.call(request))
         };
-        drop(_entered);
+        drop(entered);
         TrackFuture {
             inner,
             guard: Some(guard),

@@ -25,6 +25,8 @@ struct Output {
     /// Told after each write while a flush waits.
     wrote: tokio::sync::Notify,
     waiting: AtomicBool,
+    /// Set when a flush ran out of time; cleared when one catches up.
+    behind: AtomicBool,
     // Dropping it would stop the worker: the output lives as long as the process.
     _worker: WorkerGuard,
 }
@@ -47,10 +49,14 @@ pub(super) fn writer(buffer_lines: usize) -> Queued {
             written: AtomicU64::new(0),
             wrote: tokio::sync::Notify::new(),
             waiting: AtomicBool::new(false),
+            behind: AtomicBool::new(false),
             _worker: worker,
         }
     });
-    Queued(output.writer.clone())
+    Queued {
+        writer: output.writer.clone(),
+        output,
+    }
 }
 
 /// Lines dropped because the queue was full, since the process started.
@@ -80,9 +86,6 @@ pub struct FlushError {
     pub bound: Duration,
 }
 
-/// Set when a flush ran out of time; cleared when one catches up.
-static BEHIND: AtomicBool = AtomicBool::new(false);
-
 /// Waits until every line queued so far is written to stderr, at most
 /// `bound`. Once a flush ran out of time (stderr blocked), the next ones
 /// do not wait again until the output has caught up: a shutdown waits for
@@ -98,7 +101,7 @@ pub async fn flush(bound: Duration) -> Result<(), FlushError> {
         return Ok(());
     };
     let target = output.queued.load(Ordering::Acquire);
-    let bound = if BEHIND.load(Ordering::Acquire) {
+    let bound = if output.behind.load(Ordering::Acquire) {
         Duration::ZERO
     } else {
         bound
@@ -113,12 +116,12 @@ pub async fn flush(bound: Duration) -> Result<(), FlushError> {
         let written = output.written.load(Ordering::Acquire);
         if written >= target {
             output.waiting.store(false, Ordering::Release);
-            BEHIND.store(false, Ordering::Release);
+            output.behind.store(false, Ordering::Release);
             return Ok(());
         }
         if tokio::time::timeout_at(deadline, wrote).await.is_err() {
             output.waiting.store(false, Ordering::Release);
-            BEHIND.store(true, Ordering::Release);
+            output.behind.store(true, Ordering::Release);
             return Err(FlushError {
                 pending_bytes: target - output.written.load(Ordering::Acquire).min(target),
                 bound,
@@ -130,17 +133,17 @@ pub async fn flush(bound: Duration) -> Result<(), FlushError> {
 /// The writer every event uses: queues the line, counting its bytes when
 /// the queue took it.
 #[derive(Clone)]
-pub(super) struct Queued(NonBlocking);
+pub(super) struct Queued {
+    writer: NonBlocking,
+    output: &'static Output,
+}
 
 impl Write for Queued {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(output) = OUTPUT.get() else {
-            return Ok(buf.len());
-        };
-        let dropped = output.dropped.dropped_lines();
-        let n = self.0.write(buf)?;
-        if output.dropped.dropped_lines() == dropped {
-            output.queued.fetch_add(buf.len() as u64, Ordering::AcqRel);
+        let dropped = self.output.dropped.dropped_lines();
+        let n = self.writer.write(buf)?;
+        if self.output.dropped.dropped_lines() == dropped {
+            self.output.queued.fetch_add(buf.len() as u64, Ordering::AcqRel);
         }
         Ok(n)
     }
