@@ -50,7 +50,7 @@ async fn main() -> micro::ExitStatus {
             tracing::info!("flushing what is left");
             Ok::<_, std::io::Error>(())
         })
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(micro::build_version!())
         .build();
 
     // Code that embeds the service controls it through a handle.

@@ -42,7 +42,7 @@ pub struct ServiceBuilder {
     log_hook: Option<LogHook>,
     log_layers: Vec<micro_actors::BoxedLayer>,
     validators: Vec<micro_config::Validator>,
-    version: Option<String>,
+    version: Option<crate::BuildVersion>,
 }
 
 impl ServiceBuilder {
@@ -328,17 +328,22 @@ impl ServiceBuilder {
         self
     }
 
-    /// The version used when there is no `REVISION` file, no
-    /// `MICRO_REVISION` and no build commit; usually
-    /// `env!("CARGO_PKG_VERSION")`.
+    /// The service's build identity: [`build_version!`](crate::build_version)
+    /// (its package version and the commit its build captured), or a plain
+    /// version string. What the service reports is, first found: a
+    /// `REVISION` file in the working directory, `MICRO_REVISION`, this
+    /// commit, this package version (`unknown` when none is given). Never
+    /// micro's own.
     ///
     /// ```
     /// let service = micro::Service::builder("orders", "takes orders")
-    ///     .version(env!("CARGO_PKG_VERSION"))
+    ///     .version(micro::build_version!())
     ///     .build();
     /// assert!(!service.get_version(false).is_empty());
+    /// let plain = micro::Service::builder("orders", "takes orders").version("1.4.0").build();
+    /// # let _ = plain;
     /// ```
-    pub fn version(mut self, version: impl Into<String>) -> Self {
+    pub fn version(mut self, version: impl Into<crate::BuildVersion>) -> Self {
         self.version = Some(version.into());
         self
     }
@@ -361,11 +366,12 @@ impl ServiceBuilder {
                 config.validate(move |s| check(s))
             });
         let cwd = std::env::current_dir().unwrap_or_default();
-        let fallback = self.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
+        let build = self.version.unwrap_or_else(|| crate::BuildVersion::new("unknown"));
         let service = Service::from_inner(Arc::new(ServiceInner {
             name: self.name,
             description: self.description,
-            version: version::resolve(&cwd, fallback),
+            version: version::resolve(&cwd, &build),
+            build,
             app: self.app,
             handle: ServiceHandle::new(config.clone()),
             config,

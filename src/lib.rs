@@ -54,7 +54,7 @@ mod service;
 mod signals;
 mod supervisor;
 mod systemd;
-pub mod version;
+mod version;
 
 pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
@@ -66,6 +66,11 @@ pub use micro_config::PreloadedConfig;
 pub use report::{ShutdownReport, StopCause};
 pub use restart::RestartPolicy;
 pub use service::Service;
+pub use version::BuildVersion;
 
 /// The configuration crate: backends, snapshots, the site schema.
 pub use micro_config as config;
+
+/// The axum micro is built on: use it for the service's routes (`micro::axum::Router`),
+/// so the router a service hands over is always the version micro serves.
+pub use axum;

@@ -6,7 +6,7 @@
 //! | `GET /health/live` | 200 while the process serves |
 //! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
 //! | `GET /metrics` | Prometheus text: requests, latency, in flight, config, reloads, restarts, phases, build info (see `metrics.rs`) |
-//! | `GET /version` | 200 `{"name", "version", "short", "config_generation", "last_reload"}` |
+//! | `GET /version` | 200 `{"name", "version", "short", "package_version", "commit", "config_generation", "last_reload"}` |
 //! | `GET /debug/config` | debug mode only: the configuration in force as YAML, secrets redacted |
 //! | `GET /debug/lifecycle` | debug mode only: phase, uptime, restarts, and each phase's timing |
 //!
@@ -32,6 +32,8 @@ pub(crate) struct Info {
     pub(crate) name: String,
     pub(crate) description: String,
     pub(crate) version: String,
+    /// The service's build identity: package version and commit.
+    pub(crate) build: crate::BuildVersion,
     pub(crate) readiness: Readiness,
     pub(crate) config: PreloadedConfig,
     /// Debug mode: the debug routes exist.
@@ -200,6 +202,8 @@ async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {
         "name": info.name,
         "version": info.version,
         "short": version::short(&info.version),
+        "package_version": info.build.package(),
+        "commit": info.build.git_commit(),
         "config_generation": info.config.generation(),
         // Why a reload failed names files and keys: debug mode only; the
         // log has it in production.

@@ -61,6 +61,8 @@ pub(crate) struct ServiceInner {
     pub(crate) name: String,
     pub(crate) description: String,
     pub(crate) version: String,
+    /// The build identity the service was given.
+    pub(crate) build: crate::BuildVersion,
     pub(crate) app: Router,
     pub(crate) config: PreloadedConfig,
     pub(crate) init: Vec<Callback>,
@@ -142,8 +144,9 @@ impl Service {
     }
 
     /// The running version: the `REVISION` file in the working directory at
-    /// build time, else `MICRO_REVISION`, else the git commit at build, else
-    /// the crate version. `short_sha` cuts a commit hash to 7 characters.
+    /// build time, else `MICRO_REVISION`, else the commit the service's build
+    /// captured ([`build_version!`](crate::build_version)), else its package
+    /// version. `short_sha` cuts a commit hash to 7 characters.
     ///
     /// ```
     /// let service = micro::Service::builder("hello", "says hello").version("9.9.9").build();

@@ -243,6 +243,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         name: inner.name.clone(),
         description: inner.description.clone(),
         version: inner.version.clone(),
+        build: inner.build.clone(),
         readiness: ctx.readiness.clone(),
         config: inner.config.clone(),
         debug: ctx.mode.is_debug(),

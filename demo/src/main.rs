@@ -9,13 +9,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::{
+use clap::Parser;
+use micro::axum::extract::Path;
+use micro::axum::http::StatusCode;
+use micro::axum::{
     Router,
     routing::{get, post},
 };
-use clap::Parser;
 use micro::config::{EnvBackend, FileBackend, Layered, LoadError, MemoryBackend, PreloadedConfig};
 
 /// The demo's own config document, compiled in.
@@ -149,7 +149,7 @@ async fn main() -> micro::ExitStatus {
                     message: format!("a greeting must be text: {err}"),
                 })
         })
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(micro::build_version!())
         .build();
     if args.check_config {
         service.check_config(args.sources).await
@@ -225,7 +225,7 @@ async fn panic() -> &'static str {
 }
 
 /// Answers the size of the body it was sent (bounded by `site.http.body_limit`).
-async fn echo(body: axum::body::Bytes) -> String {
+async fn echo(body: micro::axum::body::Bytes) -> String {
     format!("{} bytes\n", body.len())
 }
 
