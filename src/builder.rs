@@ -7,7 +7,7 @@ use axum::Router;
 use micro_actors::{BoxError, Callback, LogSettings};
 use micro_config::{LoadError, PreloadedConfig};
 
-use crate::service::{LogHook, ServiceInner};
+use crate::service::{App, LogHook, ServiceInner};
 use crate::{Service, ServiceHandle, global, version};
 
 /// Builds a [`Service`]; from [`Service::builder`].
@@ -20,8 +20,8 @@ use crate::{Service, ServiceHandle, global, version};
 /// let service = micro::Service::builder("orders", "takes orders")
 ///     .config(config)
 ///     .config_site_path(["site"])
-///     .init_callback(|| async { Ok::<_, std::io::Error>(()) })
-///     .finish_callback(|| async { Ok::<_, std::io::Error>(()) })
+///     .init_callback(|| async { Ok(()) })
+///     .finish_callback(|| async { Ok(()) })
 ///     .log_configuration(|settings| settings.level = "info,orders=debug".into())
 ///     .version("1.4.0")
 ///     .build();
@@ -31,8 +31,12 @@ use crate::{Service, ServiceHandle, global, version};
 pub struct ServiceBuilder {
     name: String,
     description: String,
-    app: Router,
+    app: App,
+    resources: crate::Resources,
+    release: Vec<Callback>,
     config: Option<PreloadedConfig>,
+    /// Backends put over `config`, lowest first.
+    config_layers: Vec<Arc<dyn micro_config::ConfigBackend>>,
     site_path: Vec<String>,
     init: Vec<Callback>,
     finish: Vec<Callback>,
@@ -46,12 +50,25 @@ pub struct ServiceBuilder {
 }
 
 impl ServiceBuilder {
+    /// The service's name, description and package version, as given so far.
+    #[cfg(feature = "cli")]
+    pub(crate) fn identity(&self) -> (&str, &str, Option<&str>) {
+        (
+            &self.name,
+            &self.description,
+            self.version.as_ref().map(crate::BuildVersion::package),
+        )
+    }
+
     pub(crate) fn new(name: String, description: String) -> Self {
         Self {
             name,
             description,
-            app: Router::new(),
+            app: App::Router(Router::new()),
+            resources: crate::Resources::default(),
+            release: Vec::new(),
             config: None,
+            config_layers: Vec::new(),
             site_path: Vec::new(),
             init: Vec::new(),
             finish: Vec::new(),
@@ -75,7 +92,78 @@ impl ServiceBuilder {
     /// # let _ = service;
     /// ```
     pub fn app(mut self, app: Router) -> Self {
-        self.app = app;
+        self.app = App::Router(app);
+        self
+    }
+
+    /// The service's own routes, made once every init step ran, from what
+    /// its [resources](Self::resource) opened: hand them to the handlers as
+    /// axum state, with no `Option` to check in each handler. Replaces
+    /// [`app`](Self::app).
+    ///
+    /// ```
+    /// use micro::axum::{Router, extract::State, routing::get};
+    ///
+    /// #[derive(Clone)]
+    /// struct Pool(std::sync::Arc<str>);
+    ///
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .resource("pool", || async { Ok(Pool("postgres://db/orders".into())) }, |_pool| async { Ok(()) })
+    ///     .app_with(|resources| {
+    ///         Router::new()
+    ///             .route("/db", get(|State(pool): State<Pool>| async move { pool.0.to_string() }))
+    ///             .with_state(resources.get::<Pool>())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn app_with(mut self, make: impl Fn(&crate::Resources) -> Router + Send + Sync + 'static) -> Self {
+        self.app = App::With(Arc::new(make));
+        self
+    }
+
+    /// A resource the service opens at startup and releases at shutdown: a
+    /// database pool, a client, a consumer. `open` runs as an init step, in
+    /// registration order with the [init callbacks](Self::init_callback),
+    /// bounded by `site.startup.init_timeout` (an error or a panic fails
+    /// startup with exit 70); its value is kept for
+    /// [`app_with`](Self::app_with) (one resource per type). `release` gets
+    /// the value back in the finish phase, after the finish callbacks, last
+    /// opened first, bounded by `site.shutdown.finish_timeout` — and also
+    /// when a later startup step fails (a port in use, another init
+    /// failing), so what was opened is never left behind.
+    ///
+    /// ```
+    /// #[derive(Clone)]
+    /// struct Pool;
+    /// impl Pool {
+    ///     async fn connect() -> std::io::Result<Pool> { Ok(Pool) }
+    ///     async fn close(self) {}
+    /// }
+    ///
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .resource(
+    ///         "pool",
+    ///         || async { Ok(Pool::connect().await?) },
+    ///         |pool| async move {
+    ///             pool.close().await;
+    ///             Ok(())
+    ///         },
+    ///     )
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn resource<T, Open, OpenFut, Release, ReleaseFut>(mut self, name: &str, open: Open, release: Release) -> Self
+    where
+        T: Clone + Send + Sync + 'static,
+        Open: Fn() -> OpenFut + Send + Sync + 'static,
+        OpenFut: Future<Output = Result<T, BoxError>> + Send + 'static,
+        Release: Fn(T) -> ReleaseFut + Send + Sync + 'static,
+        ReleaseFut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let (opener, releaser) = crate::resources::pair(&self.resources, name, open, release);
+        self.init.push(opener);
+        self.release.push(releaser);
         self
     }
 
@@ -91,6 +179,28 @@ impl ServiceBuilder {
     /// ```
     pub fn config(mut self, config: PreloadedConfig) -> Self {
         self.config = Some(config);
+        self
+    }
+
+    /// Puts `backend` over the service's configuration: where both have a
+    /// value, `backend`'s wins. What the command line ([`cli`](crate::cli),
+    /// feature `cli`) and tests use to add files, the environment or values
+    /// in memory over a service's own defaults. A service given no
+    /// [`config`](Self::config) and no layer reads the site document from
+    /// its defaults and `MICRO__SITE__...` variables; with a layer, from its
+    /// defaults and the layers.
+    ///
+    /// ```
+    /// use micro::config::{EnvBackend, MemoryBackend, PreloadedConfig};
+    /// let defaults = MemoryBackend::labelled("orders defaults").with_yaml("orders", "max_items: 10").unwrap();
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .config(PreloadedConfig::new(["site", "orders"]).backend(defaults))
+    ///     .config_layer(EnvBackend::new("MICRO"))
+    ///     .build();
+    /// assert_eq!(service.config().describe_backend(), "orders defaults (in memory) < environment variables MICRO__*");
+    /// ```
+    pub fn config_layer(mut self, backend: impl micro_config::ConfigBackend) -> Self {
+        self.config_layers.push(Arc::new(backend));
         self
     }
 
@@ -120,19 +230,38 @@ impl ServiceBuilder {
     /// let service = micro::Service::builder("orders", "takes orders")
     ///     .init_callback(|| async {
     ///         // connect to the database, warm caches...
-    ///         Ok::<_, std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build();
     /// # let _ = service;
     /// ```
-    pub fn init_callback<F, Fut, E>(mut self, f: F) -> Self
+    pub fn init_callback<F, Fut>(self, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let name = format!("init[{}]", self.init.len());
-        self.init.push(Callback::new(&name, f));
+        self.init_callback_named(&name, f)
+    }
+
+    /// An [init callback](Self::init_callback) logged under `name`: its own
+    /// log lines carry `callback{name=...}`, and so do micro's about it.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .init_callback_named("warm-cache", || async {
+    ///         tracing::info!("cache warm"); // callback{name=warm-cache}: cache warm
+    ///         Ok(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn init_callback_named<F, Fut>(mut self, name: &str, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.init.push(Callback::new(name, f));
         self
     }
 
@@ -144,19 +273,34 @@ impl ServiceBuilder {
     /// let service = micro::Service::builder("orders", "takes orders")
     ///     .finish_callback(|| async {
     ///         // flush buffers, say goodbye to peers...
-    ///         Ok::<_, std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build();
     /// # let _ = service;
     /// ```
-    pub fn finish_callback<F, Fut, E>(mut self, f: F) -> Self
+    pub fn finish_callback<F, Fut>(self, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let name = format!("finish[{}]", self.finish.len());
-        self.finish.push(Callback::new(&name, f));
+        self.finish_callback_named(&name, f)
+    }
+
+    /// A [finish callback](Self::finish_callback) logged under `name`.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .finish_callback_named("flush-outbox", || async { Ok(()) })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn finish_callback_named<F, Fut>(mut self, name: &str, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.finish.push(Callback::new(name, f));
         self
     }
 
@@ -171,19 +315,34 @@ impl ServiceBuilder {
     ///         if changed.iter().any(|path| path.starts_with("db.")) {
     ///             // reconnect the pool...
     ///         }
-    ///         Ok::<_, std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build();
     /// # let _ = service;
     /// ```
-    pub fn on_reload<F, Fut, E>(mut self, f: F) -> Self
+    pub fn on_reload<F, Fut>(self, f: F) -> Self
     where
         F: Fn(micro_actors::Changes) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let name = format!("reload[{}]", self.reload.len());
-        self.reload.push(Callback::on_reload(&name, f));
+        self.on_reload_named(&name, f)
+    }
+
+    /// An [on-reload callback](Self::on_reload) logged under `name`.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .on_reload_named("resize-pool", |_changed| async { Ok(()) })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn on_reload_named<F, Fut>(mut self, name: &str, f: F) -> Self
+    where
+        F: Fn(micro_actors::Changes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.reload.push(Callback::on_reload(name, f));
         self
     }
 
@@ -200,16 +359,15 @@ impl ServiceBuilder {
     ///     .worker("consumer", |shutdown| async move {
     ///         // take messages until the service stops...
     ///         shutdown.requested().await;
-    ///         Ok::<_, std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build();
     /// # let _ = service;
     /// ```
-    pub fn worker<F, Fut, E>(self, name: &str, f: F) -> Self
+    pub fn worker<F, Fut>(self, name: &str, f: F) -> Self
     where
         F: Fn(micro_actors::Shutdown) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         self.worker_with(name, crate::RestartPolicy::Permanent, f)
     }
@@ -222,16 +380,15 @@ impl ServiceBuilder {
     /// let service = micro::Service::builder("orders", "takes orders")
     ///     .worker_with("backfill", RestartPolicy::Transient, |_| async {
     ///         // done once it returns Ok; retried when it fails
-    ///         Ok::<_, std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build();
     /// # let _ = service;
     /// ```
-    pub fn worker_with<F, Fut, E>(mut self, name: &str, policy: crate::RestartPolicy, f: F) -> Self
+    pub fn worker_with<F, Fut>(mut self, name: &str, policy: crate::RestartPolicy, f: F) -> Self
     where
         F: Fn(micro_actors::Shutdown) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         self.workers.push((micro_actors::Worker::new(name, f), policy));
         self
@@ -247,16 +404,15 @@ impl ServiceBuilder {
     /// let service = micro::Service::builder("orders", "takes orders")
     ///     .health_check("database", || async {
     ///         // SELECT 1 ...
-    ///         Ok::<_, std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build();
     /// # let _ = service;
     /// ```
-    pub fn health_check<F, Fut, E>(mut self, name: &str, f: F) -> Self
+    pub fn health_check<F, Fut>(mut self, name: &str, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         self.checks.push(Callback::new(name, f));
         self
@@ -355,9 +511,15 @@ impl ServiceBuilder {
     /// assert_eq!(micro::get_service().unwrap().name(), service.name());
     /// ```
     pub fn build(self) -> Service {
+        let config = match (self.config, self.config_layers.is_empty()) {
+            (Some(config), _) => config,
+            (None, true) => PreloadedConfig::new(["site"]).backend(micro_config::EnvBackend::new("MICRO")),
+            (None, false) => PreloadedConfig::new(["site"]),
+        };
         let config = self
-            .config
-            .unwrap_or_else(|| PreloadedConfig::new(["site"]).backend(micro_config::EnvBackend::new("MICRO")))
+            .config_layers
+            .into_iter()
+            .fold(config, PreloadedConfig::layer)
             .site_path(self.site_path);
         let config = self
             .validators
@@ -373,6 +535,8 @@ impl ServiceBuilder {
             version: version::resolve(&cwd, &build),
             build,
             app: self.app,
+            resources: self.resources,
+            release: self.release,
             handle: ServiceHandle::new(config.clone()),
             config,
             init: self.init,

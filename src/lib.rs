@@ -29,7 +29,7 @@
 //!     micro::Service::builder("greeter", "says hello")
 //!         .app(app)
 //!         .config(config)
-//!         .init_callback(|| async { Ok::<_, std::io::Error>(()) })
+//!         .init_callback(|| async { Ok(()) })
 //!         .build()
 //!         .production("0.0.0.0")
 //!         .await
@@ -42,12 +42,15 @@
 //! Requests and config reads never pass through an actor.
 
 mod builder;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod exit;
 mod global;
 mod handle;
 mod health;
 mod metrics;
 mod report;
+mod resources;
 mod restart;
 mod routes;
 mod service;
@@ -60,10 +63,11 @@ pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
 pub use global::{ConfigRef, get_config, get_service};
 pub use handle::{NotRunning, Phase, PhaseRecord, ServiceHandle, Status, WaitError};
-pub use micro_actors::Shutdown;
+pub use micro_actors::{BoxError, Shutdown};
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;
 pub use report::{ShutdownReport, StopCause};
+pub use resources::Resources;
 pub use restart::RestartPolicy;
 pub use service::Service;
 pub use version::BuildVersion;

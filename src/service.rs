@@ -16,11 +16,27 @@ use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, signals, versio
 /// A log-settings hook registered with [`ServiceBuilder::log_configuration`].
 pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;
 
+/// The service's routes: given, or made once the init steps ran.
+#[derive(Clone)]
+pub(crate) enum App {
+    Router(Router),
+    With(Arc<dyn Fn(&crate::Resources) -> Router + Send + Sync>),
+}
+
+impl App {
+    pub(crate) fn router(&self, resources: &crate::Resources) -> Router {
+        match self {
+            Self::Router(router) => router.clone(),
+            Self::With(make) => make(resources),
+        }
+    }
+}
+
 /// How the service serves.
 #[derive(Debug, Clone)]
 pub(crate) enum Mode {
-    /// Human-readable logs, the port given.
-    Debug { host: String, port: u16 },
+    /// Human-readable logs, the port given (`None`: `site.http.port`).
+    Debug { host: String, port: Option<u16> },
     /// JSON logs, the port from `PORT` or `site.http.port`, the host given
     /// or `site.http.host`.
     Production { host: Option<String> },
@@ -47,7 +63,7 @@ impl Mode {
 ///
 /// let service = micro::Service::builder("hello", "says hello")
 ///     .app(Router::new().route("/hello", get(|| async { "hello" })))
-///     .init_callback(|| async { Ok::<_, std::io::Error>(()) })
+///     .init_callback(|| async { Ok(()) })
 ///     .build();
 /// assert_eq!(service.name(), "hello");
 /// assert_eq!(service.config_site().http.port, 8000);
@@ -63,7 +79,11 @@ pub(crate) struct ServiceInner {
     pub(crate) version: String,
     /// The build identity the service was given.
     pub(crate) build: crate::BuildVersion,
-    pub(crate) app: Router,
+    pub(crate) app: App,
+    /// What the resources opened, for `app_with`.
+    pub(crate) resources: crate::Resources,
+    /// The resources' release callbacks, in registration order.
+    pub(crate) release: Vec<Callback>,
     pub(crate) config: PreloadedConfig,
     pub(crate) init: Vec<Callback>,
     pub(crate) finish: Vec<Callback>,
@@ -254,7 +274,7 @@ impl Service {
     pub async fn debug(&self, host: &str, port: u16) -> ExitStatus {
         self.run(Mode::Debug {
             host: host.to_owned(),
-            port,
+            port: Some(port),
         })
         .await
     }
@@ -310,7 +330,7 @@ impl Service {
         }
     }
 
-    async fn run(&self, mode: Mode) -> ExitStatus {
+    pub(crate) async fn run(&self, mode: Mode) -> ExitStatus {
         if !self.inner.handle.claim() {
             return ExitStatus::unreported(
                 ExitKind::Software,

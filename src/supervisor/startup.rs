@@ -232,7 +232,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         (Some(listener), _) => Listen::Listener(listener),
         (None, Mode::Debug { host, port }) => Listen::Bind {
             host: host.clone(),
-            port: *port,
+            port: port.unwrap_or(site.http.port),
         },
         (None, Mode::Production { host }) => Listen::Bind {
             host: host.clone().unwrap_or_else(|| site.http.host.clone()),
@@ -258,8 +258,11 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         .map(|at| (at, routes::admin_router(info.clone())));
     let builtin = routes::router(info);
     // axum panics on overlapping routes; that is a startup error here.
+    // The service's routes, made now when they need what init opened; a
+    // panic there (a resource not registered) is a startup error too.
     let app = inner.app.clone();
-    let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
+    let resources = inner.resources.clone();
+    let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.router(&resources).merge(builtin)))
         .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
     let (actor, addr) = serve(
         ctx,

@@ -57,3 +57,24 @@ pub trait ConfigBackend: Send + Sync + 'static {
         Ok(None)
     }
 }
+
+/// A shared backend is a backend: what lets a layer be put over one already
+/// in use ([`PreloadedConfig::layer`](crate::PreloadedConfig::layer)).
+#[async_trait::async_trait]
+impl ConfigBackend for std::sync::Arc<dyn ConfigBackend> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
+        (**self).load(name).await
+    }
+
+    async fn refresh(&self) -> Result<(), LoadError> {
+        (**self).refresh().await
+    }
+
+    fn watch(&self, changes: &ChangeSender) -> Result<Option<WatchGuard>, LoadError> {
+        (**self).watch(changes)
+    }
+}

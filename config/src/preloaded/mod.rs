@@ -100,6 +100,28 @@ impl PreloadedConfig {
         self
     }
 
+    /// Puts `backend` over the backend read so far: where both have a value,
+    /// `backend`'s wins (maps merge key by key, as in [`Layered`](crate::Layered)).
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let config = PreloadedConfig::new(["demo"])
+    ///     .backend(MemoryBackend::labelled("defaults").with_yaml("demo", "greeting: hi\nshout: false").unwrap())
+    ///     .layer(MemoryBackend::labelled("test").with_yaml("demo", "shout: true").unwrap());
+    /// assert_eq!(config.describe_backend(), "defaults (in memory) < test (in memory)");
+    /// let snapshot = config.load_candidate(1, &[]).await.unwrap();
+    /// assert_eq!(snapshot.get_path::<bool>("demo.shout").unwrap(), true);
+    /// assert_eq!(snapshot.get_path::<String>("demo.greeting").unwrap(), "hi");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn layer(mut self, backend: impl ConfigBackend) -> Self {
+        let below = Arc::clone(&self.backend);
+        self.backend = Arc::new(crate::Layered::new().layer(below).layer(backend));
+        self
+    }
+
     /// Adds a check every candidate snapshot must pass, at startup and on
     /// each reload; a failing check rejects the candidate whole.
     ///
