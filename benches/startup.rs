@@ -21,7 +21,7 @@ fn service(callbacks: usize) -> micro::Service {
     let mut builder =
         micro::Service::builder("bench", "startup bench").config(PreloadedConfig::new(["site"]).backend(site));
     for _ in 0..callbacks {
-        builder = builder.init_callback(|| async { Ok::<_, std::io::Error>(()) });
+        builder = builder.init_callback(|| async { Ok(()) });
     }
     builder.build()
 }

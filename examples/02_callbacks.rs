@@ -44,11 +44,11 @@ async fn main() -> micro::ExitStatus {
             // Open pools, warm caches... an error here stops startup (exit 70).
             let greeter: Greeter = micro::get_config().get("greeter")?;
             tracing::info!("will greet with {:?}", greeter.greeting);
-            Ok::<_, micro::config::ReadError>(())
+            Ok(())
         })
         .finish_callback(|| async {
             tracing::info!("flushing what is left");
-            Ok::<_, std::io::Error>(())
+            Ok(())
         })
         .version(micro::build_version!())
         .build();

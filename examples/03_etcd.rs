@@ -44,7 +44,7 @@ async fn main() -> micro::ExitStatus {
         .app(Router::new().route("/hello", get(hello)))
         .config(config)
         .health_check("etcd", move || {
-            let outcome = watch.check();
+            let outcome = watch.check().map_err(Into::into);
             async move { outcome }
         })
         .build()

@@ -16,7 +16,7 @@ fn note(journal: &Journal, entry: &str) {
 }
 
 /// A callback that does not finish by itself.
-async fn never_finishes() -> Result<(), std::io::Error> {
+async fn never_finishes() -> Result<(), micro::BoxError> {
     tokio::time::sleep(Duration::from_secs(3600)).await;
     Ok(())
 }
@@ -35,7 +35,7 @@ fn with_callbacks(mut builder: ServiceBuilder, journal: &Journal, names: &[&str]
             let (journal, entry) = (Arc::clone(&journal), entry.clone());
             async move {
                 note(&journal, &entry);
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         };
         builder = if finish {
@@ -112,7 +112,7 @@ async fn actors_stop_in_reverse_start_order() {
 async fn a_failing_init_callback_stops_the_started_actors_in_reverse_and_exits_70() {
     let journal = Journal::default();
     let builder = with_callbacks(Service::builder("failing", "init fails"), &journal, &["init a"])
-        .init_callback(|| async { Err::<(), _>(std::io::Error::other("no database")) });
+        .init_callback(|| async { Err(std::io::Error::other("no database").into()) });
     let service = with_callbacks(builder, &journal, &["init c", "finish a"]).build();
 
     let exit = run_failing(service).await;
@@ -138,7 +138,7 @@ async fn a_panicking_init_callback_exits_70_with_the_panic_message() {
             if true {
                 panic!("migrations are broken");
             }
-            Ok::<_, std::io::Error>(())
+            Ok(())
         })
         .build();
 
@@ -169,7 +169,7 @@ async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
 async fn a_failing_finish_callback_does_not_stop_the_others() {
     let journal = Journal::default();
     let builder = Service::builder("finishing", "finish fails")
-        .finish_callback(|| async { Err::<(), _>(std::io::Error::other("flush failed")) });
+        .finish_callback(|| async { Err(std::io::Error::other("flush failed").into()) });
     let service = with_callbacks(builder, &journal, &["finish b"]).build();
 
     let exit = run_and_stop(service).await;
@@ -305,7 +305,7 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
             async move {
                 entered.notify_one();
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .build();

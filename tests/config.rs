@@ -59,7 +59,7 @@ async fn on_reload_callbacks_hear_the_changed_paths_in_order() {
             let heard = Arc::clone(&first);
             async move {
                 heard.lock().expect("lock").push(format!("first {}", changed.join(",")));
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .on_reload(move |changed| {
@@ -69,7 +69,7 @@ async fn on_reload_callbacks_hear_the_changed_paths_in_order() {
                     .lock()
                     .expect("lock")
                     .push(format!("second {}", changed.join(",")));
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .build();

@@ -55,7 +55,7 @@ async fn a_failing_check_turns_readiness_503_until_it_passes_again() {
                 if healthy {
                     Ok(())
                 } else {
-                    Err(std::io::Error::other("connection refused"))
+                    Err(std::io::Error::other("connection refused").into())
                 }
             }
         })

@@ -44,7 +44,7 @@ async fn a_plugged_layer_sees_the_events_the_level_lets_through() {
         .init_callback(|| async {
             tracing::info!("init says hi");
             tracing::debug!("below the level");
-            Ok::<_, std::io::Error>(())
+            Ok(())
         })
         .build();
     let handle = service.handle();

@@ -35,7 +35,7 @@ async fn a_panicking_worker_is_restarted_within_the_intensity_then_the_service_s
                 if true {
                     panic!("queue poisoned");
                 }
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .build();
@@ -63,14 +63,14 @@ async fn a_worker_is_asked_to_stop_in_the_finish_phase_before_finish_callbacks()
             async move {
                 shutdown.requested().await;
                 journal.lock().expect("lock").push("worker stopped");
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .finish_callback(move || {
             let journal = Arc::clone(&by_callback);
             async move {
                 journal.lock().expect("lock").push("finish callback");
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .build();
@@ -102,7 +102,7 @@ async fn a_worker_that_ignores_the_stop_is_cut_at_its_bound_and_reported() {
         .config(PreloadedConfig::new(["site"]).backend(site))
         .worker("stubborn", |_| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<_, std::io::Error>(())
+            Ok(())
         })
         .build();
     let handle = service.handle();
@@ -130,7 +130,7 @@ async fn each_restart_is_counted_on_metrics_under_the_worker_name() {
             let runs = Arc::clone(&counted);
             async move {
                 if runs.fetch_add(1, Ordering::SeqCst) < 2 {
-                    return Err(std::io::Error::other("downstream refused"));
+                    return Err(std::io::Error::other("downstream refused").into());
                 }
                 shutdown.requested().await;
                 Ok(())

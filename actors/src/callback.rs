@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing::Instrument as _;
 
 /// The error type user callbacks may return.
 ///
@@ -32,7 +33,7 @@ type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 /// A user callback with the name it is logged under.
 ///
 /// ```
-/// let callback = micro_actors::Callback::new("init[0]", || async { Ok::<_, std::io::Error>(()) });
+/// let callback = micro_actors::Callback::new("init[0]", || async { Ok(()) });
 /// assert_eq!(callback.name(), "init[0]");
 /// ```
 #[derive(Clone)]
@@ -45,26 +46,26 @@ pub struct Callback {
 pub type Changes = Arc<[String]>;
 
 impl Callback {
-    /// Wraps an async closure returning `Result<(), E>`.
+    /// Wraps an async closure returning `Result<(), BoxError>`: `Ok(())`
+    /// needs no annotation, and `?` turns any error into a [`BoxError`].
     ///
     /// ```
     /// use std::time::Duration;
     /// use micro_actors::Callback;
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let callback = Callback::new("init[1]", || async { Err::<(), _>(std::io::Error::other("no database")) });
+    /// let callback = Callback::new("init[1]", || async { Err(std::io::Error::other("no database").into()) });
     /// let err = callback.run(Duration::from_secs(5)).await.unwrap_err();
     /// assert_eq!(err.to_string(), "callback init[1] failed: no database");
     /// # });
     /// ```
-    pub fn new<F, Fut, E>(name: &str, f: F) -> Self
+    pub fn new<F, Fut>(name: &str, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Self {
             name: name.into(),
-            run: Arc::new(move |_| Box::pin(f().map(|r| r.map_err(Into::into)))),
+            run: Arc::new(move |_| Box::pin(f())),
         }
     }
 
@@ -76,7 +77,7 @@ impl Callback {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let hook = Callback::on_reload("reload[0]", |changed| async move {
     ///     if changed.iter().any(|path| path.starts_with("db.")) {
-    ///         return Err::<(), BoxError>("reconnect failed".into());
+    ///         return Err("reconnect failed".into());
     ///     }
     ///     Ok(())
     /// });
@@ -84,15 +85,14 @@ impl Callback {
     /// assert!(hook.run_with(Duration::from_secs(5), vec!["db.url".into()].into()).await.is_err());
     /// # });
     /// ```
-    pub fn on_reload<F, Fut, E>(name: &str, f: F) -> Self
+    pub fn on_reload<F, Fut>(name: &str, f: F) -> Self
     where
         F: Fn(Changes) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Self {
             name: name.into(),
-            run: Arc::new(move |changes| Box::pin(f(changes).map(|r| r.map_err(Into::into)))),
+            run: Arc::new(move |changes| Box::pin(f(changes))),
         }
     }
 
@@ -100,7 +100,7 @@ impl Callback {
     ///
     /// ```
     /// use micro_actors::{BoxError, Callback};
-    /// let callback = Callback::new("finish[2]", || async { Ok::<_, BoxError>(()) });
+    /// let callback = Callback::new("finish[2]", || async { Ok(()) });
     /// assert_eq!(callback.clone().name(), "finish[2]");
     /// ```
     #[must_use]
@@ -116,11 +116,11 @@ impl Callback {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let slow = Callback::new("slow", || async {
     ///     tokio::time::sleep(Duration::from_secs(60)).await;
-    ///     Ok::<_, BoxError>(())
+    ///     Ok(())
     /// });
     /// let outcome = slow.run(Duration::from_millis(10)).await;
     /// assert!(matches!(outcome, Err(CallbackError::TimedOut { .. })), "{outcome:?}");
-    /// let quick = Callback::new("quick", || async { Ok::<_, BoxError>(()) });
+    /// let quick = Callback::new("quick", || async { Ok(()) });
     /// assert!(quick.run(Duration::from_secs(5)).await.unwrap() < Duration::from_secs(5));
     /// # });
     /// ```
@@ -137,14 +137,17 @@ impl Callback {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let hook = Callback::on_reload("reload[0]", |changed| async move {
     ///     assert_eq!(&*changed, ["site.logging.level"]);
-    ///     Ok::<_, BoxError>(())
+    ///     Ok(())
     /// });
     /// hook.run_with(Duration::from_secs(5), vec!["site.logging.level".into()].into()).await.unwrap();
     /// # });
     /// ```
     pub async fn run_with(&self, bound: Duration, changes: Changes) -> Result<Duration, CallbackError> {
         let started = Instant::now();
-        let future = AssertUnwindSafe((self.run)(changes)).catch_unwind();
+        // The callback logs under its own name, not inside the actor that
+        // runs it (no parent: the actor's span is the runtime's business).
+        let span = tracing::info_span!(target: "micro", parent: None, "callback", name = %self.name);
+        let future = AssertUnwindSafe((self.run)(changes).instrument(span)).catch_unwind();
         let name = self.name.to_string();
         match tokio::time::timeout(bound, future).await {
             Ok(Ok(Ok(()))) => Ok(started.elapsed()),
@@ -243,7 +246,7 @@ fn humantime(d: Duration) -> String {
 /// use micro_actors::{BoxError, Callback, CallbackActor, CallbackMsg};
 /// use ractor::{Actor, call};
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let callback = Callback::new("init[0]", || async { Ok::<_, BoxError>(()) });
+/// let callback = Callback::new("init[0]", || async { Ok(()) });
 /// let (actor, handle) = Actor::spawn(None, CallbackActor, callback).await.unwrap();
 /// let took = call!(actor, |reply| CallbackMsg::Run { bound: Duration::from_secs(5), reply }).unwrap();
 /// assert!(took.unwrap() < Duration::from_secs(5));
@@ -284,7 +287,7 @@ pub enum CallbackMsg {
 ///     if true {
 ///         panic!("database exploded");
 ///     }
-///     Ok::<_, BoxError>(())
+///     Ok(())
 /// });
 /// let (actor, handle) = Actor::spawn(None, CallbackActor, callback).await.unwrap();
 /// let bound = Duration::from_secs(5);
@@ -348,7 +351,7 @@ mod tests {
             if true {
                 panic!("database exploded");
             }
-            Ok::<_, BoxError>(())
+            Ok(())
         });
         let (outcome, actor) = run(callback, Duration::from_secs(5)).await;
         let err = outcome.expect_err("panicked");
@@ -364,9 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_callback_reports_its_error() {
-        let callback = Callback::new("init[1]", || async {
-            Err::<(), _>(std::io::Error::other("no database"))
-        });
+        let callback = Callback::new("init[1]", || async { Err(std::io::Error::other("no database").into()) });
         let (outcome, _) = run(callback, Duration::from_secs(5)).await;
         assert_eq!(
             outcome.expect_err("failed").to_string(),
@@ -378,7 +379,7 @@ mod tests {
     async fn a_callback_past_its_bound_is_dropped_and_reported() {
         let callback = Callback::new("finish[0]", || async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<_, BoxError>(())
+            Ok(())
         });
         let (outcome, _) = run(callback, Duration::from_secs(5)).await;
         assert!(matches!(outcome, Err(CallbackError::TimedOut { .. })), "{outcome:?}");

@@ -65,7 +65,7 @@ impl Shutdown {
 /// ```
 /// let worker = micro_actors::Worker::new("refresher", |shutdown| async move {
 ///     shutdown.requested().await;
-///     Ok::<_, std::io::Error>(())
+///     Ok(())
 /// });
 /// assert_eq!(worker.name(), "refresher");
 /// ```
@@ -78,22 +78,21 @@ pub struct Worker {
 impl Worker {
     /// Wraps an async closure that runs until `shutdown` is requested (or
     /// until it is done, or fails).
-    pub fn new<F, Fut, E>(name: &str, f: F) -> Self
+    pub fn new<F, Fut>(name: &str, f: F) -> Self
     where
         F: Fn(Shutdown) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Self {
             name: name.into(),
-            run: Arc::new(move |shutdown| Box::pin(f(shutdown).map(|r| r.map_err(Into::into)))),
+            run: Arc::new(move |shutdown| Box::pin(f(shutdown))),
         }
     }
 
     /// The name the worker is logged and supervised under.
     ///
     /// ```
-    /// let worker = micro_actors::Worker::new("consumer", |_| async { Ok::<_, std::io::Error>(()) });
+    /// let worker = micro_actors::Worker::new("consumer", |_| async { Ok(()) });
     /// assert_eq!(worker.name(), "consumer");
     /// ```
     #[must_use]
@@ -141,7 +140,7 @@ impl std::fmt::Display for WorkerEnd {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let worker = Worker::new("waiter", |shutdown| async move {
 ///     shutdown.requested().await;
-///     Ok::<_, std::io::Error>(())
+///     Ok(())
 /// });
 /// let (actor, handle) = Actor::spawn(None, WorkerActor, worker).await.unwrap();
 /// let end = call!(actor, |reply| WorkerMsg::Stop { bound: Duration::from_secs(5), reply }).unwrap();

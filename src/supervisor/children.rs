@@ -17,6 +17,8 @@ pub(crate) enum CallbackKind {
     Init,
     Finish,
     Reload,
+    /// Releases what a resource's init step opened.
+    Release,
 }
 
 /// What a child is started from, to start it again.

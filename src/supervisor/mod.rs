@@ -185,6 +185,9 @@ impl Actor for Supervisor {
                 })
                 .collect::<Vec<_>>()
         };
+        // Releases are in place before any resource opens, so a startup
+        // that fails after one opened still releases it.
+        steps.extend(callbacks(&inner.release, CallbackKind::Release));
         steps.extend(callbacks(&inner.init, CallbackKind::Init));
         steps.extend(callbacks(&inner.finish, CallbackKind::Finish));
         steps.extend(callbacks(&inner.reload, CallbackKind::Reload));

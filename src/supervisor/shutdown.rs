@@ -75,6 +75,7 @@ impl SupervisorState {
             in_flight: self.in_flight.clone(),
             workers: Vec::new(),
             finish: Vec::new(),
+            release: Vec::new(),
             logger: None,
             site: self.service.config_site(),
         };
@@ -91,6 +92,13 @@ impl SupervisorState {
                     actor,
                     ..
                 } if was_running => plan.finish.push((name, actor)),
+                // Released last opened first, whether or not the service got to run.
+                Child::Callback {
+                    name,
+                    kind: CallbackKind::Release,
+                    actor,
+                    ..
+                } if self.service.inner().resources.is_open(&name) => plan.release.insert(0, (name, actor)),
                 _ => {}
             }
         }
@@ -150,6 +158,8 @@ pub(super) struct Plan {
     in_flight: InFlight,
     workers: Vec<(String, ActorRef<WorkerMsg>)>,
     finish: Vec<(String, ActorRef<CallbackMsg>)>,
+    /// Resources to release, in that order.
+    release: Vec<(String, ActorRef<CallbackMsg>)>,
     logger: Option<ActorRef<LoggerMsg>>,
     site: Arc<SiteConfig>,
 }
@@ -227,16 +237,21 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
             Err(_) => {}
         }
     }
-    for (name, actor) in &plan.finish {
+    let finish = plan.finish.iter().map(|(name, actor)| ("finish callback", name, actor));
+    let release = plan
+        .release
+        .iter()
+        .map(|(name, actor)| ("release of resource", name, actor));
+    for (what, name, actor) in finish.chain(release) {
         let run = ask(actor, |reply| CallbackMsg::Run { bound, reply }, bound + margin);
-        match watched(run, bound, || format!("finish callback {name}")).await {
-            Ok(Ok(took)) => tracing::info!(target: "micro", "finish callback {name} done in {}", humantime(took)),
+        match watched(run, bound, || format!("{what} {name}")).await {
+            Ok(Ok(took)) => tracing::info!(target: "micro", "{what} {name} done in {}", humantime(took)),
             Ok(Err(err)) => {
-                tracing::error!(target: "micro", "{err}");
+                tracing::error!(target: "micro", "{what} {name}: {err}");
                 report.callbacks_failed.push(err.to_string());
             }
             Err(err) => {
-                tracing::error!(target: "micro", "finish callback {name}: {err}");
+                tracing::error!(target: "micro", "{what} {name}: {err}");
                 report.callbacks_failed.push(format!("{name}: {err}"));
             }
         }
