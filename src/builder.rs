@@ -524,7 +524,7 @@ impl ServiceBuilder {
         let config = self
             .validators
             .into_iter()
-            .fold(validate_log_level(config), |config, check| {
+            .fold(validate_port_variable(validate_log_level(config)), |config, check| {
                 config.validate(move |s| check(s))
             });
         let cwd = std::env::current_dir().unwrap_or_default();
@@ -568,5 +568,21 @@ fn validate_log_level(config: PreloadedConfig) -> PreloadedConfig {
                 other => other.to_string(),
             },
         })
+    })
+}
+
+/// Checks `PORT` when a snapshot is loaded, so a bad value is a
+/// configuration error at startup, at reload and in `--check-config`, not
+/// only when production mode binds.
+fn validate_port_variable(config: PreloadedConfig) -> PreloadedConfig {
+    // PORT stands for the site's port: the error names both.
+    let path = format!("{}.http.port", config.site_path_keys().join("."));
+    config.validate(move |_| match std::env::var("PORT") {
+        Ok(value) if !value.trim().is_empty() && value.trim().parse::<u16>().is_err() => Err(LoadError::Invalid {
+            at: micro_config::Source::from(micro_config::Origin::Env("PORT".into())),
+            path: path.clone(),
+            message: format!("{value:?} is not a port (0 to 65535)"),
+        }),
+        _ => Ok(()),
     })
 }

@@ -63,7 +63,7 @@ pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
 pub use global::{ConfigRef, get_config, get_service};
 pub use handle::{NotRunning, Phase, PhaseRecord, ServiceHandle, Status, WaitError};
-pub use micro_actors::{BoxError, Shutdown};
+pub use micro_actors::{BindError, BoxError, CallbackError, Changes, LogError, Shutdown};
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;
 pub use report::{ShutdownReport, StopCause};

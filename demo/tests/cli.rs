@@ -112,3 +112,15 @@ fn environment_variables_override_files() {
     demo.wait_listening();
     assert_eq!(demo.get("/hello"), (200, "from the environment".into()));
 }
+
+#[test]
+fn a_port_variable_that_is_not_a_port_is_a_configuration_error_before_anything_binds() {
+    let (code, _, stderr) = check_config(&["--production"], &[("PORT", "abc")]);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains("environment variable PORT: site.http.port: \"abc\" is not a port"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check_config(&[], &[("PORT", "8080")]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
