@@ -85,6 +85,49 @@ pub enum LoadError {
         /// The panic message.
         message: String,
     },
+    /// A validator read a document the candidate does not hold (see
+    /// [`ReadError::NotLoaded`]).
+    #[error("config document `{name}` is not loaded: add it to the preloads")]
+    NotLoaded {
+        /// The document name.
+        name: String,
+    },
+}
+
+/// A typed read that failed inside a validator fails the load with the
+/// same message, so `?` works on [`Snapshot::get`](crate::Snapshot::get)
+/// and its kin. A value of the wrong type or a missing key becomes
+/// [`LoadError::Invalid`], located once.
+///
+/// ```
+/// use micro_config::{LoadError, MemoryBackend, PreloadedConfig};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(["db"])
+///     .backend(MemoryBackend::labelled("t").with_yaml("db", "host: a\npool: many\n").unwrap())
+///     .validate(|snapshot| {
+///         snapshot.get_path::<u32>("db.pool")?;
+///         Ok(())
+///     });
+/// let err = config.load_candidate(1, &[]).await.unwrap_err();
+/// assert!(matches!(err, LoadError::Invalid { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "t (in memory):2:1: db.pool: invalid type: string \"many\", expected u32"
+/// );
+/// # });
+/// ```
+impl From<ReadError> for LoadError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotLoaded { name } => Self::NotLoaded { name },
+            ReadError::MissingKey { at, path } => Self::Invalid {
+                at,
+                path,
+                message: "no such key".to_owned(),
+            },
+            ReadError::Type { at, path, message } => Self::Invalid { at, path, message },
+        }
+    }
 }
 
 /// Reading a typed value out of a snapshot failed.

@@ -85,3 +85,45 @@ async fn a_document_in_use_that_vanishes_rejects_the_reload() {
             .replace(" has none any more", " no longer has it")
     );
 }
+
+#[tokio::test]
+async fn a_typed_read_in_a_validator_fails_the_load_naming_the_location_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("db.yaml");
+    std::fs::write(&file, "host: a\npool: many\n").expect("write");
+    let config = PreloadedConfig::new(["db"])
+        .backend(crate::FileBackend::new(dir.path()))
+        .validate(|snapshot| {
+            snapshot.get_path::<u32>("db.pool")?;
+            snapshot.get_path::<String>("db.user")?;
+            Ok(())
+        });
+    let err = config.load_candidate(1, &[]).await.expect_err("not a number");
+    let located = format!("{}:2:1", file.display());
+    assert_eq!(
+        err.to_string(),
+        format!("{located}: db.pool: invalid type: string \"many\", expected u32")
+    );
+    assert_eq!(err.to_string().matches(&located).count(), 1);
+
+    std::fs::write(&file, "host: a\npool: 4\n").expect("write");
+    let err = config.load_candidate(1, &[]).await.expect_err("no user");
+    assert_eq!(err.to_string(), format!("{}: db.user: no such key", file.display()));
+}
+
+#[tokio::test]
+async fn a_validator_reading_a_document_not_loaded_says_to_preload_it() {
+    let config = PreloadedConfig::new(Vec::<String>::new()).validate(|snapshot| {
+        snapshot.get::<serde_json::Value>("db")?;
+        Ok(())
+    });
+    let err = config.load_candidate(1, &[]).await.expect_err("not loaded");
+    assert!(
+        matches!(err, LoadError::NotLoaded { ref name } if name == "db"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "config document `db` is not loaded: add it to the preloads"
+    );
+}
