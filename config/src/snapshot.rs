@@ -52,6 +52,7 @@ fn same_name(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
+#[derive(Clone)]
 struct Typed {
     type_id: TypeId,
     name: Box<str>,
@@ -115,20 +116,34 @@ impl Snapshot {
     }
 
     /// This snapshot with `doc` added (or replaced), same generation: how a
-    /// document loaded on first use joins the snapshot in force.
+    /// document loaded on first use joins the snapshot in force. Typed
+    /// reads already made of the other documents are kept.
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
-    /// let snapshot = Snapshot::new(4, Vec::new(), SiteConfig::default());
+    /// let site = Document::new("site", Origin::Memory("t".into()), serde_json::json!({}));
+    /// let snapshot = Snapshot::new(4, [site], SiteConfig::default());
+    /// let before: Arc<serde_json::Value> = snapshot.typed("site").unwrap();
     /// let later = snapshot.with_document(Document::new("db", Origin::Memory("t".into()), serde_json::json!({"port": 1})));
     /// assert_eq!((later.generation(), later.get_path::<u16>("db.port").unwrap()), (4, 1));
     /// assert!(snapshot.document("db").is_none());
+    /// assert!(Arc::ptr_eq(&before, &later.typed("site").unwrap()), "not deserialized again");
     /// ```
     #[must_use]
     pub fn with_document(&self, doc: Document) -> Self {
         let mut next = self.clone();
+        let typed = TypedCache::default();
+        let kept = self.typed.0.iter().filter_map(OnceLock::get);
+        for (slot, entry) in typed
+            .0
+            .iter()
+            .zip(kept.filter(|entry| !same_name(&entry.name, doc.name())))
+        {
+            let _ = slot.set(entry.clone());
+        }
+        next.typed = Arc::new(typed);
         next.documents.insert(doc.name().to_owned(), Arc::new(doc));
-        next.typed = Arc::default();
         next.changed = Arc::new([]);
         next
     }

@@ -111,3 +111,25 @@ async fn a_reload_nobody_waits_for_any_more_is_not_applied() {
     assert_eq!(report.generation, 2, "the abandoned reload did not take generation 2");
     assert_eq!(config.get_path::<String>("demo.greeting").expect("read"), "hey");
 }
+
+#[tokio::test]
+async fn a_reload_whose_typed_document_does_not_fit_is_rejected_naming_the_key() {
+    type Orders = std::collections::BTreeMap<String, u32>;
+    let backend = MemoryBackend::labelled("test")
+        .with_yaml("orders", "max_items: 20")
+        .expect("yaml");
+    let config = PreloadedConfig::new(Vec::<String>::new())
+        .backend(backend.clone())
+        .document::<Orders>("orders");
+    let (actor, _) = Actor::spawn(None, ConfigActor, config.clone()).await.expect("spawn");
+    call!(actor, ConfigMsg::Preload).expect("call").expect("preload");
+
+    backend.set_yaml("orders", "max_items: lots").expect("yaml");
+    let err = call!(actor, ConfigMsg::Reload).expect("call").expect_err("rejected");
+    assert_eq!(
+        err.to_string(),
+        "reload rejected, generation 1 stays in force: \
+         test (in memory):1:1: orders.max_items: invalid type: string \"lots\", expected u32"
+    );
+    assert_eq!(config.generation(), 1);
+}

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::PreloadedConfig;
-use crate::{Document, LoadError, ReadError, Snapshot};
+use crate::{LoadError, ReadError, Snapshot};
 
 /// The shared, changing part of a [`PreloadedConfig`].
 pub(super) struct Live {
@@ -45,16 +45,25 @@ impl Live {
         replaced
     }
 
-    /// Adds `doc` to the snapshot in force unless it already has one of that
-    /// name (a reload or another fetch got there first: theirs is as new).
-    fn add(&self, doc: &Document) {
+    /// Makes `candidate` — `base` with document `name` added, validated —
+    /// the snapshot in force, if `base` still is (its typed reads, the
+    /// validators' among them, are kept). Else adds the document to the
+    /// snapshot in force, unless that already has one of that name (a
+    /// reload or another fetch got there first: theirs is as new).
+    fn add(&self, base: &Arc<Snapshot>, candidate: Snapshot, name: &str) {
         let _writer = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.current.load_full();
-        if now.document(doc.name()).is_none() {
-            let next = Arc::new(now.with_document(doc.clone()));
-            self.current.store(Arc::clone(&next));
-            self.updates.send_replace(next);
-        }
+        let next = if Arc::ptr_eq(&now, base) {
+            candidate
+        } else {
+            match candidate.document(name) {
+                Some(doc) if now.document(name).is_none() => now.with_document(doc.clone()),
+                _ => return,
+            }
+        };
+        let next = Arc::new(next);
+        self.current.store(Arc::clone(&next));
+        self.updates.send_replace(next);
     }
 }
 
@@ -167,11 +176,11 @@ impl PreloadedConfig {
                 name: name.to_owned(),
                 backend: self.backend.describe(),
             })?;
-            let candidate = self.snapshot().with_document(doc.clone());
+            let candidate = current.with_document(doc);
             for check in self.validators.iter() {
                 check(&candidate)?;
             }
-            self.live.add(&doc);
+            self.live.add(&current, candidate, name);
         }
         Ok(self.snapshot().get(name)?)
     }

@@ -128,6 +128,55 @@ impl PreloadedConfig {
         self
     }
 
+    /// Preloads document `name` (unless it already is) and checks that it
+    /// deserializes into `T` in every candidate snapshot: the first load,
+    /// each reload, a configuration check (they all go through
+    /// [`load_candidate`](Self::load_candidate)) and a document loaded on
+    /// first use ([`fetch`](Self::fetch)). A value that does not fit fails the candidate with the
+    /// file, line and column, and the key path. Checks run in the order
+    /// they were added, with [`validate`](Self::validate)'s.
+    ///
+    /// The check is a [`Snapshot::typed`] read, so a snapshot that passed
+    /// it answers `typed::<T>(name)` without deserializing again.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// #[derive(serde::Deserialize)]
+    /// struct Orders { region: String, max_items: u32 }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::labelled("t").with_yaml("orders", "region: eu\nmax_items: lots\n").unwrap();
+    /// let config = PreloadedConfig::new(["site"]).backend(backend.clone()).document::<Orders>("orders");
+    /// assert_eq!(config.preloads(), ["site", "orders"]);
+    /// let err = config.load_candidate(1, &[]).await.unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "t (in memory):2:1: orders.max_items: invalid type: string \"lots\", expected u32"
+    /// );
+    ///
+    /// backend.set_yaml("orders", "region: eu\nmax_items: 20\n").unwrap();
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// let orders: Arc<Orders> = config.typed("orders").unwrap(); // checked, and already deserialized
+    /// assert_eq!((orders.region.as_str(), orders.max_items), ("eu", 20));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn document<T>(mut self, name: impl Into<String>) -> Self
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let name = name.into();
+        if !self.preloads.contains(&name) {
+            let mut preloads = self.preloads.to_vec();
+            preloads.push(name.clone());
+            self.preloads = preloads.into();
+        }
+        self.validate(move |snapshot| {
+            snapshot.typed::<T>(&name)?;
+            Ok(())
+        })
+    }
+
     /// Where the site config sits: `["site"]` (the default) is document
     /// `site`; `["hipchat", "site"]` is key `site` of document `hipchat`.
     /// An empty path keeps the default.
