@@ -40,12 +40,17 @@ pub enum LoadError {
         message: String,
     },
     /// A preloaded document is not served by the backend.
-    #[error("config document `{name}` is preloaded but {backend} has none")]
+    #[error("config document `{name}` is preloaded but {backend} has none{}", because(.why))]
+    #[non_exhaustive]
     Missing {
         /// The document name.
         name: String,
         /// The backend, as it describes itself.
         backend: String,
+        /// Why, when the backend can say more (see
+        /// [`ConfigBackend::explain_missing`](crate::ConfigBackend::explain_missing)):
+        /// `config directory conf does not exist`.
+        why: Option<String>,
     },
     /// The document parsed but a value in it does not fit its schema.
     #[error("{at}: {path}: {message}")]
@@ -58,12 +63,15 @@ pub enum LoadError {
         message: String,
     },
     /// A document in use (loaded on first use) is gone from the backend.
-    #[error("config document `{name}` is in use but {backend} no longer has it")]
+    #[error("config document `{name}` is in use but {backend} no longer has it{}", because(.why))]
+    #[non_exhaustive]
     Vanished {
         /// The document name.
         name: String,
         /// The backend, as it describes itself.
         backend: String,
+        /// Why, when the backend can say more.
+        why: Option<String>,
     },
     /// A document name that cannot be a file name (empty, or with a path separator).
     #[error("invalid config document name {name:?}: use letters, digits, `-` and `_` only")]
@@ -167,4 +175,9 @@ pub enum ReadError {
         /// What serde said.
         message: String,
     },
+}
+
+/// `": why"` after a message, when there is a why.
+pub(crate) fn because(why: &Option<String>) -> String {
+    why.as_deref().map(|why| format!(": {why}")).unwrap_or_default()
 }

@@ -87,19 +87,31 @@ pub struct LastReload {
 /// Loading a document on first use failed.
 ///
 /// ```
-/// let err = micro_config::FetchError::Missing { name: "db".into(), backend: "files in conf".into() };
-/// assert_eq!(err.to_string(), "config document `db` not found in files in conf");
+/// use micro_config::{FetchError, FileBackend, PreloadedConfig};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(Vec::<String>::new()).backend(FileBackend::new("no/such/conf"));
+/// let err = config.fetch::<serde_json::Value>("db").await.unwrap_err();
+/// assert!(matches!(err, FetchError::Missing { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "config document `db` not found in files in no/such/conf: config directory no/such/conf does not exist"
+/// );
+/// # });
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
     /// The backend has no such document.
-    #[error("config document `{name}` not found in {backend}")]
+    #[error("config document `{name}` not found in {backend}{}", crate::error::because(.why))]
+    #[non_exhaustive]
     Missing {
         /// The document.
         name: String,
         /// The backend, as it describes itself.
         backend: String,
+        /// Why, when the backend can say more (see
+        /// [`ConfigBackend::explain_missing`](crate::ConfigBackend::explain_missing)).
+        why: Option<String>,
     },
     /// The backend failed, or the document (with the rest) is invalid.
     #[error(transparent)]
@@ -175,6 +187,7 @@ impl PreloadedConfig {
             let doc = self.backend.load(name).await?.ok_or_else(|| FetchError::Missing {
                 name: name.to_owned(),
                 backend: self.backend.describe(),
+                why: self.backend.explain_missing(name),
             })?;
             let candidate = current.with_document(doc);
             for check in self.validators.iter() {

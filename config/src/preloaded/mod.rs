@@ -22,7 +22,7 @@ use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteCo
 /// use micro_config::{LoadError, Snapshot, Validator};
 /// let needs_db: Validator = Arc::new(|snapshot: &Snapshot| match snapshot.document("db") {
 ///     Some(_) => Ok(()),
-///     None => Err(LoadError::Missing { name: "db".into(), backend: "the test".into() }),
+///     None => Err(LoadError::NotLoaded { name: "db".into() }),
 /// });
 /// assert!(needs_db(&Snapshot::default()).is_err());
 /// ```
@@ -392,6 +392,7 @@ impl PreloadedConfig {
                     return Err(LoadError::Missing {
                         name: name.into(),
                         backend: self.backend.describe(),
+                        why: self.backend.explain_missing(name),
                     });
                 }
                 // A document loaded on first use is in use: its vanishing is
@@ -400,6 +401,7 @@ impl PreloadedConfig {
                     return Err(LoadError::Vanished {
                         name: name.into(),
                         backend: self.backend.describe(),
+                        why: self.backend.explain_missing(name),
                     });
                 }
             }
