@@ -221,7 +221,9 @@ impl Snapshot {
         Ok(value)
     }
 
-    /// 0 before the first load, then one more for each accepted reload.
+    /// 0 before the first load, then one more for each accepted reload
+    /// that changed something (one that changed nothing keeps the snapshot
+    /// in force).
     ///
     /// ```
     /// use micro_config::{SiteConfig, Snapshot};
@@ -366,6 +368,29 @@ impl Snapshot {
                 path: join_path(&path, &inner.join(".")),
                 message,
             }
+        })
+    }
+
+    /// Whether `other` holds the same values as `self`: exactly when
+    /// [`diff`](Self::diff) would find nothing (a document on one side
+    /// only counts as an empty map on the other), decided on the trees
+    /// without listing paths. Generations, origins and positions are not
+    /// compared.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let doc = |g: &str, from: &str| Document::new("demo", Origin::Memory(from.into()), serde_json::json!({"greeting": g}));
+    /// let old = Snapshot::new(1, [doc("hi", "a")], SiteConfig::default());
+    /// assert!(old.same_values(&Snapshot::new(2, [doc("hi", "b")], SiteConfig::default())));
+    /// assert!(!old.same_values(&Snapshot::new(2, [doc("hey", "a")], SiteConfig::default())));
+    /// ```
+    #[must_use]
+    pub fn same_values(&self, other: &Self) -> bool {
+        let empty = Value::Object(serde_json::Map::new());
+        self.names().chain(other.names()).all(|name| {
+            let old = self.document(name).map_or(&empty, Document::value);
+            let new = other.document(name).map_or(&empty, Document::value);
+            old == new
         })
     }
 

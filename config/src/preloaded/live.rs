@@ -45,6 +45,22 @@ impl Live {
         replaced
     }
 
+    /// Makes `candidate` the snapshot in force, recording what changed,
+    /// unless it holds the same values as the one in force: that one stays,
+    /// and subscribers are not told.
+    pub(super) fn swap_in(&self, candidate: Snapshot) -> Swap {
+        let _writer = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current.load_full();
+        if current.same_values(&candidate) {
+            return Swap::Unchanged(current);
+        }
+        let changed = current.diff(&candidate);
+        let next = Arc::new(candidate.with_changes(changed));
+        self.current.store(Arc::clone(&next));
+        self.updates.send_replace(Arc::clone(&next));
+        Swap::Stored(next)
+    }
+
     /// Makes `candidate` — `base` with document `name` added, validated —
     /// the snapshot in force, if `base` still is (its typed reads, the
     /// validators' among them, are kept). Else adds the document to the
@@ -65,6 +81,31 @@ impl Live {
         self.current.store(Arc::clone(&next));
         self.updates.send_replace(next);
     }
+}
+
+/// What [`PreloadedConfig::swap_in`] did with a candidate. The runtime's
+/// (ConfigActor's), not part of the API; exhaustive, so the runtime must
+/// handle any outcome added.
+///
+/// ```
+/// use micro_config::{MemoryBackend, PreloadedConfig, Swap};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+/// let Swap::Stored(first) = config.swap_in(config.load_candidate(1, &[]).await.unwrap()) else { panic!() };
+/// assert_eq!(first.generation(), 1);
+/// let Swap::Unchanged(kept) = config.swap_in(config.load_candidate(2, &[]).await.unwrap()) else { panic!() };
+/// assert_eq!(kept.generation(), 1);
+/// # });
+/// ```
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum Swap {
+    /// The candidate holds other values: it is in force now, with the key
+    /// paths that changed ([`Snapshot::changed`]).
+    Stored(Arc<Snapshot>),
+    /// The candidate holds the values in force: the snapshot in force
+    /// stays, generation and all, and subscribers are not told.
+    Unchanged(Arc<Snapshot>),
 }
 
 /// How the last reload ended.
@@ -123,7 +164,8 @@ pub enum FetchError {
 
 impl PreloadedConfig {
     /// A receiver of the snapshot in force: it wakes when a new one is
-    /// stored (a reload, a document loaded on first use) and always sees the
+    /// stored (a reload that changed something, a document loaded on first
+    /// use) and always sees the
     /// latest; when several are stored quickly, the ones between are
     /// skipped (compare generations, or diff two snapshots, to see all that
     /// changed). Never blocks the writer.

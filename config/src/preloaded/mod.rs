@@ -6,7 +6,7 @@
 mod live;
 
 use live::Live;
-pub use live::{FetchError, LastReload};
+pub use live::{FetchError, LastReload, Swap};
 
 use std::sync::Arc;
 
@@ -464,6 +464,34 @@ impl PreloadedConfig {
     /// ```
     pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         self.live.store(snapshot)
+    }
+
+    /// Makes `candidate` the current snapshot, with what changed from the
+    /// one it replaces — unless nothing did: then the current one stays
+    /// (its generation too) and subscribers are not told. Decided on the
+    /// values ([`Snapshot::same_values`]), under the lock that orders
+    /// writers, so a document loaded on first use meanwhile is compared
+    /// too. The runtime's (ConfigActor's), not part of the API.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig, Swap};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new().with_yaml("demo", "a: 1").unwrap();
+    /// let config = PreloadedConfig::new(["demo"]).backend(backend.clone());
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// let updates = config.subscribe();
+    /// assert!(matches!(config.swap_in(config.load_candidate(2, &[]).await.unwrap()), Swap::Unchanged(_)));
+    /// assert_eq!(config.generation(), 1);
+    /// assert!(!updates.has_changed().unwrap());
+    /// backend.set_yaml("demo", "a: 2").unwrap();
+    /// let Swap::Stored(now) = config.swap_in(config.load_candidate(2, &[]).await.unwrap()) else { panic!() };
+    /// assert_eq!((now.generation(), now.changed()), (2, &["demo.a".to_owned()][..]));
+    /// assert!(updates.has_changed().unwrap());
+    /// # });
+    /// ```
+    #[doc(hidden)]
+    pub fn swap_in(&self, candidate: Snapshot) -> Swap {
+        self.live.swap_in(candidate)
     }
 }
 

@@ -224,3 +224,30 @@ async fn a_document_loaded_on_first_use_keeps_the_typed_reads_of_the_others() {
     assert!(Arc::ptr_eq(&before, &after));
     assert_eq!(deserialized(1), 1, "the check at the load, and only then");
 }
+
+#[test]
+fn same_values_is_exactly_an_empty_diff() {
+    let doc = |name: &str, value: serde_json::Value| Document::new(name, crate::Origin::Memory("t".into()), value);
+    let snapshot = |docs: Vec<Document>| Snapshot::new(1, docs, SiteConfig::default());
+    let base = snapshot(vec![doc("a", serde_json::json!({"x": 1, "s": {"token": "t"}}))]);
+    let others = [
+        snapshot(vec![doc("a", serde_json::json!({"x": 1, "s": {"token": "t"}}))]),
+        snapshot(vec![doc("a", serde_json::json!({"x": 2, "s": {"token": "t"}}))]),
+        snapshot(vec![doc("a", serde_json::json!({"x": 1, "s": {"token": "u"}}))]),
+        snapshot(vec![doc("a", serde_json::json!({"x": 1}))]),
+        snapshot(vec![
+            doc("a", serde_json::json!({"x": 1, "s": {"token": "t"}})),
+            doc("b", serde_json::json!({})),
+        ]),
+        snapshot(vec![
+            doc("a", serde_json::json!({"x": 1, "s": {"token": "t"}})),
+            doc("b", serde_json::json!({"y": null})),
+        ]),
+        snapshot(Vec::new()),
+    ];
+    for other in &others {
+        assert_eq!(base.same_values(other), base.diff(other).is_empty(), "{other:?}");
+        assert_eq!(other.same_values(&base), other.diff(&base).is_empty(), "{other:?}");
+    }
+    assert!(base.same_values(&others[0]) && base.same_values(&others[4]));
+}
