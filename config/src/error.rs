@@ -39,7 +39,12 @@ pub enum LoadError {
         /// What the parser said.
         message: String,
     },
-    /// A preloaded document is not served by the backend.
+    /// A preloaded document is not served by the backend. Only a load
+    /// makes one:
+    ///
+    /// ```compile_fail
+    /// let err = micro_config::LoadError::Missing { name: "db".into(), backend: "t".into(), why: None };
+    /// ```
     #[error("config document `{name}` is preloaded but {backend} has none{}", because(.why))]
     #[non_exhaustive]
     Missing {

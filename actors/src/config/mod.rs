@@ -324,11 +324,11 @@ impl ConfigState {
             Ok(report) => tracing::info!(target: "micro", "config reloaded: {report}"),
             Err(err) => tracing::warn!(target: "micro", "config {err}"),
         }
-        self.config.record_reload(LastReload {
-            at: SystemTime::now(),
-            generation: self.config.generation(),
-            error: outcome.as_ref().err().map(ToString::to_string),
-        });
+        self.config.record_reload(LastReload::new(
+            SystemTime::now(),
+            self.config.generation(),
+            outcome.as_ref().err().map(ToString::to_string),
+        ));
         outcome
     }
 }

@@ -83,9 +83,8 @@ impl Live {
     }
 }
 
-/// What [`PreloadedConfig::swap_in`] did with a candidate. The runtime's
-/// (ConfigActor's), not part of the API; exhaustive, so the runtime must
-/// handle any outcome added.
+/// What [`PreloadedConfig::swap_in`] did with a candidate. Exhaustive, so
+/// the runtime must handle any outcome added.
 ///
 /// ```
 /// use micro_config::{MemoryBackend, PreloadedConfig, Swap};
@@ -97,6 +96,7 @@ impl Live {
 /// assert_eq!(kept.generation(), 1);
 /// # });
 /// ```
+// The runtime's (ConfigActor's), not part of the API.
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub enum Swap {
@@ -108,14 +108,28 @@ pub enum Swap {
     Unchanged(Arc<Snapshot>),
 }
 
-/// How the last reload ended.
+/// How the last reload ended, as [`PreloadedConfig::last_reload`] tells it.
+/// The runtime records it; a service reads it.
 ///
 /// ```
-/// use micro_config::LastReload;
-/// let ok = LastReload { at: std::time::SystemTime::now(), generation: 2, error: None };
-/// assert!(ok.error.is_none());
+/// use micro_config::{LastReload, PreloadedConfig};
+/// let config = PreloadedConfig::new(["demo"]);
+/// # config.record_reload(LastReload::new(std::time::SystemTime::now(), 2, None));
+/// if let Some(last) = config.last_reload() {
+///     match &last.error {
+///         None => println!("generation {} in force since {:?}", last.generation, last.at),
+///         Some(why) => println!("rejected, generation {} stays: {why}", last.generation),
+///     }
+/// }
+/// ```
+///
+/// It may grow, so it is not built by hand outside this crate:
+///
+/// ```compile_fail
+/// let last = micro_config::LastReload { at: std::time::SystemTime::now(), generation: 1, error: None };
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LastReload {
     /// When it ended.
     pub at: SystemTime,
@@ -123,6 +137,22 @@ pub struct LastReload {
     pub generation: u64,
     /// Why it was rejected, when it was.
     pub error: Option<String>,
+}
+
+impl LastReload {
+    /// A reload that ended `at`, leaving `generation` in force, rejected
+    /// for `error` when there is one.
+    ///
+    /// ```
+    /// let last = micro_config::LastReload::new(std::time::SystemTime::UNIX_EPOCH, 2, None);
+    /// assert_eq!((last.generation, last.error), (2, None));
+    /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn new(at: SystemTime, generation: u64, error: Option<String>) -> Self {
+        Self { at, generation, error }
+    }
 }
 
 /// Loading a document on first use failed.
@@ -191,14 +221,22 @@ impl PreloadedConfig {
     /// use micro_config::{LastReload, PreloadedConfig};
     /// let config = PreloadedConfig::new(["demo"]);
     /// assert!(config.last_reload().is_none());
-    /// config.record_reload(LastReload { at: std::time::SystemTime::now(), generation: 0, error: Some("bad".into()) });
+    /// config.record_reload(LastReload::new(std::time::SystemTime::now(), 0, Some("bad".into())));
     /// assert_eq!(config.last_reload().unwrap().error.as_deref(), Some("bad"));
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
     pub fn record_reload(&self, outcome: LastReload) {
         self.live.last_reload.store(Some(Arc::new(outcome)));
     }
 
-    /// How the last reload ended, if there was one.
+    /// How the last reload ended, if there was one (for status routes).
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new());
+    /// assert!(config.last_reload().is_none(), "no reload yet");
+    /// ```
     #[must_use]
     pub fn last_reload(&self) -> Option<Arc<LastReload>> {
         self.live.last_reload.load_full()

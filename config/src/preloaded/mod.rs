@@ -129,12 +129,12 @@ impl PreloadedConfig {
     }
 
     /// Preloads document `name` (unless it already is) and checks that it
-    /// deserializes into `T` in every candidate snapshot: the first load,
-    /// each reload, a configuration check (they all go through
-    /// [`load_candidate`](Self::load_candidate)) and a document loaded on
-    /// first use ([`fetch`](Self::fetch)). A value that does not fit fails the candidate with the
-    /// file, line and column, and the key path. Checks run in the order
-    /// they were added, with [`validate`](Self::validate)'s.
+    /// deserializes into `T` in every candidate snapshot — the first load,
+    /// each reload, a configuration check (`--check-config`), a document
+    /// loaded on first use ([`fetch`](Self::fetch)) — as a
+    /// [`validate`](Self::validate) check does: a value that does not fit
+    /// fails the candidate, naming the file, line and column, and the key
+    /// path. Checks run in the order they were added.
     ///
     /// The check is a [`Snapshot::typed`] read, so a snapshot that passed
     /// it answers `typed::<T>(name)` without deserializing again.
@@ -249,6 +249,8 @@ impl PreloadedConfig {
     /// let (sender, _changes) = ChangeSender::channel();
     /// assert!(config.watch(&sender).unwrap().is_none(), "memory does not watch");
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
     pub fn watch(&self, changes: &crate::ChangeSender) -> Result<Option<crate::WatchGuard>, LoadError> {
         self.backend.watch(changes)
     }
@@ -374,6 +376,8 @@ impl PreloadedConfig {
     /// assert_eq!(err.to_string(), "config document `db` is preloaded but no backend (in memory) has none");
     /// # });
     /// ```
+    // The runtime's (ConfigActor's, `--check-config`'s), not part of the API.
+    #[doc(hidden)]
     pub async fn load_candidate(&self, generation: u64, also: &[String]) -> Result<Snapshot, LoadError> {
         let site_name = self.site_path[0].as_str();
         let mut names: Vec<&str> = self.preloads.iter().map(String::as_str).collect();
@@ -462,6 +466,8 @@ impl PreloadedConfig {
     /// assert_eq!(reader.get_path::<u8>("demo.a").unwrap(), 1); // clones share the snapshot
     /// # });
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
     pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         self.live.store(snapshot)
     }
@@ -471,7 +477,7 @@ impl PreloadedConfig {
     /// (its generation too) and subscribers are not told. Decided on the
     /// values ([`Snapshot::same_values`]), under the lock that orders
     /// writers, so a document loaded on first use meanwhile is compared
-    /// too. The runtime's (ConfigActor's), not part of the API.
+    /// too.
     ///
     /// ```
     /// use micro_config::{MemoryBackend, PreloadedConfig, Swap};
@@ -489,6 +495,7 @@ impl PreloadedConfig {
     /// assert!(updates.has_changed().unwrap());
     /// # });
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
     #[doc(hidden)]
     pub fn swap_in(&self, candidate: Snapshot) -> Swap {
         self.live.swap_in(candidate)
