@@ -195,10 +195,9 @@ pub enum FetchError {
 impl PreloadedConfig {
     /// A receiver of the snapshot in force: it wakes when a new one is
     /// stored (a reload that changed something, a document loaded on first
-    /// use) and always sees the
-    /// latest; when several are stored quickly, the ones between are
-    /// skipped (compare generations, or diff two snapshots, to see all that
-    /// changed). Never blocks the writer.
+    /// use) and always sees the latest; when several are stored quickly,
+    /// the ones between are skipped (compare generations, or diff two
+    /// snapshots, to see all that changed). Never blocks the writer.
     ///
     /// ```
     /// use micro_config::{MemoryBackend, PreloadedConfig};
