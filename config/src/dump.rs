@@ -6,6 +6,11 @@ use std::fmt::Write as _;
 use crate::{Snapshot, Value, yaml};
 
 /// What a redacted value is shown as.
+///
+/// ```
+/// use micro_config::dump::{REDACTED, redacted};
+/// assert_eq!(redacted(&serde_json::json!({"password": "hunter2"}))["password"], REDACTED);
+/// ```
 pub const REDACTED: &str = "<redacted>";
 
 /// Whether a key looks like it holds a secret, in any case and spelling

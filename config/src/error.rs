@@ -39,13 +39,23 @@ pub enum LoadError {
         /// What the parser said.
         message: String,
     },
-    /// A preloaded document is not served by the backend.
-    #[error("config document `{name}` is preloaded but {backend} has none")]
+    /// A preloaded document is not served by the backend. Only a load
+    /// makes one:
+    ///
+    /// ```compile_fail
+    /// let err = micro_config::LoadError::Missing { name: "db".into(), backend: "t".into(), why: None };
+    /// ```
+    #[error("config document `{name}` is preloaded but {backend} has none{}", because(.why))]
+    #[non_exhaustive]
     Missing {
         /// The document name.
         name: String,
         /// The backend, as it describes itself.
         backend: String,
+        /// Why, when the backend can say more (see
+        /// [`ConfigBackend::explain_missing`](crate::ConfigBackend::explain_missing)):
+        /// `config directory conf does not exist`.
+        why: Option<String>,
     },
     /// The document parsed but a value in it does not fit its schema.
     #[error("{at}: {path}: {message}")]
@@ -58,12 +68,15 @@ pub enum LoadError {
         message: String,
     },
     /// A document in use (loaded on first use) is gone from the backend.
-    #[error("config document `{name}` is in use but {backend} no longer has it")]
+    #[error("config document `{name}` is in use but {backend} no longer has it{}", because(.why))]
+    #[non_exhaustive]
     Vanished {
         /// The document name.
         name: String,
         /// The backend, as it describes itself.
         backend: String,
+        /// Why, when the backend can say more.
+        why: Option<String>,
     },
     /// A document name that cannot be a file name (empty, or with a path separator).
     #[error("invalid config document name {name:?}: use letters, digits, `-` and `_` only")]
@@ -85,6 +98,49 @@ pub enum LoadError {
         /// The panic message.
         message: String,
     },
+    /// A validator read a document the candidate does not hold (see
+    /// [`ReadError::NotLoaded`]).
+    #[error("config document `{name}` is not loaded: add it to the preloads")]
+    NotLoaded {
+        /// The document name.
+        name: String,
+    },
+}
+
+/// A typed read that failed inside a validator fails the load with the
+/// same message, so `?` works on [`Snapshot::get`](crate::Snapshot::get)
+/// and its kin. A value of the wrong type or a missing key becomes
+/// [`LoadError::Invalid`], located once.
+///
+/// ```
+/// use micro_config::{LoadError, MemoryBackend, PreloadedConfig};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(["db"])
+///     .backend(MemoryBackend::labelled("t").with_yaml("db", "host: a\npool: many\n").unwrap())
+///     .validate(|snapshot| {
+///         snapshot.get_path::<u32>("db.pool")?;
+///         Ok(())
+///     });
+/// let err = config.load_candidate(1, &[]).await.unwrap_err();
+/// assert!(matches!(err, LoadError::Invalid { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "t (in memory):2:1: db.pool: invalid type: string \"many\", expected u32"
+/// );
+/// # });
+/// ```
+impl From<ReadError> for LoadError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotLoaded { name } => Self::NotLoaded { name },
+            ReadError::MissingKey { at, path } => Self::Invalid {
+                at,
+                path,
+                message: "no such key".to_owned(),
+            },
+            ReadError::Type { at, path, message } => Self::Invalid { at, path, message },
+        }
+    }
 }
 
 /// Reading a typed value out of a snapshot failed.
@@ -124,4 +180,9 @@ pub enum ReadError {
         /// What serde said.
         message: String,
     },
+}
+
+/// `": why"` after a message, when there is a why.
+pub(crate) fn because(why: &Option<String>) -> String {
+    why.as_deref().map(|why| format!(": {why}")).unwrap_or_default()
 }

@@ -48,6 +48,8 @@ pub use backend::{EtcdBackend, EtcdStatus};
 pub use document::{Document, Layer};
 pub use error::{LoadError, ReadError};
 pub use origin::{Location, Origin, Source};
+#[doc(hidden)]
+pub use preloaded::Swap;
 pub use preloaded::{FetchError, LastReload, PreloadedConfig, Validator};
 pub use site::SiteConfig;
 pub use snapshot::Snapshot;

@@ -52,6 +52,7 @@ fn same_name(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
+#[derive(Clone)]
 struct Typed {
     type_id: TypeId,
     name: Box<str>,
@@ -115,20 +116,34 @@ impl Snapshot {
     }
 
     /// This snapshot with `doc` added (or replaced), same generation: how a
-    /// document loaded on first use joins the snapshot in force.
+    /// document loaded on first use joins the snapshot in force. Typed
+    /// reads already made of the other documents are kept.
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
-    /// let snapshot = Snapshot::new(4, Vec::new(), SiteConfig::default());
+    /// let site = Document::new("site", Origin::Memory("t".into()), serde_json::json!({}));
+    /// let snapshot = Snapshot::new(4, [site], SiteConfig::default());
+    /// let before: Arc<serde_json::Value> = snapshot.typed("site").unwrap();
     /// let later = snapshot.with_document(Document::new("db", Origin::Memory("t".into()), serde_json::json!({"port": 1})));
     /// assert_eq!((later.generation(), later.get_path::<u16>("db.port").unwrap()), (4, 1));
     /// assert!(snapshot.document("db").is_none());
+    /// assert!(Arc::ptr_eq(&before, &later.typed("site").unwrap()), "not deserialized again");
     /// ```
     #[must_use]
     pub fn with_document(&self, doc: Document) -> Self {
         let mut next = self.clone();
+        let typed = TypedCache::default();
+        let kept = self.typed.0.iter().filter_map(OnceLock::get);
+        for (slot, entry) in typed
+            .0
+            .iter()
+            .zip(kept.filter(|entry| !same_name(&entry.name, doc.name())))
+        {
+            let _ = slot.set(entry.clone());
+        }
+        next.typed = Arc::new(typed);
         next.documents.insert(doc.name().to_owned(), Arc::new(doc));
-        next.typed = Arc::default();
         next.changed = Arc::new([]);
         next
     }
@@ -206,7 +221,9 @@ impl Snapshot {
         Ok(value)
     }
 
-    /// 0 before the first load, then one more for each accepted reload.
+    /// 0 before the first load, then one more for each accepted reload
+    /// that changed something (one that changed nothing keeps the snapshot
+    /// in force).
     ///
     /// ```
     /// use micro_config::{SiteConfig, Snapshot};
@@ -351,6 +368,29 @@ impl Snapshot {
                 path: join_path(&path, &inner.join(".")),
                 message,
             }
+        })
+    }
+
+    /// Whether `other` holds the same values as `self`: exactly when
+    /// [`diff`](Self::diff) would find nothing (a document on one side
+    /// only counts as an empty map on the other), decided on the trees
+    /// without listing paths. Generations, origins and positions are not
+    /// compared.
+    ///
+    /// ```
+    /// use micro_config::{Document, Origin, SiteConfig, Snapshot};
+    /// let doc = |g: &str, from: &str| Document::new("demo", Origin::Memory(from.into()), serde_json::json!({"greeting": g}));
+    /// let old = Snapshot::new(1, [doc("hi", "a")], SiteConfig::default());
+    /// assert!(old.same_values(&Snapshot::new(2, [doc("hi", "b")], SiteConfig::default())));
+    /// assert!(!old.same_values(&Snapshot::new(2, [doc("hey", "a")], SiteConfig::default())));
+    /// ```
+    #[must_use]
+    pub fn same_values(&self, other: &Self) -> bool {
+        let empty = Value::Object(serde_json::Map::new());
+        self.names().chain(other.names()).all(|name| {
+            let old = self.document(name).map_or(&empty, Document::value);
+            let new = other.document(name).map_or(&empty, Document::value);
+            old == new
         })
     }
 

@@ -67,12 +67,25 @@ pub struct Positions(Option<marked_yaml::Node>);
 
 impl Positions {
     /// Parses `text` for positions (a text that does not parse has none).
+    ///
+    /// ```
+    /// use micro_config::yaml::Positions;
+    /// assert!(Positions::parse("a: 1\n").locate(&["a"]).is_some());
+    /// assert!(Positions::parse("a: [\n").locate(&["a"]).is_none(), "no positions");
+    /// ```
     #[must_use]
     pub fn parse(text: &str) -> Self {
         Self(marked_yaml::parse_yaml(0, text).ok())
     }
 
     /// Where the key at the end of `keys` is; see [`locate`].
+    ///
+    /// ```
+    /// use micro_config::{Location, yaml::Positions};
+    /// let positions = Positions::parse("list:\n  - x\n  - y\n");
+    /// assert_eq!(positions.locate(&["list", "1"]), Some(Location { line: 3, column: 5 }));
+    /// assert_eq!(positions.locate(&["other"]), None);
+    /// ```
     #[must_use]
     pub fn locate(&self, keys: &[&str]) -> Option<Location> {
         walk(self.0.as_ref()?, keys)
@@ -112,6 +125,12 @@ fn walk(root: &marked_yaml::Node, keys: &[&str]) -> Option<Location> {
 /// The most values one YAML text may expand to. Aliases let a few KB
 /// expand to millions of values (each alias copies what it names); no
 /// configuration holds this many.
+///
+/// ```
+/// use micro_config::{Origin, yaml};
+/// let many = format!("[{}]", vec!["0"; yaml::MAX_VALUES + 1].join(","));
+/// assert!(yaml::parse(&many, &Origin::Memory("t".into())).is_err());
+/// ```
 pub const MAX_VALUES: usize = 200_000;
 
 /// Builds a [`Value`] like serde_json's own visitor, but refuses what a

@@ -8,8 +8,10 @@
 //!   backend's watch, if it has one; replies with what is watched.
 //! - [`ConfigMsg::Reload`] (supervisor, on SIGHUP or `ServiceHandle::reload`):
 //!   load every document in use into a candidate, validate it, and either
-//!   swap it in (generation + 1) or reject it and keep the old one; replies
-//!   with a [`ReloadReport`] or a [`ReloadError`].
+//!   swap it in (generation + 1), keep the snapshot in force when the
+//!   candidate holds the same values (nothing changed: same generation,
+//!   subscribers not told), or reject it and keep the old one; replies with
+//!   a [`ReloadReport`] or a [`ReloadError`].
 //! - [`ConfigMsg::Changed`] (the backend's watch): reload, with no one to reply to.
 //! - [`ConfigMsg::Loaded`] (its own load task): a candidate is ready.
 //!
@@ -28,7 +30,7 @@ use std::time::{Instant, SystemTime};
 
 use futures::FutureExt as _;
 
-use micro_config::{Change, ChangeSender, LastReload, LoadError, PreloadedConfig, Snapshot, WatchGuard};
+use micro_config::{Change, ChangeSender, LastReload, LoadError, PreloadedConfig, Snapshot, Swap, WatchGuard};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
 
@@ -62,7 +64,8 @@ pub enum ConfigMsg {
     /// Start the backend's watch; replies with what is watched (`None`:
     /// the backend does not watch).
     Watch(RpcReplyPort<Result<Option<String>, LoadError>>),
-    /// Load, validate and swap in a new snapshot, or keep the old one.
+    /// Load, validate and swap in a new snapshot, or keep the old one
+    /// (rejected, or nothing changed).
     Reload(Reply),
     /// The backend saw a change: reload (sent by the watch).
     Changed(Change),
@@ -286,35 +289,46 @@ impl ConfigState {
         }
     }
 
+    /// Swaps a valid candidate in — or, when it holds the values in force,
+    /// keeps the snapshot in force (no new generation, no subscriber told)
+    /// — and reports, counts, logs and records the outcome.
     fn apply(&mut self, candidate: Result<Snapshot, LoadError>, started: Instant) -> Result<ReloadReport, ReloadError> {
-        let current = self.config.snapshot();
         let outcome = match candidate {
             Ok(candidate) => {
-                let changed = current.diff(&candidate);
-                let generation = candidate.generation();
-                self.config.store(candidate.with_changes(changed.clone()));
+                let (in_force, changed) = match self.config.swap_in(candidate) {
+                    Swap::Stored(snapshot) => {
+                        let changed = snapshot.changed().to_vec();
+                        (snapshot, changed)
+                    }
+                    Swap::Unchanged(snapshot) => (snapshot, Vec::new()),
+                };
                 Ok(ReloadReport {
-                    generation,
+                    generation: in_force.generation(),
                     changed,
                     took: started.elapsed(),
                 })
             }
             Err(source) => Err(ReloadError::Rejected {
-                kept: current.generation(),
+                kept: self.config.generation(),
                 source: Arc::new(source),
             }),
         };
-        let counted = if outcome.is_ok() { "ok" } else { "rejected" };
+        let counted = match &outcome {
+            Ok(report) if report.is_unchanged() => "unchanged",
+            Ok(_) => "ok",
+            Err(_) => "rejected",
+        };
         metrics::counter!("micro_config_reloads_total", "outcome" => counted).increment(1);
         match &outcome {
+            Ok(report) if report.is_unchanged() => tracing::info!(target: "micro", "config reload: {report}"),
             Ok(report) => tracing::info!(target: "micro", "config reloaded: {report}"),
             Err(err) => tracing::warn!(target: "micro", "config {err}"),
         }
-        self.config.record_reload(LastReload {
-            at: SystemTime::now(),
-            generation: self.config.generation(),
-            error: outcome.as_ref().err().map(ToString::to_string),
-        });
+        self.config.record_reload(LastReload::new(
+            SystemTime::now(),
+            self.config.generation(),
+            outcome.as_ref().err().map(ToString::to_string),
+        ));
         outcome
     }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use micro_config::LoadError;
 
-/// An accepted reload.
+/// An accepted reload: a new generation and what changed in it, or —
+/// when the candidate held the values in force — nothing changed and the
+/// generation in force stays.
 ///
 /// ```
 /// let report = micro_actors::ReloadReport {
@@ -14,21 +16,38 @@ use micro_config::LoadError;
 ///     took: std::time::Duration::from_millis(1),
 /// };
 /// assert_eq!(report.to_string(), "generation 2, changed: demo.greeting");
+/// assert!(!report.is_unchanged());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadReport {
-    /// The generation now in force.
+    /// The generation now in force: a new one, or the one that stayed.
     pub generation: u64,
-    /// Dotted key paths whose values changed (values are never listed).
+    /// Dotted key paths whose values changed (values are never listed);
+    /// empty when nothing did.
     pub changed: Vec<String>,
     /// How long loading and validating took.
     pub took: Duration,
 }
 
+impl ReloadReport {
+    /// Whether the reload changed nothing: the candidate held the values
+    /// in force, so the generation in force stayed and no one was told.
+    ///
+    /// ```
+    /// let report = micro_actors::ReloadReport { generation: 3, changed: Vec::new(), took: Default::default() };
+    /// assert!(report.is_unchanged());
+    /// assert_eq!(report.to_string(), "nothing changed, generation 3 stays in force");
+    /// ```
+    #[must_use]
+    pub fn is_unchanged(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
 impl std::fmt::Display for ReloadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.changed.is_empty() {
-            write!(f, "generation {}, nothing changed", self.generation)
+        if self.is_unchanged() {
+            write!(f, "nothing changed, generation {} stays in force", self.generation)
         } else {
             write!(
                 f,

@@ -71,7 +71,9 @@ async fn reloads_asked_for_during_a_load_share_the_next_one() {
     let (actor, _) = Actor::spawn(None, ConfigActor, config.clone()).await.expect("spawn");
     call!(actor, ConfigMsg::Preload).expect("call").expect("preload");
 
-    // The first reload starts a load that waits at the (now closed) gate.
+    // The first reload, of a changed document, starts a load that waits at
+    // the (now closed) gate.
+    gated.inner.set_yaml("demo", "greeting: hey").expect("yaml");
     let (first, first_answer) = ractor::concurrency::oneshot();
     actor.cast(ConfigMsg::Reload(first.into())).expect("sent");
     // Eight more are in the mailbox before the gate opens, so before the
@@ -88,14 +90,16 @@ async fn reloads_asked_for_during_a_load_share_the_next_one() {
     let first = first_answer.await.expect("answered").expect("valid");
     assert_eq!(first.generation, 2);
     for answer in answers {
-        assert_eq!(answer.await.expect("answered").expect("valid").generation, 3);
+        let report = answer.await.expect("answered").expect("valid");
+        assert!(report.is_unchanged(), "nothing changed since the first: {report}");
+        assert_eq!(report.generation, 2);
     }
     assert_eq!(
         gated.loads.load(SeqCst),
         3,
         "preload, the first reload, one for the eight"
     );
-    assert_eq!(config.generation(), 3);
+    assert_eq!(config.generation(), 2);
 }
 
 #[tokio::test]
@@ -110,4 +114,74 @@ async fn a_reload_nobody_waits_for_any_more_is_not_applied() {
     let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
     assert_eq!(report.generation, 2, "the abandoned reload did not take generation 2");
     assert_eq!(config.get_path::<String>("demo.greeting").expect("read"), "hey");
+}
+
+#[tokio::test]
+async fn a_reload_whose_typed_document_does_not_fit_is_rejected_naming_the_key() {
+    type Orders = std::collections::BTreeMap<String, u32>;
+    let backend = MemoryBackend::labelled("test")
+        .with_yaml("orders", "max_items: 20")
+        .expect("yaml");
+    let config = PreloadedConfig::new(Vec::<String>::new())
+        .backend(backend.clone())
+        .document::<Orders>("orders");
+    let (actor, _) = Actor::spawn(None, ConfigActor, config.clone()).await.expect("spawn");
+    call!(actor, ConfigMsg::Preload).expect("call").expect("preload");
+
+    backend.set_yaml("orders", "max_items: lots").expect("yaml");
+    let err = call!(actor, ConfigMsg::Reload).expect("call").expect_err("rejected");
+    assert_eq!(
+        err.to_string(),
+        "reload rejected, generation 1 stays in force: \
+         test (in memory):1:1: orders.max_items: invalid type: string \"lots\", expected u32"
+    );
+    assert_eq!(config.generation(), 1);
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_nothing_keeps_the_generation_and_tells_no_subscriber() {
+    let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
+    let (actor, config) = started(backend.clone()).await;
+    let before = config.snapshot();
+    let mut updates = config.subscribe();
+    updates.borrow_and_update();
+    // Rewritten with the same values: a different text is no change.
+    backend.set_yaml("demo", "# edited\ngreeting: 'hi'\n").expect("yaml");
+
+    let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
+    assert!(report.is_unchanged(), "{report}");
+    assert_eq!((report.generation, report.changed.len()), (1, 0));
+    assert_eq!(report.to_string(), "nothing changed, generation 1 stays in force");
+    assert_eq!(config.generation(), 1);
+    assert!(Arc::ptr_eq(&before, &config.snapshot()), "the snapshot in force stays");
+    assert!(!updates.has_changed().expect("open"), "no subscriber told");
+    let last = config.last_reload().expect("recorded");
+    assert_eq!((last.generation, last.error.as_deref()), (1, None));
+
+    // The next change is generation 2, not 3.
+    backend.set_yaml("demo", "greeting: hey").expect("yaml");
+    let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
+    assert_eq!(
+        (report.generation, report.changed.as_slice()),
+        (2, ["demo.greeting".to_owned()].as_slice())
+    );
+    assert!(updates.has_changed().expect("open"));
+}
+
+#[tokio::test]
+async fn a_reload_after_a_document_loaded_on_first_use_changes_nothing() {
+    let backend = MemoryBackend::new()
+        .with_yaml("demo", "greeting: hi")
+        .expect("yaml")
+        .with_yaml("db", "port: 5432")
+        .expect("yaml");
+    let (actor, config) = started(backend).await;
+    let port: serde_json::Value = config.fetch("db").await.expect("loaded on first use");
+    assert_eq!(port["port"], 5432);
+    assert_eq!(config.generation(), 1, "a first use is not a reload");
+
+    let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
+    assert!(report.is_unchanged(), "{report}");
+    assert_eq!(config.generation(), 1);
+    assert_eq!(config.get_path::<u16>("db.port").expect("kept"), 5432);
 }

@@ -158,6 +158,26 @@ impl ConfigBackend for FileBackend {
         scope.start(self.debounce, changes).map(Some)
     }
 
+    /// The path given does not exist (named as a directory unless it
+    /// ends in `.yaml` or `.yml`), or the file looked for, or the single
+    /// file lacks the key.
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        check_name(name).ok()?;
+        let path = self.path.display();
+        match std::fs::metadata(&self.path) {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                let yaml = matches!(self.path.extension().and_then(|ext| ext.to_str()), Some("yaml" | "yml"));
+                let kind = if yaml { "file" } else { "directory" };
+                Some(format!("config {kind} {path} does not exist"))
+            }
+            Ok(metadata) if metadata.is_file() => Some(format!("{path} has no top-level key `{name}`")),
+            Ok(metadata) if metadata.is_dir() => {
+                Some(format!("no file {}", self.path.join(format!("{name}.yaml")).display()))
+            }
+            _ => None,
+        }
+    }
+
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
         check_name(name)?;
         // Configuration files are small (and capped); reading them inline

@@ -69,6 +69,16 @@ impl ConfigBackend for Layered {
         Ok((!guards.is_empty()).then(|| WatchGuard::new(guards)))
     }
 
+    /// What each layer can say, in layer order.
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        let whys: Vec<String> = self
+            .layers
+            .iter()
+            .filter_map(|layer| layer.explain_missing(name))
+            .collect();
+        (!whys.is_empty()).then(|| whys.join("; "))
+    }
+
     async fn refresh(&self) -> Result<(), LoadError> {
         for layer in &self.layers {
             layer.refresh().await?;

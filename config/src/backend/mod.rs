@@ -49,6 +49,24 @@ pub trait ConfigBackend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Why this backend has no document `name`, when it can say more than
+    /// that it has none: the path it was given does not exist, the file it
+    /// looked for. Called only to word an error after [`load`](Self::load)
+    /// found nothing; the default says nothing more.
+    ///
+    /// ```
+    /// use micro_config::{ConfigBackend, FileBackend, MemoryBackend};
+    /// assert_eq!(MemoryBackend::new().explain_missing("db"), None);
+    /// assert_eq!(
+    ///     FileBackend::new("no/such/conf").explain_missing("db").unwrap(),
+    ///     "config directory no/such/conf does not exist"
+    /// );
+    /// ```
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+
     /// Starts watching for changes, if this backend can and was asked to:
     /// each change (debounced) goes to `changes` until the guard is dropped.
     /// `Ok(None)`: nothing to watch. The default watches nothing.

@@ -36,6 +36,12 @@ pub struct ChangeSender(mpsc::Sender<Change>);
 
 impl ChangeSender {
     /// A sender and the receiver its changes arrive at.
+    ///
+    /// ```
+    /// let (sender, changes) = micro_config::ChangeSender::channel();
+    /// assert!(!sender.is_closed());
+    /// # drop(changes);
+    /// ```
     #[must_use]
     pub fn channel() -> (Self, mpsc::Receiver<Change>) {
         let (tx, rx) = mpsc::channel(1);
@@ -43,11 +49,23 @@ impl ChangeSender {
     }
 
     /// Reports a change; never blocks.
+    ///
+    /// ```
+    /// let (sender, mut changes) = micro_config::ChangeSender::channel();
+    /// sender.notify(micro_config::Change { what: "conf/site.yaml".into() });
+    /// assert_eq!(changes.try_recv().unwrap().to_string(), "conf/site.yaml changed");
+    /// ```
     pub fn notify(&self, change: Change) {
         let _ = self.0.try_send(change);
     }
 
     /// Whether the receiving side is gone (the watcher can stop).
+    ///
+    /// ```
+    /// let (sender, changes) = micro_config::ChangeSender::channel();
+    /// drop(changes);
+    /// assert!(sender.is_closed());
+    /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.0.is_closed()
@@ -65,6 +83,13 @@ pub struct WatchGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
 
 impl WatchGuard {
     /// Wraps whatever keeps the watch alive (a watcher handle, a task guard).
+    ///
+    /// ```
+    /// let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    /// let guard = micro_config::WatchGuard::new(std::sync::Mutex::new(stop));
+    /// drop(guard); // drops what it keeps
+    /// assert!(stopped.recv().is_err());
+    /// ```
     pub fn new(keep: impl Send + Sync + 'static) -> Self {
         Self(Box::new(keep))
     }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::PreloadedConfig;
-use crate::{Document, LoadError, ReadError, Snapshot};
+use crate::{LoadError, ReadError, Snapshot};
 
 /// The shared, changing part of a [`PreloadedConfig`].
 pub(super) struct Live {
@@ -45,27 +45,91 @@ impl Live {
         replaced
     }
 
-    /// Adds `doc` to the snapshot in force unless it already has one of that
-    /// name (a reload or another fetch got there first: theirs is as new).
-    fn add(&self, doc: &Document) {
+    /// Makes `candidate` the snapshot in force, recording what changed,
+    /// unless it holds the same values as the one in force: that one stays,
+    /// and subscribers are not told.
+    pub(super) fn swap_in(&self, candidate: Snapshot) -> Swap {
+        let _writer = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current.load_full();
+        if current.same_values(&candidate) {
+            return Swap::Unchanged(current);
+        }
+        let changed = current.diff(&candidate);
+        let next = Arc::new(candidate.with_changes(changed));
+        self.current.store(Arc::clone(&next));
+        self.updates.send_replace(Arc::clone(&next));
+        Swap::Stored(next)
+    }
+
+    /// Makes `candidate` — `base` with document `name` added, validated —
+    /// the snapshot in force, if `base` still is (its typed reads, the
+    /// validators' among them, are kept). Else adds the document to the
+    /// snapshot in force, unless that already has one of that name (a
+    /// reload or another fetch got there first: theirs is as new).
+    fn add(&self, base: &Arc<Snapshot>, candidate: Snapshot, name: &str) {
         let _writer = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.current.load_full();
-        if now.document(doc.name()).is_none() {
-            let next = Arc::new(now.with_document(doc.clone()));
-            self.current.store(Arc::clone(&next));
-            self.updates.send_replace(next);
-        }
+        let next = if Arc::ptr_eq(&now, base) {
+            candidate
+        } else {
+            match candidate.document(name) {
+                Some(doc) if now.document(name).is_none() => now.with_document(doc.clone()),
+                _ => return,
+            }
+        };
+        let next = Arc::new(next);
+        self.current.store(Arc::clone(&next));
+        self.updates.send_replace(next);
     }
 }
 
-/// How the last reload ended.
+/// What [`PreloadedConfig::swap_in`] did with a candidate. Exhaustive, so
+/// the runtime must handle any outcome added.
 ///
 /// ```
-/// use micro_config::LastReload;
-/// let ok = LastReload { at: std::time::SystemTime::now(), generation: 2, error: None };
-/// assert!(ok.error.is_none());
+/// use micro_config::{MemoryBackend, PreloadedConfig, Swap};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new().with_yaml("demo", "a: 1").unwrap());
+/// let Swap::Stored(first) = config.swap_in(config.load_candidate(1, &[]).await.unwrap()) else { panic!() };
+/// assert_eq!(first.generation(), 1);
+/// let Swap::Unchanged(kept) = config.swap_in(config.load_candidate(2, &[]).await.unwrap()) else { panic!() };
+/// assert_eq!(kept.generation(), 1);
+/// # });
+/// ```
+// The runtime's (ConfigActor's), not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum Swap {
+    /// The candidate holds other values: it is in force now, with the key
+    /// paths that changed ([`Snapshot::changed`]).
+    Stored(Arc<Snapshot>),
+    /// The candidate holds the values in force: the snapshot in force
+    /// stays, generation and all, and subscribers are not told.
+    Unchanged(Arc<Snapshot>),
+}
+
+/// How the last reload ended, as [`PreloadedConfig::last_reload`] tells it.
+/// The runtime records it; a service reads it.
+///
+/// ```
+/// use micro_config::{LastReload, PreloadedConfig};
+/// let config = PreloadedConfig::new(["demo"]);
+/// # config.record_reload(LastReload::new(std::time::SystemTime::now(), 2, None));
+/// if let Some(last) = config.last_reload() {
+///     match &last.error {
+///         None => println!("generation {} in force since {:?}", last.generation, last.at),
+///         Some(why) => println!("rejected, generation {} stays: {why}", last.generation),
+///     }
+/// }
+/// ```
+///
+/// It may grow, so it is not built by hand outside this crate:
+///
+/// ```compile_fail
+/// let last = micro_config::LastReload { at: std::time::SystemTime::now(), generation: 1, error: None };
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LastReload {
     /// When it ended.
     pub at: SystemTime,
@@ -75,22 +139,50 @@ pub struct LastReload {
     pub error: Option<String>,
 }
 
+impl LastReload {
+    /// A reload that ended `at`, leaving `generation` in force, rejected
+    /// for `error` when there is one.
+    ///
+    /// ```
+    /// let last = micro_config::LastReload::new(std::time::SystemTime::UNIX_EPOCH, 2, None);
+    /// assert_eq!((last.generation, last.error), (2, None));
+    /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn new(at: SystemTime, generation: u64, error: Option<String>) -> Self {
+        Self { at, generation, error }
+    }
+}
+
 /// Loading a document on first use failed.
 ///
 /// ```
-/// let err = micro_config::FetchError::Missing { name: "db".into(), backend: "files in conf".into() };
-/// assert_eq!(err.to_string(), "config document `db` not found in files in conf");
+/// use micro_config::{FetchError, FileBackend, PreloadedConfig};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = PreloadedConfig::new(Vec::<String>::new()).backend(FileBackend::new("no/such/conf"));
+/// let err = config.fetch::<serde_json::Value>("db").await.unwrap_err();
+/// assert!(matches!(err, FetchError::Missing { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "config document `db` not found in files in no/such/conf: config directory no/such/conf does not exist"
+/// );
+/// # });
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
     /// The backend has no such document.
-    #[error("config document `{name}` not found in {backend}")]
+    #[error("config document `{name}` not found in {backend}{}", crate::error::because(.why))]
+    #[non_exhaustive]
     Missing {
         /// The document.
         name: String,
         /// The backend, as it describes itself.
         backend: String,
+        /// Why, when the backend can say more (see
+        /// [`ConfigBackend::explain_missing`](crate::ConfigBackend::explain_missing)).
+        why: Option<String>,
     },
     /// The backend failed, or the document (with the rest) is invalid.
     #[error(transparent)]
@@ -102,10 +194,10 @@ pub enum FetchError {
 
 impl PreloadedConfig {
     /// A receiver of the snapshot in force: it wakes when a new one is
-    /// stored (a reload, a document loaded on first use) and always sees the
-    /// latest; when several are stored quickly, the ones between are
-    /// skipped (compare generations, or diff two snapshots, to see all that
-    /// changed). Never blocks the writer.
+    /// stored (a reload that changed something, a document loaded on first
+    /// use) and always sees the latest; when several are stored quickly,
+    /// the ones between are skipped (compare generations, or diff two
+    /// snapshots, to see all that changed). Never blocks the writer.
     ///
     /// ```
     /// use micro_config::{MemoryBackend, PreloadedConfig};
@@ -128,14 +220,22 @@ impl PreloadedConfig {
     /// use micro_config::{LastReload, PreloadedConfig};
     /// let config = PreloadedConfig::new(["demo"]);
     /// assert!(config.last_reload().is_none());
-    /// config.record_reload(LastReload { at: std::time::SystemTime::now(), generation: 0, error: Some("bad".into()) });
+    /// config.record_reload(LastReload::new(std::time::SystemTime::now(), 0, Some("bad".into())));
     /// assert_eq!(config.last_reload().unwrap().error.as_deref(), Some("bad"));
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
     pub fn record_reload(&self, outcome: LastReload) {
         self.live.last_reload.store(Some(Arc::new(outcome)));
     }
 
-    /// How the last reload ended, if there was one.
+    /// How the last reload ended, if there was one (for status routes).
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// let config = PreloadedConfig::new(["demo"]).backend(MemoryBackend::new());
+    /// assert!(config.last_reload().is_none(), "no reload yet");
+    /// ```
     #[must_use]
     pub fn last_reload(&self) -> Option<Arc<LastReload>> {
         self.live.last_reload.load_full()
@@ -166,12 +266,13 @@ impl PreloadedConfig {
             let doc = self.backend.load(name).await?.ok_or_else(|| FetchError::Missing {
                 name: name.to_owned(),
                 backend: self.backend.describe(),
+                why: self.backend.explain_missing(name),
             })?;
-            let candidate = self.snapshot().with_document(doc.clone());
+            let candidate = current.with_document(doc);
             for check in self.validators.iter() {
                 check(&candidate)?;
             }
-            self.live.add(&doc);
+            self.live.add(&current, candidate, name);
         }
         Ok(self.snapshot().get(name)?)
     }

@@ -6,7 +6,7 @@
 mod live;
 
 use live::Live;
-pub use live::{FetchError, LastReload};
+pub use live::{FetchError, LastReload, Swap};
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteCo
 /// use micro_config::{LoadError, Snapshot, Validator};
 /// let needs_db: Validator = Arc::new(|snapshot: &Snapshot| match snapshot.document("db") {
 ///     Some(_) => Ok(()),
-///     None => Err(LoadError::Missing { name: "db".into(), backend: "the test".into() }),
+///     None => Err(LoadError::NotLoaded { name: "db".into() }),
 /// });
 /// assert!(needs_db(&Snapshot::default()).is_err());
 /// ```
@@ -150,6 +150,55 @@ impl PreloadedConfig {
         self
     }
 
+    /// Preloads document `name` (unless it already is) and checks that it
+    /// deserializes into `T` in every candidate snapshot — the first load,
+    /// each reload, a configuration check (`--check-config`), a document
+    /// loaded on first use ([`fetch`](Self::fetch)) — as a
+    /// [`validate`](Self::validate) check does: a value that does not fit
+    /// fails the candidate, naming the file, line and column, and the key
+    /// path. Checks run in the order they were added.
+    ///
+    /// The check is a [`Snapshot::typed`] read, so a snapshot that passed
+    /// it answers `typed::<T>(name)` without deserializing again.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// #[derive(serde::Deserialize)]
+    /// struct Orders { region: String, max_items: u32 }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::labelled("t").with_yaml("orders", "region: eu\nmax_items: lots\n").unwrap();
+    /// let config = PreloadedConfig::new(["site"]).backend(backend.clone()).document::<Orders>("orders");
+    /// assert_eq!(config.preloads(), ["site", "orders"]);
+    /// let err = config.load_candidate(1, &[]).await.unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "t (in memory):2:1: orders.max_items: invalid type: string \"lots\", expected u32"
+    /// );
+    ///
+    /// backend.set_yaml("orders", "region: eu\nmax_items: 20\n").unwrap();
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// let orders: Arc<Orders> = config.typed("orders").unwrap(); // checked, and already deserialized
+    /// assert_eq!((orders.region.as_str(), orders.max_items), ("eu", 20));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn document<T>(mut self, name: impl Into<String>) -> Self
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let name = name.into();
+        if !self.preloads.contains(&name) {
+            let mut preloads = self.preloads.to_vec();
+            preloads.push(name.clone());
+            self.preloads = preloads.into();
+        }
+        self.validate(move |snapshot| {
+            snapshot.typed::<T>(&name)?;
+            Ok(())
+        })
+    }
+
     /// Where the site config sits: `["site"]` (the default) is document
     /// `site`; `["hipchat", "site"]` is key `site` of document `hipchat`.
     /// An empty path keeps the default.
@@ -222,6 +271,8 @@ impl PreloadedConfig {
     /// let (sender, _changes) = ChangeSender::channel();
     /// assert!(config.watch(&sender).unwrap().is_none(), "memory does not watch");
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
     pub fn watch(&self, changes: &crate::ChangeSender) -> Result<Option<crate::WatchGuard>, LoadError> {
         self.backend.watch(changes)
     }
@@ -347,6 +398,8 @@ impl PreloadedConfig {
     /// assert_eq!(err.to_string(), "config document `db` is preloaded but no backend (in memory) has none");
     /// # });
     /// ```
+    // The runtime's (ConfigActor's, `--check-config`'s), not part of the API.
+    #[doc(hidden)]
     pub async fn load_candidate(&self, generation: u64, also: &[String]) -> Result<Snapshot, LoadError> {
         let site_name = self.site_path[0].as_str();
         let mut names: Vec<&str> = self.preloads.iter().map(String::as_str).collect();
@@ -365,6 +418,7 @@ impl PreloadedConfig {
                     return Err(LoadError::Missing {
                         name: name.into(),
                         backend: self.backend.describe(),
+                        why: self.backend.explain_missing(name),
                     });
                 }
                 // A document loaded on first use is in use: its vanishing is
@@ -373,6 +427,7 @@ impl PreloadedConfig {
                     return Err(LoadError::Vanished {
                         name: name.into(),
                         backend: self.backend.describe(),
+                        why: self.backend.explain_missing(name),
                     });
                 }
             }
@@ -433,8 +488,39 @@ impl PreloadedConfig {
     /// assert_eq!(reader.get_path::<u8>("demo.a").unwrap(), 1); // clones share the snapshot
     /// # });
     /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
     pub fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         self.live.store(snapshot)
+    }
+
+    /// Makes `candidate` the current snapshot, with what changed from the
+    /// one it replaces — unless nothing did: then the current one stays
+    /// (its generation too) and subscribers are not told. Decided on the
+    /// values ([`Snapshot::same_values`]), under the lock that orders
+    /// writers, so a document loaded on first use meanwhile is compared
+    /// too.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig, Swap};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let backend = MemoryBackend::new().with_yaml("demo", "a: 1").unwrap();
+    /// let config = PreloadedConfig::new(["demo"]).backend(backend.clone());
+    /// config.store(config.load_candidate(1, &[]).await.unwrap());
+    /// let updates = config.subscribe();
+    /// assert!(matches!(config.swap_in(config.load_candidate(2, &[]).await.unwrap()), Swap::Unchanged(_)));
+    /// assert_eq!(config.generation(), 1);
+    /// assert!(!updates.has_changed().unwrap());
+    /// backend.set_yaml("demo", "a: 2").unwrap();
+    /// let Swap::Stored(now) = config.swap_in(config.load_candidate(2, &[]).await.unwrap()) else { panic!() };
+    /// assert_eq!((now.generation(), now.changed()), (2, &["demo.a".to_owned()][..]));
+    /// assert!(updates.has_changed().unwrap());
+    /// # });
+    /// ```
+    // The runtime's (ConfigActor's), not part of the API.
+    #[doc(hidden)]
+    pub fn swap_in(&self, candidate: Snapshot) -> Swap {
+        self.live.swap_in(candidate)
     }
 }
 

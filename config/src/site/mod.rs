@@ -33,6 +33,10 @@ pub const DEFAULTS_YAML: &str = include_str!("../../defaults/site.yaml");
 pub const DEFAULTS_ORIGIN: Origin = Origin::Embedded("config/defaults/site.yaml");
 
 /// The longest any bound in the site config may be.
+///
+/// ```
+/// assert_eq!(micro_config::site::MAX_BOUND.as_secs(), 24 * 60 * 60);
+/// ```
 pub const MAX_BOUND: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The site document, typed: what micro itself reads from configuration.

@@ -235,3 +235,80 @@ async fn dropping_the_guard_stops_the_watch() {
     std::fs::write(dir.path().join("b.yaml"), "b: 1\n").expect("write");
     assert!(changes.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn a_preload_from_a_directory_that_does_not_exist_says_the_directory_does_not_exist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("conf");
+    let config = crate::PreloadedConfig::new(["db"]).backend(FileBackend::new(&conf));
+    let err = config.load_candidate(1, &[]).await.expect_err("no directory");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "config document `db` is preloaded but files in {0} has none: config directory {0} does not exist",
+            conf.display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_preload_from_a_single_file_that_does_not_exist_says_the_file_does_not_exist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("service.yaml");
+    let config = crate::PreloadedConfig::new(["db"]).backend(FileBackend::new(&file));
+    let err = config.load_candidate(1, &[]).await.expect_err("no file");
+    assert!(
+        err.to_string()
+            .ends_with(&format!(": config file {} does not exist", file.display())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_preload_missing_from_an_existing_directory_names_the_file_looked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("site.yaml"), "{}\n").expect("write");
+    let config = crate::PreloadedConfig::new(["db"]).backend(FileBackend::new(dir.path()));
+    let err = config.load_candidate(1, &[]).await.expect_err("no db.yaml");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "config document `db` is preloaded but files in {} has none: no file {}",
+            dir.path().display(),
+            dir.path().join("db.yaml").display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_preload_missing_from_a_single_file_names_the_key_looked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("all.yaml");
+    std::fs::write(&file, "site: {}\n").expect("write");
+    let config = crate::PreloadedConfig::new(["db"]).backend(FileBackend::new(&file));
+    let err = config.load_candidate(1, &[]).await.expect_err("no key db");
+    assert!(
+        err.to_string()
+            .ends_with(&format!("has none: {} has no top-level key `db`", file.display())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn under_layers_a_directory_that_does_not_exist_is_still_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("conf");
+    let backend = crate::Layered::new()
+        .layer(crate::MemoryBackend::labelled("defaults"))
+        .layer(FileBackend::new(&conf));
+    let config = crate::PreloadedConfig::new(["db"]).backend(backend);
+    let err = config.load_candidate(1, &[]).await.expect_err("no directory");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "config document `db` is preloaded but defaults (in memory) < files in {0} has none: \
+             config directory {0} does not exist",
+            conf.display()
+        )
+    );
+}
