@@ -189,10 +189,31 @@ impl Service {
     /// otherwise. Running the service does this itself; call it to log
     /// before the run. Installing twice only applies the level.
     ///
+    /// When the program installed a global tracing subscriber of its own
+    /// first, micro keeps it and works with it: micro's events (the
+    /// service's too) go to that subscriber, a warning event says micro's
+    /// settings are not applied, and `site.logging` (level, format,
+    /// buffer), its reloads and `.log_layer(..)` layers have no effect; the
+    /// program's subscriber filters and writes as it was set up to.
+    ///
+    /// Either way micro installs its panic hook, once per process: a panic
+    /// is logged as an error event (`panicked: <message>`, with its
+    /// location), then handed to the hook installed before micro's (the
+    /// standard one, which prints it to stderr, when there was none).
+    ///
     /// ```
     /// let service = micro::Service::builder("hello", "says hello").build();
     /// service.configure_logging(true).unwrap();
     /// tracing::info!("logged with the service's name and version");
+    /// ```
+    ///
+    /// With the program's own subscriber:
+    ///
+    /// ```
+    /// tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).init();
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// service.configure_logging(false).unwrap(); // warns; the fmt subscriber stays
+    /// tracing::debug!("still written by the program's subscriber, at its level");
     /// ```
     pub fn configure_logging(&self, debug: bool) -> Result<(), LogError> {
         micro_actors::logger::install_with(&self.log_settings(debug), self.take_log_layers())

@@ -13,10 +13,16 @@
 //! thread of their own (see `output.rs`): a blocked stderr drops lines,
 //! never blocks a request. `RUST_LOG`, when set, wins over the configured
 //! level.
+//!
+//! A subscriber the embedding program installed first stays: micro's events
+//! go to it and micro's settings do not apply. Panics are logged through
+//! tracing by a hook that then calls the one installed before it
+//! (`panic.rs`).
 
 mod actor;
 mod format;
 mod output;
+mod panic;
 
 use std::sync::OnceLock;
 
@@ -130,7 +136,14 @@ static FILTER: OnceLock<FilterHandle> = OnceLock::new();
 
 /// Installs the process's subscriber, once; later calls only apply the
 /// level. When another subscriber was installed first (by the embedding
-/// program), it is left alone and `Ok` is returned.
+/// program), it is left alone and `Ok` is returned: micro's events go to
+/// it, a warning says micro's format and level do not apply, and later
+/// levels change nothing.
+///
+/// The first call also installs micro's panic hook, once per process: a
+/// panic is logged as an event (`panicked: <message>`, with its location),
+/// then handed to the hook installed before (the standard one, which prints
+/// it to stderr, when there was none).
 ///
 /// ```
 /// let settings = micro_actors::LogSettings {
@@ -165,8 +178,14 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
 /// ```
 pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), LogError> {
     let filter = parse_filter(&settings.level)?;
+    panic::install();
     if FILTER.get().is_some() {
         return set_level(&settings.level);
+    }
+    if tracing::dispatcher::has_been_set() {
+        // Not ours (FILTER is unset): no output queue to start for it.
+        foreign_subscriber(settings);
+        return Ok(());
     }
     let (filter_layer, handle) = reload::Layer::new(filter);
     let ansi = settings.format == LogFormat::Pretty && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -187,29 +206,21 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
         .is_ok()
     {
         let _ = FILTER.set(handle);
-        log_panics();
     } else {
-        // The embedding program installed its own: it keeps it, and hears why
-        // micro's settings do not apply.
-        tracing::warn!(
-            target: "micro",
-            "another tracing subscriber is installed: micro's ({:?}, level {:?}) is not",
-            settings.format,
-            settings.level
-        );
+        foreign_subscriber(settings);
     }
     Ok(())
 }
 
-/// Panics caught elsewhere (a handler answered 500, a callback or worker
-/// reported) would still print plain text to stderr: log them instead, as
-/// one event with the message and where it happened.
-fn log_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        let message = crate::callback::panic_message(info.payload());
-        let location = info.location().map(ToString::to_string).unwrap_or_default();
-        tracing::error!(target: "micro", location = %location, "panicked: {message}");
-    }));
+/// The embedding program installed its own subscriber: it keeps it, and
+/// hears why micro's settings do not apply.
+fn foreign_subscriber(settings: &LogSettings) {
+    tracing::warn!(
+        target: "micro",
+        "another tracing subscriber is installed: micro's events go to it; micro's format ({:?}) and level ({:?}, and changes to it) do not apply",
+        settings.format,
+        settings.level
+    );
 }
 
 /// Applies a new level to the installed subscriber. `RUST_LOG`, when set,
