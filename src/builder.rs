@@ -8,7 +8,7 @@ use micro_actors::{BoxError, Callback, LogSettings};
 use micro_config::{LoadError, PreloadedConfig};
 
 use crate::service::{LogHook, ServiceInner};
-use crate::{Service, ServiceHandle, global, version};
+use crate::{Service, ServiceHandle, version};
 
 /// Builds a [`Service`]; from [`Service::builder`].
 ///
@@ -343,11 +343,13 @@ impl ServiceBuilder {
         self
     }
 
-    /// The service; also what [`get_service`](crate::get_service) returns from now on.
+    /// The service, ready to run; [`get_service`](crate::get_service)
+    /// returns it while it runs.
     ///
     /// ```
     /// let service = micro::Service::builder("orders", "takes orders").build();
-    /// assert_eq!(micro::get_service().unwrap().name(), service.name());
+    /// assert_eq!(service.name(), "orders");
+    /// assert!(micro::get_service().is_none(), "not running yet");
     /// ```
     pub fn build(self) -> Service {
         let config = self
@@ -362,7 +364,7 @@ impl ServiceBuilder {
             });
         let cwd = std::env::current_dir().unwrap_or_default();
         let fallback = self.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
-        let service = Service::from_inner(Arc::new(ServiceInner {
+        Service::from_inner(Arc::new(ServiceInner {
             name: self.name,
             description: self.description,
             version: version::resolve(&cwd, fallback),
@@ -377,9 +379,7 @@ impl ServiceBuilder {
             health: crate::health::Health::default(),
             log_hook: self.log_hook,
             log_layers: std::sync::Mutex::new(self.log_layers),
-        }));
-        global::register(&service);
-        service
+        }))
     }
 }
 
