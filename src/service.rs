@@ -258,7 +258,9 @@ impl Service {
     /// One service runs at a time in a process: while it runs,
     /// [`get_service`](crate::get_service) and
     /// [`get_config`](crate::get_config) refer to it, and another service's
-    /// run returns at once with exit 70 naming it.
+    /// run returns at once with exit 70 naming it. The signals are handled
+    /// for the run only: once it has returned, SIGTERM, SIGINT and SIGHUP
+    /// take their default action again (the process is terminated).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -282,8 +284,8 @@ impl Service {
 
     /// Runs the service with JSON logs until stopped, and returns how it
     /// ended. It listens on `host` (`None`: `site.http.host`) and the port
-    /// from `PORT`, else `site.http.port`. One service at a time: as
-    /// [`debug`](Self::debug).
+    /// from `PORT`, else `site.http.port`. One service at a time, signals
+    /// for the run only: as [`debug`](Self::debug).
     ///
     /// ```no_run
     /// #[tokio::main]

@@ -1,6 +1,6 @@
-//! What a service run leaves of the process it runs in: a panic hook or a
-//! subscriber the program installed first, and a test assertion that fails
-//! while a service runs.
+//! What a service run leaves of the process it runs in: the signals' default
+//! actions after the run, a panic hook or a subscriber the program installed
+//! first, and a test assertion that fails while a service runs.
 //!
 //! Each case changes something process-wide, so it runs in a process of its
 //! own: this test binary re-executed on one `#[ignore]`d test (`--exact NAME
@@ -9,13 +9,16 @@
 
 mod reexec;
 
+use std::io::Read as _;
+use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::{Router, routing::get};
 use micro::config::{MemoryBackend, PreloadedConfig};
-use reexec::{BOUND, Child, is_child};
+use nix::sys::signal::{Signal, kill};
+use reexec::{BOUND, Child, is_child, tell_parent};
 async fn boom() -> &'static str {
     panic!("boom in the handler")
 }
@@ -55,6 +58,36 @@ async fn stop(handle: &micro::ServiceHandle, run: tokio::task::JoinHandle<micro:
         .await
         .expect("stopped in time")
         .expect("joined")
+}
+
+#[test]
+fn after_a_run_sigterm_sigint_and_sighup_terminate_the_process_as_by_default() {
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        let mut child = Child::start("child_runs_a_service_then_waits_for_a_signal", true);
+        child.wait_for_stdout("the run has ended; waiting for a signal");
+        kill(child.pid(), signal).expect("signalled");
+        let status = child.wait();
+        assert_eq!(
+            status.signal(),
+            Some(signal as i32),
+            "{signal} should have terminated it: {status}\n{}",
+            child.stderr()
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "a child of after_a_run_sigterm_sigint_and_sighup_terminate_the_process_as_by_default"]
+async fn child_runs_a_service_then_waits_for_a_signal() {
+    if !is_child("child_runs_a_service_then_waits_for_a_signal") {
+        return;
+    }
+    let service = service();
+    let (handle, run, _) = start(&service).await;
+    assert_eq!(stop(&handle, run).await.code(), 0);
+    tell_parent("the run has ended; waiting for a signal");
+    // Until the parent's signal ends the process (or the parent is gone).
+    let _ = std::io::stdin().read(&mut [0; 1]);
 }
 
 #[test]

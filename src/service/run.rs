@@ -1,5 +1,5 @@
-//! How a [`Service`] runs: once at a time, and one service at a time in the
-//! process.
+//! How a [`Service`] runs: once at a time, one service at a time in the
+//! process, with the signals handled for the run only.
 
 use ractor::Actor;
 use tokio::sync::oneshot;
@@ -76,9 +76,8 @@ impl Service {
         };
         self.inner.handle.attach(Some(supervisor));
         let _ = running.await;
-        // Signals stay handled until here; after this the process ignores
-        // SIGTERM and SIGINT (signal-hook cannot restore the defaults), which
-        // is fine for a binary about to exit. See ARCHITECTURE.md.
+        // Signals stay handled until here; from now on SIGTERM, SIGINT and
+        // SIGHUP take their default action again (see signals.rs).
         signals.close();
         finished.await.unwrap_or_else(|_| {
             ExitStatus::unreported(ExitKind::Failure, "the supervisor stopped without reporting how".into())
