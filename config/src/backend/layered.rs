@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use crate::{ChangeSender, ConfigBackend, Document, LoadError, WatchGuard};
 
 /// Several backends as one: each document is the deep merge of what every
@@ -45,6 +47,35 @@ impl Layered {
     pub fn layer(mut self, backend: impl ConfigBackend) -> Self {
         self.layers.push(Box::new(backend));
         self
+    }
+}
+
+impl Layered {
+    /// `top` over a backend already shared (a config's own).
+    pub(crate) fn over_shared(base: Arc<dyn ConfigBackend>, top: impl ConfigBackend) -> Self {
+        Self::new().layer(Shared(base)).layer(top)
+    }
+}
+
+/// A shared backend as a layer.
+struct Shared(Arc<dyn ConfigBackend>);
+
+#[async_trait::async_trait]
+impl ConfigBackend for Shared {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    fn watch(&self, changes: &ChangeSender) -> Result<Option<WatchGuard>, LoadError> {
+        self.0.watch(changes)
+    }
+
+    async fn refresh(&self) -> Result<(), LoadError> {
+        self.0.refresh().await
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
+        self.0.load(name).await
     }
 }
 

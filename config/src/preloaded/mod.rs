@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::site::DEFAULTS_ORIGIN;
-use crate::{ConfigBackend, Document, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, value};
+use crate::{ConfigBackend, Document, Layered, LoadError, MemoryBackend, ReadError, SiteConfig, Snapshot, value};
 
 /// A check a candidate snapshot must pass; see [`PreloadedConfig::validate`].
 ///
@@ -97,6 +97,29 @@ impl PreloadedConfig {
     #[must_use]
     pub fn backend(mut self, backend: impl ConfigBackend) -> Self {
         self.backend = Arc::new(backend);
+        self
+    }
+
+    /// Puts `top` over the backend named so far: each document is the
+    /// backend's with `top`'s merged over it, key by key, `top` winning (as
+    /// a [`Layered`] would). For tests that change a few values of a
+    /// service's own configuration.
+    ///
+    /// ```
+    /// use micro_config::{MemoryBackend, PreloadedConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let own = MemoryBackend::labelled("files").with_yaml("db", "host: db\nport: 5432").unwrap();
+    /// let overrides = MemoryBackend::labelled("test").with_yaml("db", "port: 6543").unwrap();
+    /// let config = PreloadedConfig::new(["db"]).backend(own).overlay(overrides);
+    /// assert_eq!(config.describe_backend(), "files (in memory) < test (in memory)");
+    /// let snapshot = config.load_candidate(1, &[]).await.unwrap();
+    /// assert_eq!(snapshot.get_path::<String>("db.host").unwrap(), "db");
+    /// assert_eq!(snapshot.get_path::<u16>("db.port").unwrap(), 6543);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn overlay(mut self, top: impl ConfigBackend) -> Self {
+        self.backend = Arc::new(Layered::over_shared(self.backend, top));
         self
     }
 
