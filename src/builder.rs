@@ -381,6 +381,18 @@ impl ServiceBuilder {
             log_layers: std::sync::Mutex::new(self.log_layers),
         }))
     }
+
+    /// Puts `top` over the configuration's backend (over the default one,
+    /// as `build` makes it, when none was given); for `micro::testing`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn overlay_config(mut self, top: impl micro_config::ConfigBackend) -> Self {
+        let config = self
+            .config
+            .take()
+            .unwrap_or_else(|| PreloadedConfig::new(["site"]).backend(micro_config::EnvBackend::new("MICRO")));
+        self.config = Some(config.overlay(top));
+        self
+    }
 }
 
 /// Rejects a site config whose log level is not a valid filter, so a reload

@@ -63,6 +63,17 @@ impl Drop for Registration {
     }
 }
 
+/// Waits until no service runs in the process; `false` when `bound`
+/// passed first.
+#[cfg(feature = "testing")]
+pub(crate) async fn wait_idle(bound: std::time::Duration) -> bool {
+    let mut running = RUNNING.subscribe();
+    matches!(
+        tokio::time::timeout(bound, running.wait_for(Option::is_none)).await,
+        Ok(Ok(_))
+    )
+}
+
 /// The service running in this process, if one is.
 ///
 /// ```

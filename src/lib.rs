@@ -54,6 +54,8 @@ mod service;
 mod signals;
 mod supervisor;
 mod systemd;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod version;
 
 pub use builder::ServiceBuilder;

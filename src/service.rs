@@ -10,6 +10,8 @@ use micro_config::{PreloadedConfig, SiteConfig, Snapshot};
 use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, version};
 
 mod run;
+#[cfg(feature = "testing")]
+pub(crate) use run::SignalHandlers;
 
 /// A log-settings hook registered with [`ServiceBuilder::log_configuration`].
 pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;

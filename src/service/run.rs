@@ -9,12 +9,27 @@ use crate::signals::{self, Force};
 use crate::supervisor::{Supervisor, SupervisorArgs};
 use crate::{ExitKind, ExitStatus};
 
+/// Whether a run installs the signal handlers (SIGTERM, SIGINT, SIGHUP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignalHandlers {
+    /// A service's own process: signals stop and reload it.
+    Install,
+    /// A test run (`micro::testing`): the process's signals are left alone;
+    /// the service is stopped and reloaded through its handle.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    Skip,
+}
+
 impl Service {
+    pub(super) async fn run(&self, mode: Mode) -> ExitStatus {
+        self.run_with(mode, SignalHandlers::Install).await
+    }
+
     /// Runs the service, once at a time, and one service at a time in the
     /// process: a second service's run returns at once with exit 70 naming
     /// the one running. While it runs, [`get_service`](crate::get_service)
     /// and [`get_config`](crate::get_config) refer to it.
-    pub(super) async fn run(&self, mode: Mode) -> ExitStatus {
+    pub(crate) async fn run_with(&self, mode: Mode, signals: SignalHandlers) -> ExitStatus {
         if !self.inner.handle.claim() {
             return ExitStatus::unreported(
                 ExitKind::Software,
@@ -37,7 +52,7 @@ impl Service {
                 return status;
             }
         };
-        let status = self.run_claimed(mode).await;
+        let status = self.run_claimed(mode, signals).await;
         // Released before the exit is told, so that whoever waits for it can
         // run the next service at once.
         drop(registration);
@@ -49,7 +64,7 @@ impl Service {
         status
     }
 
-    async fn run_claimed(&self, mode: Mode) -> ExitStatus {
+    async fn run_claimed(&self, mode: Mode, handlers: SignalHandlers) -> ExitStatus {
         crate::metrics::install_in_background();
         let (done, finished) = oneshot::channel();
         let force = Force::new();
@@ -66,19 +81,27 @@ impl Service {
                 return ExitStatus::unreported(ExitKind::Software, format!("cannot start the supervisor: {err}"));
             }
         };
-        let signals = match signals::forward(supervisor.clone(), force) {
-            Ok(signals) => signals,
-            Err(err) => {
-                supervisor.kill();
-                self.inner.handle.set_phase(crate::Phase::Stopped, None);
-                return ExitStatus::unreported(ExitKind::Software, format!("cannot install signal handlers: {err}"));
-            }
+        let signals = match handlers {
+            SignalHandlers::Install => match signals::forward(supervisor.clone(), force) {
+                Ok(signals) => Some(signals),
+                Err(err) => {
+                    supervisor.kill();
+                    self.inner.handle.set_phase(crate::Phase::Stopped, None);
+                    return ExitStatus::unreported(
+                        ExitKind::Software,
+                        format!("cannot install signal handlers: {err}"),
+                    );
+                }
+            },
+            SignalHandlers::Skip => None,
         };
         self.inner.handle.attach(Some(supervisor));
         let _ = running.await;
         // Signals stay handled until here; from now on SIGTERM, SIGINT and
         // SIGHUP take their default action again (see signals.rs).
-        signals.close();
+        if let Some(signals) = signals {
+            signals.close();
+        }
         finished.await.unwrap_or_else(|_| {
             ExitStatus::unreported(ExitKind::Failure, "the supervisor stopped without reporting how".into())
         })
