@@ -8,7 +8,7 @@ use micro_actors::{BoxError, Callback, LogSettings};
 use micro_config::{LoadError, PreloadedConfig};
 
 use crate::service::{App, LogHook, ServiceInner};
-use crate::{Service, ServiceHandle, global, version};
+use crate::{Service, ServiceHandle, version};
 
 /// Builds a [`Service`]; from [`Service::builder`].
 ///
@@ -504,11 +504,13 @@ impl ServiceBuilder {
         self
     }
 
-    /// The service; also what [`get_service`](crate::get_service) returns from now on.
+    /// The service, ready to run; [`get_service`](crate::get_service)
+    /// returns it while it runs.
     ///
     /// ```
     /// let service = micro::Service::builder("orders", "takes orders").build();
-    /// assert_eq!(micro::get_service().unwrap().name(), service.name());
+    /// assert_eq!(service.name(), "orders");
+    /// assert!(micro::get_service().is_none(), "not running yet");
     /// ```
     pub fn build(self) -> Service {
         let config = match (self.config, self.config_layers.is_empty()) {
@@ -529,7 +531,7 @@ impl ServiceBuilder {
             });
         let cwd = std::env::current_dir().unwrap_or_default();
         let build = self.version.unwrap_or_else(|| crate::BuildVersion::new("unknown"));
-        let service = Service::from_inner(Arc::new(ServiceInner {
+        Service::from_inner(Arc::new(ServiceInner {
             name: self.name,
             description: self.description,
             version: version::resolve(&cwd, &build),
@@ -547,9 +549,7 @@ impl ServiceBuilder {
             health: crate::health::Health::default(),
             log_hook: self.log_hook,
             log_layers: std::sync::Mutex::new(self.log_layers),
-        }));
-        global::register(&service);
-        service
+        }))
     }
 }
 

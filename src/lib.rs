@@ -57,6 +57,8 @@ mod service;
 mod signals;
 mod supervisor;
 mod systemd;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod version;
 
 pub use builder::ServiceBuilder;

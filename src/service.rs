@@ -6,12 +6,12 @@ use axum::Router;
 use micro_actors::{Callback, LogError, LogFormat, LogSettings};
 use micro_config::site::LogFormatSetting;
 use micro_config::{PreloadedConfig, SiteConfig, Snapshot};
-use ractor::Actor;
-use tokio::sync::oneshot;
 
-use crate::signals::Force;
-use crate::supervisor::{Supervisor, SupervisorArgs};
-use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, signals, version};
+use crate::{ExitKind, ExitStatus, ServiceBuilder, ServiceHandle, version};
+
+mod run;
+#[cfg(feature = "testing")]
+pub(crate) use run::SignalHandlers;
 
 /// A log-settings hook registered with [`ServiceBuilder::log_configuration`].
 pub(crate) type LogHook = Arc<dyn Fn(&mut LogSettings) + Send + Sync>;
@@ -212,10 +212,31 @@ impl Service {
     /// otherwise. Running the service does this itself; call it to log
     /// before the run. Installing twice only applies the level.
     ///
+    /// When the program installed a global tracing subscriber of its own
+    /// first, micro keeps it and works with it: micro's events (the
+    /// service's too) go to that subscriber, a warning event says micro's
+    /// settings are not applied, and `site.logging` (level, format,
+    /// buffer), its reloads and `.log_layer(..)` layers have no effect; the
+    /// program's subscriber filters and writes as it was set up to.
+    ///
+    /// Either way micro installs its panic hook, once per process: a panic
+    /// is logged as an error event (`panicked: <message>`, with its
+    /// location), then handed to the hook installed before micro's (the
+    /// standard one, which prints it to stderr, when there was none).
+    ///
     /// ```
     /// let service = micro::Service::builder("hello", "says hello").build();
     /// service.configure_logging(true).unwrap();
     /// tracing::info!("logged with the service's name and version");
+    /// ```
+    ///
+    /// With the program's own subscriber:
+    ///
+    /// ```
+    /// tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).init();
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// service.configure_logging(false).unwrap(); // warns; the fmt subscriber stays
+    /// tracing::debug!("still written by the program's subscriber, at its level");
     /// ```
     pub fn configure_logging(&self, debug: bool) -> Result<(), LogError> {
         micro_actors::logger::install_with(&self.log_settings(debug), self.take_log_layers())
@@ -259,6 +280,13 @@ impl Service {
     /// human-readable logs, until SIGTERM, SIGINT or
     /// [`ServiceHandle::stop`]; returns how it ended.
     ///
+    /// One service runs at a time in a process: while it runs,
+    /// [`get_service`](crate::get_service) and
+    /// [`get_config`](crate::get_config) refer to it, and another service's
+    /// run returns at once with exit 70 naming it. The signals are handled
+    /// for the run only: once it has returned, SIGTERM, SIGINT and SIGHUP
+    /// take their default action again (the process is terminated).
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -281,7 +309,8 @@ impl Service {
 
     /// Runs the service with JSON logs until stopped, and returns how it
     /// ended. It listens on `host` (`None`: `site.http.host`) and the port
-    /// from `PORT`, else `site.http.port`.
+    /// from `PORT`, else `site.http.port`. One service at a time, signals
+    /// for the run only: as [`debug`](Self::debug).
     ///
     /// ```no_run
     /// #[tokio::main]
@@ -328,58 +357,6 @@ impl Service {
                 ExitStatus::unreported(ExitKind::Config, reason)
             }
         }
-    }
-
-    pub(crate) async fn run(&self, mode: Mode) -> ExitStatus {
-        if !self.inner.handle.claim() {
-            return ExitStatus::unreported(
-                ExitKind::Software,
-                format!("{} is already running: a service runs once at a time", self.name()),
-            );
-        }
-        let status = self.run_claimed(mode).await;
-        self.inner.handle.set_exit(&status);
-        self.inner.handle.release();
-        // The last lines (the stop report) were queued after the shutdown's
-        // flush phase; a process exits right after `run` returns.
-        let _ = micro_actors::logger::flush(self.config_site().shutdown.flush_timeout).await;
-        status
-    }
-
-    async fn run_claimed(&self, mode: Mode) -> ExitStatus {
-        crate::metrics::install_in_background();
-        let (done, finished) = oneshot::channel();
-        let force = Force::new();
-        let args = SupervisorArgs {
-            service: self.clone(),
-            mode,
-            force: force.clone(),
-            done,
-        };
-        let (supervisor, running) = match Actor::spawn(None, Supervisor, args).await {
-            Ok(spawned) => spawned,
-            Err(err) => {
-                self.inner.handle.set_phase(crate::Phase::Stopped, None);
-                return ExitStatus::unreported(ExitKind::Software, format!("cannot start the supervisor: {err}"));
-            }
-        };
-        let signals = match signals::forward(supervisor.clone(), force) {
-            Ok(signals) => signals,
-            Err(err) => {
-                supervisor.kill();
-                self.inner.handle.set_phase(crate::Phase::Stopped, None);
-                return ExitStatus::unreported(ExitKind::Software, format!("cannot install signal handlers: {err}"));
-            }
-        };
-        self.inner.handle.attach(Some(supervisor));
-        let _ = running.await;
-        // Signals stay handled until here; after this the process ignores
-        // SIGTERM and SIGINT (signal-hook cannot restore the defaults), which
-        // is fine for a binary about to exit. See ARCHITECTURE.md.
-        signals.close();
-        finished.await.unwrap_or_else(|_| {
-            ExitStatus::unreported(ExitKind::Failure, "the supervisor stopped without reporting how".into())
-        })
     }
 }
 

@@ -4,12 +4,28 @@
 //! cuts it short); SIGHUP asks for a config reload. The forwarding task
 //! lives until the run ends, so a signal is never left unhandled while the
 //! service stops.
+//!
+//! signal-hook keeps its handler installed once a signal has been
+//! registered, and without an action it would ignore the signal. So the
+//! first run also registers, for each of the three, an action that emulates
+//! the default one (terminate the process) while no run forwards signals:
+//! after the run the process reacts as before it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use futures::StreamExt as _;
 use ractor::ActorRef;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::{Handle, Signals};
 use tokio::sync::watch;
+
+/// The signals a run handles.
+const HANDLED: [i32; 3] = [SIGTERM, SIGINT, SIGHUP];
+
+/// Whether the handled signals take their default action: true whenever no
+/// run forwards them (runs are one at a time in a process).
+static DEFAULT_ACTION: AtomicBool = AtomicBool::new(true);
 
 use crate::supervisor::SupervisorMsg;
 
@@ -59,11 +75,51 @@ impl Force {
     }
 }
 
+/// Signals forwarded to a run's supervisor until it is closed or dropped
+/// (a run whose future is dropped gives the defaults back too).
+pub(crate) struct Forwarding(Handle);
+
+impl Forwarding {
+    /// Stops forwarding: from now on the signals take their default action.
+    pub(crate) fn close(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.0.close();
+        DEFAULT_ACTION.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Registers, once per process, the actions that emulate the default one
+/// while [`DEFAULT_ACTION`] is set.
+fn register_default_actions() -> std::io::Result<()> {
+    static REGISTERED: Mutex<bool> = Mutex::new(false);
+    let mut registered = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
+    if !*registered {
+        for signal in HANDLED {
+            signal_hook::flag::register_conditional_default(signal, &DEFAULT_ACTION)?;
+        }
+        *registered = true;
+    }
+    Ok(())
+}
+
 /// Installs the handlers and forwards each signal to `supervisor`; a stop
 /// signal the supervisor can no longer take (it is stopping its actors)
 /// sets `force`. Must run inside the tokio runtime.
-pub(crate) fn forward(supervisor: ActorRef<SupervisorMsg>, force: Force) -> std::io::Result<Handle> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+pub(crate) fn forward(supervisor: ActorRef<SupervisorMsg>, force: Force) -> std::io::Result<Forwarding> {
+    DEFAULT_ACTION.store(false, Ordering::SeqCst);
+    let signals = register_default_actions().and_then(|()| Signals::new(HANDLED));
+    let mut signals = match signals {
+        Ok(signals) => signals,
+        Err(err) => {
+            DEFAULT_ACTION.store(true, Ordering::SeqCst);
+            return Err(err);
+        }
+    };
     let handle = signals.handle();
     tokio::spawn(async move {
         while let Some(number) = signals.next().await {
@@ -78,5 +134,5 @@ pub(crate) fn forward(supervisor: ActorRef<SupervisorMsg>, force: Force) -> std:
             }
         }
     });
-    Ok(handle)
+    Ok(Forwarding(handle))
 }

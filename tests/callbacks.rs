@@ -7,6 +7,9 @@ use std::time::Duration;
 use micro::config::{MemoryBackend, PreloadedConfig};
 use micro::{ExitStatus, Service, ServiceBuilder};
 
+/// One service runs at a time in a process: the tests of this file take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const BOUND: Duration = Duration::from_secs(20);
 
 type Journal = Arc<Mutex<Vec<String>>>;
@@ -69,6 +72,7 @@ async fn run_failing(service: Service) -> ExitStatus {
 
 #[tokio::test]
 async fn init_and_finish_callbacks_run_in_registration_order() {
+    let _turn = TURN.lock().await;
     let journal = Journal::default();
     let builder = Service::builder("order", "callback order");
     let service = with_callbacks(
@@ -89,6 +93,7 @@ async fn init_and_finish_callbacks_run_in_registration_order() {
 
 #[tokio::test]
 async fn actors_stop_in_reverse_start_order() {
+    let _turn = TURN.lock().await;
     let journal = Journal::default();
     let service = with_callbacks(
         Service::builder("reverse", "stop order"),
@@ -110,6 +115,7 @@ async fn actors_stop_in_reverse_start_order() {
 
 #[tokio::test]
 async fn a_failing_init_callback_stops_the_started_actors_in_reverse_and_exits_70() {
+    let _turn = TURN.lock().await;
     let journal = Journal::default();
     let builder = with_callbacks(Service::builder("failing", "init fails"), &journal, &["init a"])
         .init_callback(|| async { Err(std::io::Error::other("no database").into()) });
@@ -133,6 +139,7 @@ async fn a_failing_init_callback_stops_the_started_actors_in_reverse_and_exits_7
 
 #[tokio::test]
 async fn a_panicking_init_callback_exits_70_with_the_panic_message() {
+    let _turn = TURN.lock().await;
     let service = Service::builder("panicking", "init panics")
         .init_callback(|| async {
             if true {
@@ -154,6 +161,7 @@ async fn a_panicking_init_callback_exits_70_with_the_panic_message() {
 
 #[tokio::test]
 async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
+    let _turn = TURN.lock().await;
     let service = Service::builder("slow", "init hangs")
         .config(site("startup:\n  init_timeout: 50ms\n"))
         .init_callback(never_finishes)
@@ -167,6 +175,7 @@ async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
 
 #[tokio::test]
 async fn a_failing_finish_callback_does_not_stop_the_others() {
+    let _turn = TURN.lock().await;
     let journal = Journal::default();
     let builder = Service::builder("finishing", "finish fails")
         .finish_callback(|| async { Err(std::io::Error::other("flush failed").into()) });
@@ -183,6 +192,7 @@ async fn a_failing_finish_callback_does_not_stop_the_others() {
 
 #[tokio::test]
 async fn reload_through_the_handle_reports_changes_and_rejections() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
     let service = Service::builder("reloading", "reloads")
         .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
@@ -227,6 +237,7 @@ async fn reload_through_the_handle_reports_changes_and_rejections() {
 
 #[tokio::test]
 async fn a_service_runs_once_at_a_time() {
+    let _turn = TURN.lock().await;
     let service = Service::builder("once", "runs once").build();
     let handle = service.handle();
     let first = tokio::spawn({
@@ -249,6 +260,7 @@ async fn a_service_runs_once_at_a_time() {
 
 #[tokio::test]
 async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_served() {
+    let _turn = TURN.lock().await;
     let service = Service::builder("delayed", "drains late")
         .config(site("shutdown:\n  pre_drain_delay: 2s\n"))
         .build();
@@ -296,6 +308,7 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
 
 #[tokio::test]
 async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
+    let _turn = TURN.lock().await;
     let entered = Arc::new(tokio::sync::Notify::new());
     let signal = Arc::clone(&entered);
     let service = Service::builder("slow-start", "init blocks")
@@ -334,6 +347,7 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
 
 #[tokio::test]
 async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
+    let _turn = TURN.lock().await;
     let journal = Journal::default();
     let builder = Service::builder("hanging", "finish hangs")
         .config(site("shutdown:\n  finish_timeout: 100ms\n"))
@@ -352,6 +366,7 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
 
 #[tokio::test]
 async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
+    let _turn = TURN.lock().await;
     let service = Service::builder("stuck", "startup too slow")
         .config(site("startup:\n  timeout: 200ms\n"))
         .init_callback(never_finishes)
@@ -370,6 +385,7 @@ async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
 
 #[tokio::test]
 async fn a_shutdown_past_its_total_bound_is_cut_and_the_actors_still_stop() {
+    let _turn = TURN.lock().await;
     let site = MemoryBackend::new()
         .with_yaml(
             "site",

@@ -8,6 +8,9 @@ use std::time::Duration;
 use micro::config::{MemoryBackend, PreloadedConfig};
 use micro::{Service, ServiceHandle};
 
+/// One service runs at a time in a process: the tests of this file take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const BOUND: Duration = Duration::from_secs(20);
 
 async fn running(service: Service) -> (ServiceHandle, tokio::task::JoinHandle<micro::ExitStatus>) {
@@ -27,6 +30,7 @@ async fn stop(handle: &ServiceHandle, run: tokio::task::JoinHandle<micro::ExitSt
 
 #[tokio::test]
 async fn subscribers_see_each_accepted_reload_with_what_changed() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
     let service = Service::builder("subscribed", "subscribers")
         .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
@@ -48,6 +52,7 @@ async fn subscribers_see_each_accepted_reload_with_what_changed() {
 
 #[tokio::test]
 async fn on_reload_callbacks_hear_the_changed_paths_in_order() {
+    let _turn = TURN.lock().await;
     let heard: Arc<Mutex<Vec<String>>> = Arc::default();
     let backend = MemoryBackend::new()
         .with_yaml("demo", "greeting: hi\nother: 1")
@@ -100,6 +105,7 @@ async fn on_reload_callbacks_hear_the_changed_paths_in_order() {
 
 #[tokio::test]
 async fn many_concurrent_reloads_all_get_an_answer() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
     let service = Service::builder("concurrent", "reloads at once")
         .config(PreloadedConfig::new(["demo"]).backend(backend))
@@ -123,6 +129,7 @@ async fn many_concurrent_reloads_all_get_an_answer() {
 
 #[tokio::test]
 async fn a_document_outside_the_preloads_loads_on_first_use_and_joins_reloads() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new().with_yaml("db", "pool: 4").expect("yaml");
     let service = Service::builder("lazy", "loads lazily")
         .config(PreloadedConfig::new(["site"]).backend(backend.clone()))
@@ -149,6 +156,7 @@ async fn a_document_outside_the_preloads_loads_on_first_use_and_joins_reloads() 
 
 #[tokio::test]
 async fn the_last_reload_outcome_is_kept_for_status_routes() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
     let service = Service::builder("outcome", "remembers")
         .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
@@ -168,6 +176,7 @@ async fn the_last_reload_outcome_is_kept_for_status_routes() {
 
 #[tokio::test]
 async fn a_panicking_validator_rejects_the_reload_and_the_next_one_still_runs() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml");
     let service = Service::builder("panicky", "validator panics")
         .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
@@ -194,6 +203,7 @@ async fn a_panicking_validator_rejects_the_reload_and_the_next_one_still_runs() 
 
 #[tokio::test]
 async fn secrets_do_not_leak_through_read_errors_or_diffs() {
+    let _turn = TURN.lock().await;
     let backend = MemoryBackend::new()
         .with_yaml("db", "password: 123456\ntokens:\n  sk-live-1: billing\n")
         .expect("yaml");

@@ -9,6 +9,9 @@ use std::time::Duration;
 use micro::Service;
 use micro::config::{MemoryBackend, PreloadedConfig};
 
+/// One service runs at a time in a process: the tests of this file take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const BOUND: Duration = Duration::from_secs(20);
 
 async fn ready(url: &str) -> (u16, serde_json::Value) {
@@ -42,6 +45,7 @@ async fn until(url: &str, code: u16) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_failing_check_turns_readiness_503_until_it_passes_again() {
+    let _turn = TURN.lock().await;
     let healthy = Arc::new(AtomicBool::new(true));
     let probe = Arc::clone(&healthy);
     let site = MemoryBackend::new()

@@ -10,6 +10,9 @@ use micro::config::{MemoryBackend, PreloadedConfig};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 
+/// One service runs at a time in a process: the tests of this file take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Keeps the message of every event it sees.
 #[derive(Clone, Default)]
 struct Collect(Arc<Mutex<Vec<String>>>);
@@ -34,6 +37,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
 
 #[tokio::test]
 async fn a_plugged_layer_sees_the_events_the_level_lets_through() {
+    let _turn = TURN.lock().await;
     let seen = Collect::default();
     let site = MemoryBackend::new()
         .with_yaml("site", "logging:\n  level: info\n")

@@ -9,6 +9,9 @@ use std::time::Duration;
 use micro::config::{MemoryBackend, PreloadedConfig};
 use micro::{Phase, Service};
 
+/// One service runs at a time in a process: the tests of this file take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const BOUND: Duration = Duration::from_secs(20);
 
 /// Fast restarts, two allowed per window.
@@ -24,6 +27,7 @@ fn quick_restarts() -> PreloadedConfig {
 
 #[tokio::test]
 async fn a_panicking_worker_is_restarted_within_the_intensity_then_the_service_stops_with_1() {
+    let _turn = TURN.lock().await;
     let runs = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&runs);
     let service = Service::builder("crashing", "a worker that panics")
@@ -55,6 +59,7 @@ async fn a_panicking_worker_is_restarted_within_the_intensity_then_the_service_s
 
 #[tokio::test]
 async fn a_worker_is_asked_to_stop_in_the_finish_phase_before_finish_callbacks() {
+    let _turn = TURN.lock().await;
     let journal: Arc<Mutex<Vec<&'static str>>> = Arc::default();
     let (by_worker, by_callback) = (Arc::clone(&journal), Arc::clone(&journal));
     let service = Service::builder("working", "a well-behaved worker")
@@ -95,6 +100,7 @@ async fn a_worker_is_asked_to_stop_in_the_finish_phase_before_finish_callbacks()
 
 #[tokio::test]
 async fn a_worker_that_ignores_the_stop_is_cut_at_its_bound_and_reported() {
+    let _turn = TURN.lock().await;
     let site = MemoryBackend::new()
         .with_yaml("site", "shutdown:\n  finish_timeout: 100ms\n")
         .expect("yaml");
@@ -122,6 +128,7 @@ async fn a_worker_that_ignores_the_stop_is_cut_at_its_bound_and_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_restart_is_counted_on_metrics_under_the_worker_name() {
+    let _turn = TURN.lock().await;
     let runs = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&runs);
     let service = Service::builder("flaky", "a worker that fails twice, then settles")

@@ -9,6 +9,9 @@ use ractor::{ActorCell, Message};
 
 use crate::{Service, ServiceHandle};
 
+/// One service runs at a time in a process: the tests of this file take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const BOUND: Duration = Duration::from_secs(20);
 
 const QUICK: &str = "supervision:\n  backoff_initial: 10ms\n  max_restarts: 1\n  restart_window: 10s\n";
@@ -53,6 +56,7 @@ fn backend() -> MemoryBackend {
 
 #[tokio::test]
 async fn a_dead_config_actor_is_restarted_and_reloads_work_again() {
+    let _turn = TURN.lock().await;
     let backend = backend();
     let (handle, run) = running(backend.clone()).await;
 
@@ -75,6 +79,7 @@ async fn a_dead_config_actor_is_restarted_and_reloads_work_again() {
 
 #[tokio::test]
 async fn a_logger_that_dies_twice_within_the_window_stops_the_service_with_1() {
+    let _turn = TURN.lock().await;
     let (handle, run) = running(backend()).await;
 
     child::<LoggerMsg>(&handle).kill();
@@ -106,6 +111,7 @@ async fn a_logger_that_dies_twice_within_the_window_stops_the_service_with_1() {
 
 #[tokio::test]
 async fn a_dead_http_actor_stops_the_service_with_1() {
+    let _turn = TURN.lock().await;
     let (handle, run) = running(backend()).await;
 
     child::<HttpMsg>(&handle).kill();

@@ -13,13 +13,19 @@
 //! thread of their own (see `output.rs`): a blocked stderr drops lines,
 //! never blocks a request. `RUST_LOG`, when set, wins over the configured
 //! level.
+//!
+//! A subscriber the embedding program installed first stays: micro's events
+//! go to it and micro's settings do not apply. Panics are logged through
+//! tracing by a hook that then calls the one installed before it
+//! (`panic.rs`).
 
+mod actor;
 mod format;
 mod output;
+mod panic;
 
 use std::sync::OnceLock;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
@@ -27,6 +33,7 @@ use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
+pub use actor::{LoggerActor, LoggerMsg, LoggerState};
 use format::WithService;
 pub use output::{FlushError, dropped_lines, flush};
 
@@ -129,7 +136,14 @@ static FILTER: OnceLock<FilterHandle> = OnceLock::new();
 
 /// Installs the process's subscriber, once; later calls only apply the
 /// level. When another subscriber was installed first (by the embedding
-/// program), it is left alone and `Ok` is returned.
+/// program), it is left alone and `Ok` is returned: micro's events go to
+/// it, a warning says micro's format and level do not apply, and later
+/// levels change nothing.
+///
+/// The first call also installs micro's panic hook, once per process: a
+/// panic is logged as an event (`panicked: <message>`, with its location),
+/// then handed to the hook installed before (the standard one, which prints
+/// it to stderr, when there was none).
 ///
 /// ```
 /// let settings = micro_actors::LogSettings {
@@ -164,8 +178,14 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
 /// ```
 pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), LogError> {
     let filter = parse_filter(&settings.level)?;
+    panic::install();
     if FILTER.get().is_some() {
         return set_level(&settings.level);
+    }
+    if tracing::dispatcher::has_been_set() {
+        // Not ours (FILTER is unset): no output queue to start for it.
+        foreign_subscriber(settings);
+        return Ok(());
     }
     let (filter_layer, handle) = reload::Layer::new(filter);
     let ansi = settings.format == LogFormat::Pretty && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -186,29 +206,21 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
         .is_ok()
     {
         let _ = FILTER.set(handle);
-        log_panics();
     } else {
-        // The embedding program installed its own: it keeps it, and hears why
-        // micro's settings do not apply.
-        tracing::warn!(
-            target: "micro",
-            "another tracing subscriber is installed: micro's ({:?}, level {:?}) is not",
-            settings.format,
-            settings.level
-        );
+        foreign_subscriber(settings);
     }
     Ok(())
 }
 
-/// Panics caught elsewhere (a handler answered 500, a callback or worker
-/// reported) would still print plain text to stderr: log them instead, as
-/// one event with the message and where it happened.
-fn log_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        let message = crate::callback::panic_message(info.payload());
-        let location = info.location().map(ToString::to_string).unwrap_or_default();
-        tracing::error!(target: "micro", location = %location, "panicked: {message}");
-    }));
+/// The embedding program installed its own subscriber: it keeps it, and
+/// hears why micro's settings do not apply.
+fn foreign_subscriber(settings: &LogSettings) {
+    tracing::warn!(
+        target: "micro",
+        "another tracing subscriber is installed: micro's events go to it; micro's format ({:?}) and level ({:?}, and changes to it) do not apply",
+        settings.format,
+        settings.level
+    );
 }
 
 /// Applies a new level to the installed subscriber. `RUST_LOG`, when set,
@@ -274,134 +286,6 @@ fn parse_filter(directive: &str) -> Result<EnvFilter, LogError> {
         directive,
         message: err.to_string(),
     })
-}
-
-/// What LoggerActor does on request.
-///
-/// ```
-/// use micro_actors::{LogFormat, LogSettings, LoggerActor, LoggerMsg};
-/// use ractor::{Actor, call};
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let settings = LogSettings {
-///     service: "doc".into(),
-///     version: "0.1.0".into(),
-///     format: LogFormat::Pretty,
-///     level: "warn".into(),
-///     buffer_lines: 1000,
-/// };
-/// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
-/// call!(actor, LoggerMsg::Install).unwrap().unwrap();
-/// call!(actor, |reply| LoggerMsg::SetLevel("error".into(), reply)).unwrap().unwrap();
-/// call!(actor, |reply| LoggerMsg::Flush(std::time::Duration::from_secs(1), reply)).unwrap().unwrap();
-/// actor.stop(None);
-/// handle.await.unwrap();
-/// # });
-/// ```
-#[derive(Debug)]
-pub enum LoggerMsg {
-    /// Install the subscriber.
-    Install(RpcReplyPort<Result<(), LogError>>),
-    /// Install the subscriber with the service's own layers under the filter.
-    InstallWith(ExtraLayers, RpcReplyPort<Result<(), LogError>>),
-    /// Apply a filter directive.
-    SetLevel(String, RpcReplyPort<Result<(), LogError>>),
-    /// Write out the queued lines, waiting at most the given bound.
-    Flush(std::time::Duration, RpcReplyPort<Result<(), FlushError>>),
-}
-
-/// The actor. Its argument is the settings to install.
-///
-/// ```
-/// use micro_actors::{LogFormat, LogSettings, LoggerActor, LoggerMsg, logger};
-/// use ractor::{Actor, call};
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let settings = LogSettings {
-///     service: "doc".into(),
-///     version: "0.1.0".into(),
-///     format: LogFormat::Json,
-///     level: "warn".into(),
-///     buffer_lines: 1000,
-/// };
-/// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
-/// assert!(!logger::is_installed()); // spawning alone installs nothing
-/// call!(actor, LoggerMsg::Install).unwrap().unwrap();
-/// assert!(logger::is_installed());
-/// actor.stop(None);
-/// handle.await.unwrap();
-/// # });
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LoggerActor;
-
-/// LoggerActor's state: the settings, whose level follows each accepted
-/// `SetLevel`. A rejected level changes nothing and the actor carries on.
-///
-/// ```
-/// use micro_actors::logger::LoggerState;
-/// use micro_actors::{LogFormat, LogSettings, LoggerActor, LoggerMsg};
-/// use ractor::{Actor, call};
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let _: fn(LoggerState) -> <LoggerActor as Actor>::State = std::convert::identity;
-/// let settings = LogSettings {
-///     service: "doc".into(),
-///     version: "0.1.0".into(),
-///     format: LogFormat::Pretty,
-///     level: "warn".into(),
-///     buffer_lines: 1000,
-/// };
-/// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
-/// call!(actor, LoggerMsg::Install).unwrap().unwrap();
-/// let rejected = call!(actor, |reply| LoggerMsg::SetLevel("warn,=[".into(), reply)).unwrap();
-/// assert!(rejected.is_err());
-/// call!(actor, |reply| LoggerMsg::SetLevel("error".into(), reply)).unwrap().unwrap();
-/// actor.stop(None);
-/// handle.await.unwrap();
-/// # });
-/// ```
-#[derive(Debug)]
-pub struct LoggerState {
-    settings: LogSettings,
-}
-
-impl Actor for LoggerActor {
-    type Msg = LoggerMsg;
-    type State = LoggerState;
-    type Arguments = LogSettings;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        settings: LogSettings,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(LoggerState { settings })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            LoggerMsg::Install(reply) => {
-                let _ = reply.send(install(&state.settings));
-            }
-            LoggerMsg::InstallWith(layers, reply) => {
-                let _ = reply.send(install_with(&state.settings, layers));
-            }
-            LoggerMsg::SetLevel(level, reply) => {
-                let outcome = set_level(&level);
-                if outcome.is_ok() {
-                    state.settings.level = level;
-                }
-                let _ = reply.send(outcome);
-            }
-            LoggerMsg::Flush(bound, reply) => {
-                let _ = reply.send(flush(bound).await);
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
