@@ -37,6 +37,8 @@ pub struct ServiceBuilder {
     config: Option<PreloadedConfig>,
     /// Backends put over `config`, lowest first.
     config_layers: Vec<Arc<dyn micro_config::ConfigBackend>>,
+    /// The service's typed documents, registered on the config at build.
+    documents: Vec<Box<dyn FnOnce(PreloadedConfig) -> PreloadedConfig + Send>>,
     site_path: Vec<String>,
     init: Vec<Callback>,
     finish: Vec<Callback>,
@@ -69,6 +71,7 @@ impl ServiceBuilder {
             release: Vec::new(),
             config: None,
             config_layers: Vec::new(),
+            documents: Vec::new(),
             site_path: Vec::new(),
             init: Vec::new(),
             finish: Vec::new(),
@@ -201,6 +204,41 @@ impl ServiceBuilder {
     /// ```
     pub fn config_layer(mut self, backend: impl micro_config::ConfigBackend) -> Self {
         self.config_layers.push(Arc::new(backend));
+        self
+    }
+
+    /// A config document of the service's own, typed: preloaded, and checked
+    /// against `T` at startup, at every reload and by `--check-config`. A
+    /// value of the wrong type fails startup (exit 78) or rejects the reload
+    /// (the old configuration stays), naming the file, line and column and
+    /// the key path; reads with `get_config().typed::<T>(name)` then return
+    /// the value already checked, deserialized once per snapshot.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use micro::config::{MemoryBackend, PreloadedConfig};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Inventory {
+    ///     max_items: u32,
+    /// }
+    ///
+    /// let bad = MemoryBackend::labelled("conf").with_yaml("inventory", "max_items: lots").unwrap();
+    /// let service = micro::Service::builder("inventory", "counts stock")
+    ///     .config(PreloadedConfig::new(["site"]).backend(bad))
+    ///     .document::<Inventory>("inventory")
+    ///     .build();
+    /// assert_eq!(service.config().preloads(), ["site", "inventory"]);
+    /// assert_eq!(service.check_config(false).await.code(), 78);
+    /// # }
+    /// ```
+    pub fn document<T>(mut self, name: &str) -> Self
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let name = name.to_owned();
+        self.documents.push(Box::new(move |config| config.document::<T>(name)));
         self
     }
 
@@ -523,6 +561,10 @@ impl ServiceBuilder {
             .into_iter()
             .fold(config, PreloadedConfig::layer)
             .site_path(self.site_path);
+        let config = self
+            .documents
+            .into_iter()
+            .fold(config, |config, document| document(config));
         let config = self
             .validators
             .into_iter()

@@ -15,10 +15,18 @@ use micro::axum::{
     Router,
     routing::{get, post},
 };
-use micro::config::{LoadError, MemoryBackend, PreloadedConfig};
+use micro::config::{MemoryBackend, PreloadedConfig};
 
 /// The demo's own config document, compiled in.
 const DEMO_DEFAULTS: &str = "greeting: hello\n";
+
+/// The demo's own config document.
+#[derive(Debug, serde::Deserialize)]
+struct Demo {
+    /// What `/hello` answers.
+    #[allow(dead_code, reason = "read as a path by /hello; typed here to check it")]
+    greeting: String,
+}
 
 /// Longest `/sleep/{ms}` sleeps.
 const MAX_SLEEP_MS: u64 = 600_000;
@@ -87,17 +95,8 @@ async fn main() -> micro::ExitStatus {
             tracing::info!("demo finish callback: goodbye");
             Ok(())
         })
-        .validate(|snapshot| {
-            // The demo's own document has a schema too: a greeting is text.
-            snapshot
-                .get_path::<String>("demo.greeting")
-                .map(drop)
-                .map_err(|err| LoadError::Invalid {
-                    at: snapshot.locate("demo.greeting"),
-                    path: "demo.greeting".into(),
-                    message: format!("a greeting must be text: {err}"),
-                })
-        })
+        // The demo's own document has a schema too: a greeting is text.
+        .document::<Demo>("demo")
         .version(micro::build_version!());
     args.micro.run(builder).await
 }

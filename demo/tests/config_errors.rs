@@ -127,7 +127,7 @@ catalogue! {
     a_negative_port: files &[("site.yaml", b"http:\n  port: -1\n")], env &[],
         expect &["{dir}/site.yaml:2:3: site.http.port:", "-1"];
     a_greeting_that_is_a_number: files &[("demo.yaml", b"greeting: 12\n")], env &[],
-        expect &["{dir}/demo.yaml:1:1: demo.greeting: a greeting must be text"];
+        expect &["{dir}/demo.yaml:1:1: demo.greeting: invalid type"];
     aliases_that_multiply: files &[("demo.yaml", ALIASES.as_bytes())], env &[],
         expect &["{dir}/demo.yaml", "more than 200000 values"];
     an_admin_token_too_short: files &[("site.yaml", b"admin:\n  enabled: true\n  token: abc\n")], env &[],
@@ -137,7 +137,7 @@ catalogue! {
     a_zero_request_timeout: files &[("site.yaml", b"http:\n  request_timeout: 0s\n")], env &[],
         expect &["{dir}/site.yaml:2:3: site.http.request_timeout: must be longer than 0s"];
     a_greeting_that_is_not_text: files &[("demo.yaml", b"greeting:\n  nested: map\n")], env &[],
-        expect &["{dir}/demo.yaml:1:1: demo.greeting: a greeting must be text"];
+        expect &["{dir}/demo.yaml:1:1: demo.greeting: invalid type"];
     binary_garbage: files &[("demo.yaml", b"\x00\xff\xfe\x01greeting\xc3\x28")], env &[],
         expect &["{dir}/demo.yaml", "UTF-8"];
     a_file_too_large: files &[("demo.yaml", HUGE)], env &[],

@@ -92,6 +92,10 @@ impl ConfigBackend for std::sync::Arc<dyn ConfigBackend> {
         (**self).refresh().await
     }
 
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        (**self).explain_missing(name)
+    }
+
     fn watch(&self, changes: &ChangeSender) -> Result<Option<WatchGuard>, LoadError> {
         (**self).watch(changes)
     }
