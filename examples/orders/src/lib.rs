@@ -109,7 +109,12 @@ async fn count(State(store): State<Store>) -> Json<Value> {
 async fn take(State(store): State<Store>, Json(order): Json<Order>) -> (StatusCode, Json<Value>) {
     let max = match micro::get_config().typed::<OrdersConfig>("orders") {
         Ok(config) => config.max_items,
-        Err(err) => return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": err.to_string() }))),
+        Err(err) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": err.to_string() })),
+            );
+        }
     };
     if order.quantity == 0 || order.quantity > max {
         let error = format!("an order holds 1 to {max} items (orders.max_items)");

@@ -54,7 +54,11 @@ impl Orders {
             if let Some(line) = self.lines.lock().expect("lines").iter().find(|l| l.contains(needle)) {
                 return line.clone();
             }
-            assert!(Instant::now() < deadline, "no line with {needle:?} within {DEADLINE:?}:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "no line with {needle:?} within {DEADLINE:?}:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -77,7 +81,11 @@ impl Orders {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status.code();
             }
-            assert!(Instant::now() < deadline, "still running after {DEADLINE:?}:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "still running after {DEADLINE:?}:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -113,12 +121,19 @@ fn a_wrong_type_in_the_orders_document_exits_78_naming_file_line_and_column() {
     let mut start = Orders::spawn(&["--config", conf_dir, "--port", "0"], data.path());
     assert_eq!(start.exit_code(), Some(78), "{}", start.stderr());
     assert!(start.stderr().contains(&at), "{}", start.stderr());
-    assert!(start.stderr().contains("invalid type: string \"lots\", expected u32"), "{}", start.stderr());
+    assert!(
+        start.stderr().contains("invalid type: string \"lots\", expected u32"),
+        "{}",
+        start.stderr()
+    );
 
     let mut check = Orders::spawn(&["--config", conf_dir, "--check-config"], data.path());
     assert_eq!(check.exit_code(), Some(78), "{}", check.stderr());
     assert!(check.stderr().contains(&at), "{}", check.stderr());
-    assert!(!data.path().join("orders.lock").exists(), "nothing opened before the config was valid");
+    assert!(
+        !data.path().join("orders.lock").exists(),
+        "nothing opened before the config was valid"
+    );
 }
 
 #[test]
@@ -126,7 +141,10 @@ fn a_reload_with_a_wrong_type_is_rejected_and_the_orders_config_in_force_stays()
     let (conf, data) = (tempfile::tempdir().expect("conf"), tempfile::tempdir().expect("data"));
     let file = conf.path().join("orders.yaml");
     std::fs::write(&file, "max_items: 3\n").expect("written");
-    let mut orders = Orders::spawn(&["--config", conf.path().to_str().expect("utf-8"), "--port", "0"], data.path());
+    let mut orders = Orders::spawn(
+        &["--config", conf.path().to_str().expect("utf-8"), "--port", "0"],
+        data.path(),
+    );
     let base = orders.base();
     assert_eq!(order(&base, 3), 201);
     assert_eq!(order(&base, 4), 422);
@@ -134,7 +152,10 @@ fn a_reload_with_a_wrong_type_is_rejected_and_the_orders_config_in_force_stays()
     std::fs::write(&file, "max_items: lots\n").expect("written");
     orders.signal(Signal::SIGHUP);
     let rejected = orders.wait_for("reload rejected");
-    assert!(rejected.contains(&format!("{}:1:1: orders.max_items", file.display())), "{rejected}");
+    assert!(
+        rejected.contains(&format!("{}:1:1: orders.max_items", file.display())),
+        "{rejected}"
+    );
     assert_eq!(order(&base, 3), 201, "the config in force stays");
 
     std::fs::write(&file, "max_items: 5\n").expect("written");
@@ -155,7 +176,10 @@ fn a_port_in_use_after_the_store_opened_releases_it_and_exits_69() {
     let mut orders = Orders::spawn(&["--port", &port], data.path());
     assert_eq!(orders.exit_code(), Some(69), "{}", orders.stderr());
     let stderr = orders.stderr();
-    assert!(stderr.contains("store open, holding"), "the store opened first:\n{stderr}");
+    assert!(
+        stderr.contains("store open, holding"),
+        "the store opened first:\n{stderr}"
+    );
     assert!(stderr.contains("store closed after 0 orders"), "{stderr}");
     assert!(!data.path().join("orders.lock").exists(), "the lock file is released");
 }
