@@ -63,8 +63,12 @@ pub fn service() -> micro::ServiceBuilder {
         .app(
             Router::new()
                 .route("/stock", get(|| async { "42" }))
-                .route("/boom", get(|| async { panic!("inventory's handler panicked") })),
+                .route("/boom", get(boom)),
         )
+}
+
+async fn boom() -> &'static str {
+    panic!("inventory's handler panicked")
 }
 "#
             .to_owned(),
@@ -146,7 +150,10 @@ fn a_service_crate_depending_on_micro_gets_its_own_version_its_own_panic_hook_an
 
     let tree = cargo(dir.path(), &["tree", "-e", "normal", "--prefix", "none"]);
     assert!(tree.lines().any(|line| line.starts_with("micro v")), "{tree}");
-    assert!(!tree.lines().any(|line| line.starts_with("clap")), "clap in a service's build:\n{tree}");
+    assert!(
+        !tree.lines().any(|line| line.starts_with("clap")),
+        "clap in a service's build:\n{tree}"
+    );
 
     cargo(dir.path(), &["build", "--quiet"]);
     let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("first-day-target/debug/inventory");

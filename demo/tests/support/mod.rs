@@ -58,7 +58,19 @@ impl Demo {
     }
 
     fn spawn_reading(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)], until: Option<String>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_micro"));
+        Self::spawn_program(Path::new(env!("CARGO_BIN_EXE_micro")), args, dir, env, until)
+    }
+
+    /// Starts another program built on micro (a service crate built by a
+    /// test), driven like the demo.
+    pub fn spawn_program(
+        program: &Path,
+        args: &[&str],
+        dir: Option<&Path>,
+        env: &[(&str, &str)],
+        until: Option<String>,
+    ) -> Self {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_remove("RUST_LOG")
