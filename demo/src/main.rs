@@ -75,7 +75,7 @@ async fn main() -> micro::ExitStatus {
         });
     }
     if args.hanging_finish_callback {
-        builder = builder.finish_callback(|| async {
+        builder = builder.finish_callback_named("hang", || async {
             tracing::info!("demo finish callback: hanging, as asked");
             std::future::pending::<Result<(), micro::BoxError>>().await
         });
@@ -83,7 +83,7 @@ async fn main() -> micro::ExitStatus {
     let builder = builder
         .app(app())
         .config(PreloadedConfig::new(["site", "demo"]).backend(defaults))
-        .init_callback(move || async move {
+        .init_callback_named("greet", move || async move {
             if let Some(delay) = init_delay {
                 tracing::info!("demo init callback: taking {} first", humantime::format_duration(delay));
                 tokio::time::sleep(delay).await;
@@ -91,7 +91,7 @@ async fn main() -> micro::ExitStatus {
             tracing::info!("demo init callback: ready to greet");
             Ok(())
         })
-        .finish_callback(|| async {
+        .finish_callback_named("goodbye", || async {
             tracing::info!("demo finish callback: goodbye");
             Ok(())
         })

@@ -108,7 +108,7 @@ fn a_hanging_finish_callback_is_cut_at_its_bound_and_the_next_one_still_runs() {
     let lines = demo.lines();
     let cut = lines
         .iter()
-        .position(|line| line.contains("finish[0] did not finish within 300ms"))
+        .position(|line| line.contains("hang did not finish within 300ms"))
         .unwrap_or_else(|| panic!("no cut reported:\n{}", demo.stderr()));
     let next = lines
         .iter()

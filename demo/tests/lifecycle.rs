@@ -57,6 +57,33 @@ fn production_logs_one_json_object_per_line_with_service_and_version() {
 }
 
 #[test]
+fn callbacks_log_under_their_own_name_and_no_line_shows_the_actors_inside() {
+    let mut demo = Demo::start(&[]);
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
+    let greet = demo.wait_for_line("demo init callback: ready to greet");
+    assert!(greet.contains("callback{name=greet}"), "{greet}");
+    let goodbye = demo.wait_for_line("demo finish callback: goodbye");
+    assert!(goodbye.contains("callback{name=goodbye}"), "{goodbye}");
+    let stderr = demo.stderr();
+    assert!(!stderr.contains("Actor{"), "an actor's span on a line:\n{stderr}");
+}
+
+#[test]
+fn the_demo_reports_its_own_build_never_an_empty_version() {
+    let demo = Demo::start(&[]);
+    let (status, body) = demo.get("/version");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["package_version"], env!("CARGO_PKG_VERSION"), "{json}");
+    // Built in a git checkout, the demo's build script captured its commit.
+    if let Some(commit) = option_env!("VERGEN_GIT_SHA") {
+        assert_eq!(json["commit"], commit, "{json}");
+        assert_eq!(json["version"], commit, "{json}");
+    }
+}
+
+#[test]
 fn readiness_and_liveness_answer_200_while_running() {
     let demo = Demo::start(&[]);
     assert_eq!(demo.get("/health/ready").0, 200);

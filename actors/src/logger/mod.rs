@@ -198,6 +198,12 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
         LogFormat::Pretty => fmt_layer.event_format(events).boxed(),
         LogFormat::Json => fmt_layer.fmt_fields(JsonFields::new()).event_format(events).boxed(),
     };
+    // ractor wraps every actor's loop in an `Actor{id=..}` span: the
+    // runtime's plumbing, not the service's context. Lines leave it out, so
+    // a callback's line shows its own `callback{name=..}` span only.
+    let fmt_layer = fmt_layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.is_span() && meta.target().starts_with("ractor"))
+    }));
     if tracing_subscriber::registry()
         .with((!layers.0.is_empty()).then_some(layers.0))
         .with(filter_layer)
