@@ -8,7 +8,7 @@
 //! | `http_requests_in_flight` | gauge | |
 //! | `micro_build_info` | gauge (1) | service, version |
 //! | `micro_config_generation` | gauge | |
-//! | `micro_config_reloads_total` | counter | outcome (`ok`, `rejected`) |
+//! | `micro_config_reloads_total` | counter | outcome (`ok`, `unchanged`, `rejected`) |
 //! | `micro_restarts_total` | counter | child |
 //! | `micro_phase_duration_seconds` | gauge | stage (`startup`, `shutdown`), phase |
 //! | `micro_uptime_seconds` | gauge | |
@@ -96,7 +96,10 @@ fn describe() {
         "Always 1; the labels name the service and its version."
     );
     describe_gauge!("micro_config_generation", "Generation of the configuration in force.");
-    describe_counter!("micro_config_reloads_total", "Configuration reloads, by outcome.");
+    describe_counter!(
+        "micro_config_reloads_total",
+        "Configuration reloads, by outcome: ok (a new generation), unchanged, rejected."
+    );
     describe_counter!("micro_restarts_total", "Restarts of a supervised child, by child.");
     describe_counter!(
         "micro_log_lines_dropped_total",

@@ -93,7 +93,11 @@ async fn admin_reload(State(info): State<Arc<Info>>, headers: axum::http::Header
     match info.handle.reload().await {
         Ok(report) => (
             StatusCode::OK,
-            Json(json!({"generation": report.generation, "changed": report.changed})),
+            Json(json!({
+                "generation": report.generation,
+                "changed": report.changed,
+                "unchanged": report.is_unchanged(),
+            })),
         ),
         Err(err @ micro_actors::ReloadError::Rejected { .. }) => (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -29,6 +29,7 @@ pub(crate) async fn request(
     };
     // Accepted or rejected, the service serves on: ready again.
     crate::systemd::ready(&match &outcome {
+        Ok(report) if report.is_unchanged() => format!("serving; config unchanged, generation {}", report.generation),
         Ok(report) => format!("serving; config generation {}", report.generation),
         Err(_) => "serving; last config reload rejected".to_owned(),
     });
