@@ -142,6 +142,8 @@ impl PreloadedConfig {
     /// assert_eq!(err.to_string(), "t (in memory):1:1: db.pool: must be at least 1");
     /// # });
     /// ```
+    // The runtime's: a service sets this once, on its `ServiceBuilder`.
+    #[doc(hidden)]
     #[must_use]
     pub fn validate(mut self, check: impl Fn(&Snapshot) -> Result<(), LoadError> + Send + Sync + 'static) -> Self {
         let mut validators = self.validators.to_vec();
@@ -182,6 +184,8 @@ impl PreloadedConfig {
     /// assert_eq!((orders.region.as_str(), orders.max_items), ("eu", 20));
     /// # });
     /// ```
+    // The runtime's: a service sets this once, on its `ServiceBuilder`.
+    #[doc(hidden)]
     #[must_use]
     pub fn document<T>(mut self, name: impl Into<String>) -> Self
     where
@@ -213,6 +217,8 @@ impl PreloadedConfig {
     /// assert_eq!(config.site_path(Vec::<String>::new()).site_path_keys(), ["hipchat", "site"]);
     /// # });
     /// ```
+    // The runtime's: a service sets this once, on its `ServiceBuilder`.
+    #[doc(hidden)]
     #[must_use]
     pub fn site_path<I, S>(mut self, path: I) -> Self
     where
