@@ -158,6 +158,10 @@ pub enum StartError {
     /// The service's router defines a route micro serves itself.
     #[error("http: the app's routes conflict with micro's built-in routes: {0}")]
     Routes(String),
+    /// Making the service's routes (`ServiceBuilder::app_with`) panicked,
+    /// e.g. asking for a resource that was never registered.
+    #[error("http: the service's routes could not be made: {0}")]
+    App(String),
     /// An actor could not be started or did not answer.
     #[error("{step}: actor {actor}: {reason}")]
     Actor {
@@ -191,7 +195,9 @@ impl StartError {
             Self::Bind(_) | Self::Config(LoadError::Unavailable { .. }) => ExitKind::Unavailable,
             Self::Config(_) | Self::Logging(_) | Self::Port { .. } => ExitKind::Config,
             Self::TimedOut { step, .. } if step == "config" || step == "http" => ExitKind::Unavailable,
-            Self::Init(_) | Self::Routes(_) | Self::Actor { .. } | Self::TimedOut { .. } => ExitKind::Software,
+            Self::Init(_) | Self::Routes(_) | Self::App(_) | Self::Actor { .. } | Self::TimedOut { .. } => {
+                ExitKind::Software
+            }
         }
     }
 }

@@ -33,46 +33,50 @@ struct Pool {
 #[derive(Clone)]
 struct Cache;
 
+/// An open step that notes `entry` and opens `value`.
+fn opens<T: Clone + Send + Sync + 'static>(
+    journal: &Journal,
+    entry: &'static str,
+    value: T,
+) -> impl Fn() -> std::future::Ready<Result<T, micro::BoxError>> + Send + Sync + 'static {
+    let journal = Arc::clone(journal);
+    move || {
+        note(&journal, entry);
+        std::future::ready(Ok(value.clone()))
+    }
+}
+
+/// A release step that notes `entry`, followed by what `describe` says of the value.
+fn releases<T: Send + 'static>(
+    journal: &Journal,
+    entry: &'static str,
+    describe: fn(&T) -> String,
+) -> impl Fn(T) -> std::future::Ready<Result<(), micro::BoxError>> + Send + Sync + 'static {
+    let journal = Arc::clone(journal);
+    move |value| {
+        note(&journal, format!("{entry}{}", describe(&value)));
+        std::future::ready(Ok(()))
+    }
+}
+
+fn pool() -> Pool {
+    Pool {
+        url: "postgres://db/orders".into(),
+    }
+}
+
 /// `orders` with a pool and a cache that note when they open and close.
 fn orders(journal: &Journal) -> micro::ServiceBuilder {
-    let (opened, closed) = (Arc::clone(journal), Arc::clone(journal));
-    let (cache_opened, cache_closed) = (Arc::clone(journal), Arc::clone(journal));
     Service::builder("orders", "takes orders")
         .resource(
             "pool",
-            move || {
-                let journal = Arc::clone(&opened);
-                async move {
-                    note(&journal, "open pool");
-                    Ok(Pool {
-                        url: "postgres://db/orders".into(),
-                    })
-                }
-            },
-            move |pool: Pool| {
-                let journal = Arc::clone(&closed);
-                async move {
-                    note(&journal, format!("release pool {}", pool.url));
-                    Ok(())
-                }
-            },
+            opens(journal, "open pool", pool()),
+            releases(journal, "release pool ", |pool: &Pool| pool.url.to_string()),
         )
         .resource(
             "cache",
-            move || {
-                let journal = Arc::clone(&cache_opened);
-                async move {
-                    note(&journal, "open cache");
-                    Ok(Cache)
-                }
-            },
-            move |_: Cache| {
-                let journal = Arc::clone(&cache_closed);
-                async move {
-                    note(&journal, "release cache");
-                    Ok(())
-                }
-            },
+            opens(journal, "open cache", Cache),
+            releases(journal, "release cache", |_: &Cache| String::new()),
         )
         .app_with(|resources| {
             Router::new()
@@ -160,41 +164,20 @@ async fn a_port_in_use_after_init_releases_what_init_opened_and_exits_69() {
 async fn an_init_failing_after_a_resource_opened_releases_it_and_only_it() {
     let _turn = TURN.lock().await;
     let journal = Journal::default();
-    let opened = Arc::clone(&journal);
     let service = Service::builder("orders", "takes orders")
         .resource(
             "pool",
-            move || {
-                let journal = Arc::clone(&opened);
-                async move {
-                    note(&journal, "open pool");
-                    Ok(Pool { url: "pg".into() })
-                }
-            },
-            {
-                let journal = Arc::clone(&journal);
-                move |_: Pool| {
-                    let journal = Arc::clone(&journal);
-                    async move {
-                        note(&journal, "release pool");
-                        Ok(())
-                    }
-                }
-            },
+            opens(&journal, "open pool", pool()),
+            releases(&journal, "release pool", |_: &Pool| String::new()),
         )
         .init_callback_named("migrate", || async {
             Err("the schema is newer than this build".into())
         })
-        .resource("cache", || async { Ok(Cache) }, {
-            let journal = Arc::clone(&journal);
-            move |_: Cache| {
-                let journal = Arc::clone(&journal);
-                async move {
-                    note(&journal, "release cache (never opened)");
-                    Ok(())
-                }
-            }
-        })
+        .resource(
+            "cache",
+            opens(&journal, "open cache (never run)", Cache),
+            releases(&journal, "release cache (never opened)", |_: &Cache| String::new()),
+        )
         .build();
     let status = finished(tokio::spawn(async move { service.debug("127.0.0.1", 0).await })).await;
     assert_eq!(status.code(), 70, "{status:?}");
@@ -209,7 +192,12 @@ async fn routes_asking_for_a_resource_never_registered_fail_startup_naming_its_t
         .app_with(|resources| Router::new().with_state(resources.get::<Pool>()))
         .build();
     let status = finished(tokio::spawn(async move { service.debug("127.0.0.1", 0).await })).await;
-    assert_ne!(status.code(), 0, "{status:?}");
-    assert!(status.reason.contains("no resource of type"), "{status:?}");
+    assert_eq!(status.code(), 70, "{status:?}");
+    assert!(
+        status
+            .reason
+            .contains("the service's routes could not be made: no resource of type"),
+        "{status:?}"
+    );
     assert!(status.reason.contains("Pool"), "{status:?}");
 }

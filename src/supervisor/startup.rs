@@ -211,7 +211,12 @@ async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind)
         .await
         .map_err(unanswered("init", &name))?
         .map_err(StartError::Init)?;
-    tracing::info!(target: "micro", "init callback {name} done in {}", crate::exit::humantime(took));
+    let what = if ctx.service.inner().release.iter().any(|r| r.name() == name) {
+        "resource"
+    } else {
+        "init callback"
+    };
+    tracing::info!(target: "micro", "{what} {name} done in {}", crate::exit::humantime(took));
     Ok(())
 }
 
@@ -260,9 +265,10 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     // axum panics on overlapping routes; that is a startup error here.
     // The service's routes, made now when they need what init opened; a
     // panic there (a resource not registered) is a startup error too.
-    let app = inner.app.clone();
-    let resources = inner.resources.clone();
-    let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.router(&resources).merge(builtin)))
+    let (app, resources) = (inner.app.clone(), inner.resources.clone());
+    let app = std::panic::catch_unwind(AssertUnwindSafe(move || app.router(&resources)))
+        .map_err(|panic| StartError::App(micro_actors::callback::panic_message(panic.as_ref())))?;
+    let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
         .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
     let (actor, addr) = serve(
         ctx,
