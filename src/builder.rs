@@ -342,7 +342,7 @@ impl ServiceBuilder {
         self
     }
 
-    /// An async callback run after each accepted reload with the key paths
+    /// An async callback run after each reload that changed something, with the key paths
     /// that changed (never their values), in registration order, each
     /// bounded by `site.actors.call_timeout`. A failing one is logged; the
     /// new configuration stays in force.

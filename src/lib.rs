@@ -80,3 +80,8 @@ pub use micro_config as config;
 /// The axum micro is built on: use it for the service's routes (`micro::axum::Router`),
 /// so the router a service hands over is always the version micro serves.
 pub use axum;
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(all(doctest, feature = "cli", feature = "testing"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
