@@ -24,6 +24,7 @@ use crate::ShutdownReport;
 /// assert_eq!(micro::ExitKind::Config.code(), 78);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExitKind {
     /// 0: a requested, orderly stop.
     Clean,
@@ -74,6 +75,7 @@ impl ExitKind {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExitStatus {
     /// The kind, which gives the exit code.
     pub kind: ExitKind,
@@ -96,12 +98,14 @@ impl ExitStatus {
     /// The process exit code.
     ///
     /// ```
-    /// let status = micro::ExitStatus {
-    ///     kind: micro::ExitKind::Unavailable,
-    ///     reason: "cannot listen on 127.0.0.1:7000".into(),
-    ///     report: Default::default(),
-    /// };
-    /// assert_eq!(status.code(), 69);
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use micro::config::{MemoryBackend, PreloadedConfig};
+    /// let bad = MemoryBackend::new().with_yaml("site", "http: {port: eighty}").unwrap();
+    /// let service = micro::Service::builder("hello", "").config(PreloadedConfig::new(["site"]).backend(bad)).build();
+    /// let status = service.check_config(false).await;
+    /// assert_eq!((status.code(), status.kind), (78, micro::ExitKind::Config));
+    /// # }
     /// ```
     #[must_use]
     pub fn code(&self) -> u8 {
@@ -111,8 +115,12 @@ impl ExitStatus {
     /// Whether the service stopped cleanly (exit code 0).
     ///
     /// ```
-    /// let status = micro::ExitStatus { kind: micro::ExitKind::Clean, reason: String::new(), report: Default::default() };
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let status = service.check_config(false).await; // the defaults are valid
     /// assert!(status.is_success());
+    /// # }
     /// ```
     #[must_use]
     pub fn is_success(&self) -> bool {

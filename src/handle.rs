@@ -21,6 +21,7 @@ use crate::supervisor::SupervisorMsg;
 /// assert_eq!(service.handle().status().phase, micro::Phase::Idle);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Phase {
     /// Built, not started.
     Idle,
@@ -60,10 +61,14 @@ pub struct Status {
 /// One step of the service's life, as `/debug/lifecycle` shows it.
 ///
 /// ```
-/// let step = micro::PhaseRecord { stage: "startup", phase: "config".into(), took: std::time::Duration::from_millis(2) };
-/// assert_eq!(step.phase, "config");
+/// fn slowest(history: &[micro::PhaseRecord]) -> Option<&micro::PhaseRecord> {
+///     history.iter().max_by_key(|step| step.took)
+/// }
+/// let service = micro::Service::builder("hello", "says hello").build();
+/// assert!(slowest(&service.handle().history()).is_none(), "nothing ran yet");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PhaseRecord {
     /// `startup` or `shutdown`.
     pub stage: &'static str,

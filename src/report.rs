@@ -13,6 +13,7 @@ use crate::exit::humantime;
 /// assert_eq!(micro::StopCause::Signal("SIGTERM").to_string(), "SIGTERM");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopCause {
     /// A signal, by name.
     Signal(&'static str),
@@ -43,6 +44,7 @@ impl fmt::Display for StopCause {
 /// assert!(report.stopped.is_empty());
 /// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// What started the stop (`None` when the service never stopped).
     pub cause: Option<StopCause>,

@@ -35,6 +35,7 @@ use super::InFlight;
 /// assert_eq!(report.to_string(), "0 requests in flight, 0 completed, 0 cut off (0 connections)");
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DrainReport {
     /// Requests being handled when the listener closed.
     pub in_flight: usize,
