@@ -110,7 +110,7 @@ const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// `router` wrapped in the stack HttpActor serves it with. Request metrics
 /// sit inside the router (they need the matched route); every other layer
-/// wraps the router from outside, each behind a [`Toggle`], so the stack is
+/// wraps the router from outside, each behind a `Toggle`, so the stack is
 /// one type whatever is switched on and no layer boxes a body or a future;
 /// outermost, one service counts the request in flight (until its body is
 /// sent) and assigns and echoes its request id.
