@@ -31,10 +31,9 @@ impl Service {
     /// and [`get_config`](crate::get_config) refer to it.
     pub(crate) async fn run_with(&self, mode: Mode, signals: SignalHandlers) -> ExitStatus {
         if !self.inner.handle.claim() {
-            return ExitStatus::unreported(
-                ExitKind::Software,
-                format!("{} is already running: a service runs once at a time", self.name()),
-            );
+            let reason = format!("{} is already running: a service runs once at a time", self.name());
+            say(&reason);
+            return ExitStatus::unreported(ExitKind::Software, reason);
         }
         let registration = match crate::global::claim(self) {
             Ok(registration) => registration,
@@ -46,6 +45,7 @@ impl Service {
                         self.name()
                     ),
                 );
+                say(&status.reason);
                 self.inner.handle.set_phase(crate::Phase::Stopped, None);
                 self.inner.handle.set_exit(&status);
                 self.inner.handle.release();
@@ -105,5 +105,15 @@ impl Service {
         finished.await.unwrap_or_else(|_| {
             ExitStatus::unreported(ExitKind::Failure, "the supervisor stopped without reporting how".into())
         })
+    }
+}
+
+/// Says why a run did not start: through the log when there is one,
+/// else on stderr, so an exit 70 never comes without its reason.
+fn say(reason: &str) {
+    if micro_actors::logger::is_installed() {
+        tracing::error!(target: "micro", "{reason}");
+    } else {
+        eprintln!("{reason}");
     }
 }
