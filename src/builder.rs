@@ -46,6 +46,7 @@ pub struct ServiceBuilder {
     workers: Vec<(micro_actors::Worker, crate::RestartPolicy)>,
     checks: Vec<Callback>,
     log_hook: Option<LogHook>,
+    log_output: micro_actors::LogOutput,
     log_layers: Vec<micro_actors::BoxedLayer>,
     validators: Vec<micro_config::Validator>,
     version: Option<crate::BuildVersion>,
@@ -79,6 +80,7 @@ impl ServiceBuilder {
             workers: Vec::new(),
             checks: Vec::new(),
             log_hook: None,
+            log_output: micro_actors::LogOutput::Stderr,
             log_layers: Vec::new(),
             validators: Vec::new(),
             version: None,
@@ -590,8 +592,16 @@ impl ServiceBuilder {
             checks: self.checks,
             health: crate::health::Health::default(),
             log_hook: self.log_hook,
+            log_output: self.log_output,
             log_layers: std::sync::Mutex::new(self.log_layers),
         }))
+    }
+
+    /// Log lines to libtest's capture instead of stderr: for `micro::testing`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn log_to_test_capture(mut self) -> Self {
+        self.log_output = micro_actors::LogOutput::TestCapture;
+        self
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct ServiceInner {
     pub(crate) checks: Vec<Callback>,
     pub(crate) health: crate::health::Health,
     pub(crate) log_hook: Option<LogHook>,
+    /// Where log lines go: stderr, or libtest's capture for a test service.
+    pub(crate) log_output: micro_actors::LogOutput,
     /// The service's own tracing layers, taken by the install that puts the
     /// subscriber in place.
     pub(crate) log_layers: std::sync::Mutex<Vec<micro_actors::BoxedLayer>>,
@@ -269,6 +271,7 @@ impl Service {
             },
             level: site.logging.level.clone(),
             buffer_lines: site.logging.buffer_lines,
+            output: self.inner.log_output,
         };
         if let Some(hook) = &self.inner.log_hook {
             hook(&mut settings);

@@ -21,6 +21,11 @@
 //! service to serve, for it to stop. A bound that passes is a
 //! [`TestError::TimedOut`] naming what was awaited.
 //!
+//! **Logs go to libtest's capture** when a test service is the first to
+//! set up logging in the process: lines logged on a test's thread (all of
+//! them under `#[tokio::test]`'s one thread) show with that test's output
+//! when it fails, or at once with `--nocapture`.
+//!
 //! The test brings its own HTTP client. A blocking one (`ureq`) must not
 //! run on the runtime's only thread (`#[tokio::test]` is single-threaded):
 //! call it in `tokio::task::spawn_blocking`, or use
@@ -190,7 +195,7 @@ impl TestService {
                 bound,
             });
         }
-        let service = builder.config_layer(overrides).build();
+        let service = builder.config_layer(overrides).log_to_test_capture().build();
         let handle = service.handle();
         let runner = service.clone();
         let mode = Mode::Debug {

@@ -225,3 +225,40 @@ async fn child_fails_an_assertion_while_its_service_runs() {
     let (_, greeting) = fetch(format!("{url}/hello")).await;
     assert_eq!(greeting, "goodbye", "the greeting the test expected");
 }
+
+#[cfg(feature = "testing")]
+#[test]
+fn a_test_services_log_lines_are_captured_with_the_failing_tests_output() {
+    let name = "child_logs_through_a_test_service_then_fails";
+    let mut child = Child::start(name, false);
+    let status = child.wait();
+    let stdout = child.stdout();
+    assert_eq!(status.code(), Some(101), "{status}\n{stdout}");
+    let failure = stdout
+        .split_once(&format!("---- {name} stdout ----"))
+        .map(|(_, section)| section)
+        .unwrap_or_else(|| panic!("no failure section for {name}:\n{stdout}"));
+    assert!(failure.contains("the test's own line"), "not captured:\n{stdout}");
+    assert!(failure.contains("started captured"), "micro's lines too:\n{stdout}");
+    assert!(
+        !child.stderr().contains("the test's own line"),
+        "a captured line is not on stderr:\n{}",
+        child.stderr()
+    );
+}
+
+#[cfg(feature = "testing")]
+#[tokio::test]
+#[ignore = "a child of a_test_services_log_lines_are_captured_with_the_failing_tests_output"]
+async fn child_logs_through_a_test_service_then_fails() {
+    if !is_child("child_logs_through_a_test_service_then_fails") {
+        return;
+    }
+    let builder = micro::Service::builder("captured", "logs into the test's output");
+    let svc = micro::testing::TestService::start(builder, MemoryBackend::new())
+        .await
+        .expect("started");
+    tracing::info!("the test's own line");
+    drop(svc);
+    panic!("failing on purpose, so libtest shows the captured output");
+}

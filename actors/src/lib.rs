@@ -41,5 +41,5 @@ pub use config::{ConfigActor, ConfigMsg, ConfigState, ReloadError, ReloadReport}
 pub use http::{
     BindError, DrainReport, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg, InFlight, Listen, Readiness,
 };
-pub use logger::{BoxedLayer, LogError, LogFormat, LogSettings, LoggerActor, LoggerMsg};
+pub use logger::{BoxedLayer, LogError, LogFormat, LogOutput, LogSettings, LoggerActor, LoggerMsg};
 pub use worker::{Shutdown, Worker, WorkerActor, WorkerEnd, WorkerMsg};

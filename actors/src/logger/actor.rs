@@ -16,6 +16,7 @@ use super::{ExtraLayers, FlushError, LogError, LogSettings, flush, install, inst
 ///     format: LogFormat::Pretty,
 ///     level: "warn".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
 /// call!(actor, LoggerMsg::Install).unwrap().unwrap();
@@ -49,6 +50,7 @@ pub enum LoggerMsg {
 ///     format: LogFormat::Json,
 ///     level: "warn".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
 /// assert!(!logger::is_installed()); // spawning alone installs nothing
@@ -76,6 +78,7 @@ pub struct LoggerActor;
 ///     format: LogFormat::Pretty,
 ///     level: "warn".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// let (actor, handle) = Actor::spawn(None, LoggerActor, settings).await.unwrap();
 /// call!(actor, LoggerMsg::Install).unwrap().unwrap();

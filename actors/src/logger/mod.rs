@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -47,6 +48,7 @@ pub use output::{FlushError, dropped_lines, flush};
 ///     format: LogFormat::Json,
 ///     level: "warn".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// logger::install(&settings).unwrap();
 /// assert!(logger::is_installed());
@@ -68,6 +70,7 @@ pub enum LogFormat {
 ///     format: micro_actors::LogFormat::Json,
 ///     level: "info".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// assert_eq!(settings.format, micro_actors::LogFormat::Json);
 /// ```
@@ -84,6 +87,27 @@ pub struct LogSettings {
     /// Lines that may wait for stderr (see `output.rs`); taken by the first
     /// install of the process.
     pub buffer_lines: usize,
+    /// Where lines go; taken by the first install of the process.
+    pub output: LogOutput,
+}
+
+/// Where log lines go.
+///
+/// ```
+/// assert_eq!(micro_actors::LogOutput::default(), micro_actors::LogOutput::Stderr);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogOutput {
+    /// stderr, through a writer thread (a full pipe drops lines, never
+    /// blocks a task).
+    #[default]
+    Stderr,
+    /// libtest's output capture, for a service run by its own tests: a
+    /// line logged on a test's thread shows with that test's output (only
+    /// when it fails, unless `--nocapture`); lines from other threads go
+    /// to stdout.
+    TestCapture,
 }
 
 /// Configuring logging failed.
@@ -152,6 +176,7 @@ static FILTER: OnceLock<FilterHandle> = OnceLock::new();
 ///     format: micro_actors::LogFormat::Pretty,
 ///     level: "warn".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// micro_actors::logger::install(&settings).unwrap();
 /// micro_actors::logger::install(&settings).unwrap(); // idempotent
@@ -172,6 +197,7 @@ pub fn install(settings: &LogSettings) -> Result<(), LogError> {
 ///     format: micro_actors::LogFormat::Json,
 ///     level: "info".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// let mine = tracing_subscriber::fmt::layer().with_writer(std::io::sink).boxed();
 /// micro_actors::logger::install_with(&settings, micro_actors::logger::ExtraLayers(vec![mine])).unwrap();
@@ -192,7 +218,10 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
     let events = WithService::new(&settings.service, &settings.version, settings.format, ansi);
     let fmt_layer = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(output::writer(settings.buffer_lines));
+        .with_writer(match settings.output {
+            LogOutput::TestCapture => BoxMakeWriter::new(tracing_subscriber::fmt::TestWriter::new()),
+            _ => BoxMakeWriter::new(output::writer(settings.buffer_lines)),
+        });
     // JSON lines need span fields recorded as JSON too.
     let fmt_layer = match settings.format {
         LogFormat::Pretty => fmt_layer.event_format(events).boxed(),
@@ -273,6 +302,7 @@ pub fn check_directive(directive: &str) -> Result<(), LogError> {
 ///     format: LogFormat::Pretty,
 ///     level: "warn".into(),
 ///     buffer_lines: 1000,
+///     output: Default::default(),
 /// };
 /// logger::install(&settings).unwrap();
 /// assert!(logger::is_installed());
