@@ -77,6 +77,11 @@ async fn a_second_service_run_while_one_runs_returns_70_at_once_naming_the_runni
     let (handle, run) = running(greeter("inventory", greeting("hi"))).await;
 
     let orders = greeter("orders", greeting("hey"));
+    assert_eq!(
+        micro::get_config().get_path::<String>("demo.greeting").expect("loaded"),
+        "hi",
+        "building another service does not re-point get_config()"
+    );
     let refused = tokio::time::timeout(BOUND, orders.debug("127.0.0.1", 0))
         .await
         .expect("returned at once");
@@ -91,6 +96,11 @@ async fn a_second_service_run_while_one_runs_returns_70_at_once_naming_the_runni
 
     assert_eq!(handle.status().phase, Phase::Running, "the first one runs on");
     assert_eq!(micro::get_service().expect("running").name(), "inventory");
+    assert_eq!(
+        micro::get_config().get_path::<String>("demo.greeting").expect("loaded"),
+        "hi",
+        "nor does a refused run"
+    );
     assert_eq!(stop(&handle, run).await.code(), 0);
 }
 
