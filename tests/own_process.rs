@@ -197,15 +197,7 @@ async fn child_with_its_own_subscriber_runs_a_service() {
 
 #[test]
 fn a_failing_assertion_while_a_service_runs_is_reported_by_libtest_with_its_message() {
-    let name = "child_fails_an_assertion_while_its_service_runs";
-    let mut child = Child::start(name, false);
-    let status = child.wait();
-    let stdout = child.stdout();
-    assert_eq!(status.code(), Some(101), "{status}\n{stdout}");
-    let failure = stdout
-        .split_once(&format!("---- {name} stdout ----"))
-        .map(|(_, section)| section)
-        .unwrap_or_else(|| panic!("no failure section for {name}:\n{stdout}"));
+    let (_, stdout, failure) = Child::run_failing("child_fails_an_assertion_while_its_service_runs");
     assert!(
         failure.contains("assertion `left == right` failed: the greeting the test expected"),
         "{stdout}"
@@ -229,15 +221,7 @@ async fn child_fails_an_assertion_while_its_service_runs() {
 #[cfg(feature = "testing")]
 #[test]
 fn a_test_services_log_lines_are_captured_with_the_failing_tests_output() {
-    let name = "child_logs_through_a_test_service_then_fails";
-    let mut child = Child::start(name, false);
-    let status = child.wait();
-    let stdout = child.stdout();
-    assert_eq!(status.code(), Some(101), "{status}\n{stdout}");
-    let failure = stdout
-        .split_once(&format!("---- {name} stdout ----"))
-        .map(|(_, section)| section)
-        .unwrap_or_else(|| panic!("no failure section for {name}:\n{stdout}"));
+    let (child, stdout, failure) = Child::run_failing("child_logs_through_a_test_service_then_fails");
     assert!(failure.contains("the test's own line"), "not captured:\n{stdout}");
     assert!(failure.contains("started captured"), "micro's lines too:\n{stdout}");
     assert!(

@@ -96,6 +96,21 @@ impl Child {
     }
 
     /// Waits for it to end (killed past the bound) and for its last output.
+    /// Runs the child test `name`, which is meant to fail, to its end:
+    /// the child, its whole stdout, and libtest's failure section for it
+    /// (what libtest captured of the test's output, with the panic).
+    pub fn run_failing(name: &str) -> (Self, String, String) {
+        let mut child = Self::start(name, false);
+        let status = child.wait();
+        let stdout = child.stdout();
+        assert_eq!(status.code(), Some(101), "{status}\n{stdout}");
+        let failure = stdout
+            .split_once(&format!("---- {name} stdout ----"))
+            .map(|(_, section)| section.to_owned())
+            .unwrap_or_else(|| panic!("no failure section for {name}:\n{stdout}"));
+        (child, stdout, failure)
+    }
+
     pub fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + BOUND;
         let status = loop {
