@@ -6,7 +6,7 @@ use std::process::{ExitCode, Termination};
 use micro_actors::{BindError, CallbackError, LogError};
 use micro_config::LoadError;
 
-use crate::ShutdownReport;
+use crate::{ShutdownReport, StartupPhase};
 
 /// Why the service stopped, as a process exit code.
 ///
@@ -138,7 +138,7 @@ impl Termination for ExitStatus {
 ///
 /// ```
 /// use micro::{ExitKind, StartError};
-/// let err = StartError::TimedOut { step: "init".into(), bound: std::time::Duration::from_secs(60) };
+/// let err = StartError::TimedOut { step: micro::StartupPhase::Init, bound: std::time::Duration::from_secs(60) };
 /// assert_eq!(err.to_string(), "startup did not finish within 60s (stuck in: init; bound: site.startup.timeout)");
 /// assert_eq!(err.exit_kind(), ExitKind::Software);
 /// ```
@@ -173,8 +173,8 @@ pub enum StartError {
     /// An actor could not be started or did not answer.
     #[error("{step}: actor {actor}: {reason}")]
     Actor {
-        /// The startup step.
-        step: String,
+        /// The startup phase.
+        step: StartupPhase,
         /// Which actor.
         actor: String,
         /// What went wrong.
@@ -183,8 +183,8 @@ pub enum StartError {
     /// Startup as a whole ran past `site.startup.timeout`.
     #[error("startup did not finish within {} (stuck in: {step}; bound: site.startup.timeout)", humantime(*bound))]
     TimedOut {
-        /// The step running when the bound hit.
-        step: String,
+        /// The phase running when the bound hit.
+        step: StartupPhase,
         /// The bound.
         bound: std::time::Duration,
     },
@@ -202,7 +202,10 @@ impl StartError {
         match self {
             Self::Bind(_) | Self::Config(LoadError::Unavailable { .. }) => ExitKind::Unavailable,
             Self::Config(_) | Self::Logging(_) | Self::Port { .. } => ExitKind::Config,
-            Self::TimedOut { step, .. } if step == "config" || step == "http" => ExitKind::Unavailable,
+            Self::TimedOut {
+                step: StartupPhase::Config | StartupPhase::Watch | StartupPhase::Http,
+                ..
+            } => ExitKind::Unavailable,
             Self::Init(_) | Self::Routes(_) | Self::App(_) | Self::Actor { .. } | Self::TimedOut { .. } => {
                 ExitKind::Software
             }

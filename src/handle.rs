@@ -70,11 +70,8 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PhaseRecord {
-    /// `startup` or `shutdown`.
-    pub stage: &'static str,
-    /// The phase: `config`, `logging`, `init`, `workers`, `http`; `unready`,
-    /// `drain`, `finish`, `flush`, `stop`.
-    pub phase: String,
+    /// The phase, of startup or of shutdown.
+    pub phase: crate::LifecyclePhase,
     /// How long it took.
     pub took: Duration,
 }
@@ -370,14 +367,17 @@ impl ServiceHandle {
             .clone()
     }
 
-    pub(crate) fn record_phases(&self, stage: &'static str, phases: &[(&'static str, Duration)]) {
-        crate::metrics::phases(stage, phases);
+    pub(crate) fn record_phases<P: Into<crate::LifecyclePhase> + Copy>(&self, phases: &[(P, Duration)]) {
+        let records: Vec<PhaseRecord> = phases
+            .iter()
+            .map(|(phase, took)| PhaseRecord {
+                phase: (*phase).into(),
+                took: *took,
+            })
+            .collect();
+        crate::metrics::phases(&records);
         let mut history = self.shared.history.lock().unwrap_or_else(PoisonError::into_inner);
-        history.extend(phases.iter().map(|(phase, took)| PhaseRecord {
-            stage,
-            phase: (*phase).to_owned(),
-            took: *took,
-        }));
+        history.extend(records);
     }
 
     /// Records that `child` has been restarted `total` times.

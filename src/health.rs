@@ -36,6 +36,11 @@ impl Health {
             .all(|name| results.get(name).is_some_and(|result| result.error.is_none()))
     }
 
+    /// Forgets every result: a new run is not ready on the last run's checks.
+    pub(crate) fn reset(&self) {
+        self.0.store(Arc::default());
+    }
+
     fn record(&self, name: &str, result: &CheckResult) {
         self.0.rcu(|results| {
             let mut results = BTreeMap::clone(results);

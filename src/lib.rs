@@ -49,6 +49,7 @@ mod global;
 mod handle;
 mod health;
 mod metrics;
+mod phases;
 mod report;
 mod resources;
 mod restart;
@@ -68,6 +69,7 @@ pub use handle::{NotRunning, Phase, PhaseRecord, ServiceHandle, Status, WaitErro
 pub use micro_actors::{BindError, BoxError, CallbackError, Changes, LogError, Shutdown};
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;
+pub use phases::{LifecyclePhase, ShutdownPhase, StartupPhase};
 pub use report::{ShutdownReport, StopCause};
 pub use resources::Resources;
 pub use restart::RestartPolicy;

@@ -143,9 +143,11 @@ pub(crate) fn restarted(child: &str) {
 }
 
 /// How long each phase of `stage` took.
-pub(crate) fn phases(stage: &'static str, phases: &[(&'static str, Duration)]) {
-    for (phase, took) in phases {
-        metrics::gauge!("micro_phase_duration_seconds", "stage" => stage, "phase" => *phase).set(took.as_secs_f64());
+pub(crate) fn phases(records: &[crate::PhaseRecord]) {
+    for record in records {
+        let (stage, phase) = (record.phase.stage(), record.phase.as_str());
+        metrics::gauge!("micro_phase_duration_seconds", "stage" => stage, "phase" => phase)
+            .set(record.took.as_secs_f64());
     }
 }
 

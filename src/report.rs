@@ -50,7 +50,7 @@ pub struct ShutdownReport {
     pub cause: Option<StopCause>,
     /// Each phase that ran (`unready`, `drain`, `finish`, `flush`, `stop`)
     /// with how long it took, in order.
-    pub phases: Vec<(&'static str, Duration)>,
+    pub phases: Vec<(crate::ShutdownPhase, Duration)>,
     /// What the drain did, when the listener was open.
     pub drain: Option<DrainReport>,
     /// Finish callbacks and workers that failed, panicked or did not stop in

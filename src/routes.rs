@@ -134,7 +134,7 @@ async fn debug_lifecycle(State(info): State<Arc<Info>>) -> Json<Value> {
         .handle
         .history()
         .iter()
-        .map(|step| json!({"stage": step.stage, "phase": step.phase, "took_ms": step.took.as_secs_f64() * 1e3}))
+        .map(|step| json!({"stage": step.phase.stage(), "phase": step.phase.as_str(), "took_ms": step.took.as_secs_f64() * 1e3}))
         .collect();
     Json(json!({
         "phase": format!("{:?}", status.phase).to_lowercase(),

@@ -32,21 +32,7 @@ impl App {
     }
 }
 
-/// How the service serves.
-#[derive(Debug, Clone)]
-pub(crate) enum Mode {
-    /// Human-readable logs, the port given (`None`: `site.http.port`).
-    Debug { host: String, port: Option<u16> },
-    /// JSON logs, the port from `PORT` or `site.http.port`, the host given
-    /// or `site.http.host`.
-    Production { host: Option<String> },
-}
-
-impl Mode {
-    pub(crate) fn is_debug(&self) -> bool {
-        matches!(self, Self::Debug { .. })
-    }
-}
+pub(crate) use crate::supervisor::Mode;
 
 /// A microservice: its app, configuration and callbacks, ready to run.
 ///

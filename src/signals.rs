@@ -1,35 +1,29 @@
-//! Unix signals → supervisor messages.
-//!
-//! SIGTERM and SIGINT ask for a graceful stop (a second one while stopping
-//! cuts it short); SIGHUP asks for a config reload. The forwarding task
-//! lives until the run ends, so a signal is never left unhandled while the
-//! service stops.
+//! Unix signals as values: [`listen`] installs the handlers for SIGTERM,
+//! SIGINT and SIGHUP and yields each signal received as a [`Signal`] until
+//! the [`SignalStream`] is dropped. This module knows nothing of what the
+//! signals do.
 //!
 //! signal-hook keeps its handler installed once a signal has been
 //! registered, and without an action it would ignore the signal. So the
-//! first run also registers, for each of the three, an action that emulates
-//! the default one (terminate the process) while no run forwards signals:
-//! after the run the process reacts as before it.
+//! first listen also registers, for each of the three, an action that
+//! emulates the default one (terminate the process) while no stream is
+//! listening: once the stream is dropped the process reacts as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use futures::StreamExt as _;
-use ractor::ActorRef;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::{Handle, Signals};
-use tokio::sync::watch;
 
 /// The signals a run handles.
 const HANDLED: [i32; 3] = [SIGTERM, SIGINT, SIGHUP];
 
 /// Whether the handled signals take their default action: true whenever no
-/// run forwards them (runs are one at a time in a process).
+/// stream listens (runs are one at a time in a process).
 static DEFAULT_ACTION: AtomicBool = AtomicBool::new(true);
 
-use crate::supervisor::SupervisorMsg;
-
-/// A signal the supervisor acts on.
+/// A signal a run acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
     Terminate,
@@ -45,50 +39,35 @@ impl Signal {
             Self::Hangup => "SIGHUP",
         }
     }
-}
 
-/// Set by the second stop signal: whatever is still stopping is cut short
-/// (actors are killed instead of stopped). Shared by the signal task, which
-/// sets it when the supervisor no longer takes messages, and the supervisor.
-#[derive(Debug, Clone)]
-pub(crate) struct Force(watch::Sender<Option<Signal>>);
-
-impl Force {
-    pub(crate) fn new() -> Self {
-        Self(watch::Sender::new(None))
-    }
-
-    /// Records the forcing signal; only the first one counts.
-    pub(crate) fn set(&self, signal: Signal) {
-        self.0
-            .send_if_modified(|forced| forced.is_none() && forced.replace(signal).is_none());
-    }
-
-    pub(crate) fn get(&self) -> Option<Signal> {
-        *self.0.borrow()
-    }
-
-    /// Resolves once forced.
-    pub(crate) async fn wait(&self) {
-        let mut forced = self.0.subscribe();
-        let _ = forced.wait_for(Option::is_some).await;
+    /// SIGTERM or SIGINT.
+    pub(crate) fn is_stop(self) -> bool {
+        matches!(self, Self::Terminate | Self::Interrupt)
     }
 }
 
-/// Signals forwarded to a run's supervisor until it is closed or dropped
-/// (a run whose future is dropped gives the defaults back too).
-pub(crate) struct Forwarding(Handle);
+/// The signals received since [`listen`], in order; dropping it gives the
+/// signals their default action back.
+pub(crate) struct SignalStream {
+    signals: Signals,
+    handle: Handle,
+}
 
-impl Forwarding {
-    /// Stops forwarding: from now on the signals take their default action.
-    pub(crate) fn close(self) {
-        drop(self);
+impl SignalStream {
+    /// The next signal received.
+    pub(crate) async fn next(&mut self) -> Option<Signal> {
+        let number = self.signals.next().await?;
+        Some(match number {
+            SIGTERM => Signal::Terminate,
+            SIGINT => Signal::Interrupt,
+            _ => Signal::Hangup,
+        })
     }
 }
 
-impl Drop for Forwarding {
+impl Drop for SignalStream {
     fn drop(&mut self) {
-        self.0.close();
+        self.handle.close();
         DEFAULT_ACTION.store(true, Ordering::SeqCst);
     }
 }
@@ -107,32 +86,20 @@ fn register_default_actions() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Installs the handlers and forwards each signal to `supervisor`; a stop
-/// signal the supervisor can no longer take (it is stopping its actors)
-/// sets `force`. Must run inside the tokio runtime.
-pub(crate) fn forward(supervisor: ActorRef<SupervisorMsg>, force: Force) -> std::io::Result<Forwarding> {
+/// Installs the handlers; from now until the stream is dropped the signals
+/// are received there instead of taking their default action. Must run
+/// inside the tokio runtime.
+pub(crate) fn listen() -> std::io::Result<SignalStream> {
     DEFAULT_ACTION.store(false, Ordering::SeqCst);
     let signals = register_default_actions().and_then(|()| Signals::new(HANDLED));
-    let mut signals = match signals {
-        Ok(signals) => signals,
+    match signals {
+        Ok(signals) => Ok(SignalStream {
+            handle: signals.handle(),
+            signals,
+        }),
         Err(err) => {
             DEFAULT_ACTION.store(true, Ordering::SeqCst);
-            return Err(err);
+            Err(err)
         }
-    };
-    let handle = signals.handle();
-    tokio::spawn(async move {
-        while let Some(number) = signals.next().await {
-            let signal = match number {
-                SIGTERM => Signal::Terminate,
-                SIGINT => Signal::Interrupt,
-                _ => Signal::Hangup,
-            };
-            if supervisor.cast(SupervisorMsg::Signal(signal)).is_err() && signal != Signal::Hangup {
-                tracing::warn!(target: "micro", "{} while stopping actors: killing the rest", signal.name());
-                force.set(signal);
-            }
-        }
-    });
-    Ok(Forwarding(handle))
+    }
 }

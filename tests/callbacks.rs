@@ -109,7 +109,7 @@ async fn actors_stop_in_reverse_start_order() {
         ["http", "callback finish[0]", "callback init[0]", "logger", "config"]
     );
     assert!(exit.report.killed.is_empty(), "{:?}", exit.report.killed);
-    let phases: Vec<&str> = exit.report.phases.iter().map(|(name, _)| *name).collect();
+    let phases: Vec<&str> = exit.report.phases.iter().map(|(phase, _)| phase.as_str()).collect();
     assert_eq!(phases, ["unready", "drain", "finish", "flush", "stop"]);
 }
 
@@ -301,7 +301,7 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
         .report
         .phases
         .iter()
-        .find(|(name, _)| *name == "unready")
+        .find(|(phase, _)| *phase == micro::ShutdownPhase::Unready)
         .expect("phase");
     assert!(unready.1 >= Duration::from_secs(2), "{:?}", exit.report.phases);
 }
@@ -340,7 +340,7 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
     // was killed at site.shutdown.actor_stop_timeout.
     assert_eq!(exit.report.killed, ["callback init[0]"]);
     assert!(
-        handle.history().iter().all(|step| step.stage == "shutdown"),
+        handle.history().iter().all(|step| step.phase.stage() == "shutdown"),
         "startup never completed"
     );
 }
@@ -400,7 +400,7 @@ async fn a_shutdown_past_its_total_bound_is_cut_and_the_actors_still_stop() {
     let exit = run_and_stop(service).await;
 
     assert_eq!(exit.code(), 0, "{}", exit.reason);
-    let phases: Vec<&str> = exit.report.phases.iter().map(|(name, _)| *name).collect();
+    let phases: Vec<&str> = exit.report.phases.iter().map(|(phase, _)| phase.as_str()).collect();
     assert_eq!(
         phases,
         ["unready", "drain", "finish", "stop"],

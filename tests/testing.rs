@@ -105,7 +105,7 @@ async fn stop_returns_the_exit_status_with_the_shutdown_report() {
     let exit = svc.stop().await.expect("stopped");
     assert!(exit.is_success(), "{}", exit.reason);
     assert_eq!(exit.report.cause, Some(StopCause::Handle));
-    let phases: Vec<&str> = exit.report.phases.iter().map(|(phase, _)| *phase).collect();
+    let phases: Vec<&str> = exit.report.phases.iter().map(|(phase, _)| phase.as_str()).collect();
     assert_eq!(phases, ["unready", "drain", "finish", "flush", "stop"]);
     assert_eq!(exit.report.drain.expect("drained").cut, 0);
 }

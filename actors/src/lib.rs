@@ -42,4 +42,4 @@ pub use http::{
     BindError, DrainReport, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg, InFlight, Listen, Readiness,
 };
 pub use logger::{BoxedLayer, LogError, LogFormat, LogOutput, LogSettings, LoggerActor, LoggerMsg};
-pub use worker::{Shutdown, Worker, WorkerActor, WorkerEnd, WorkerMsg};
+pub use worker::{Shutdown, Worker, WorkerActor, WorkerEnd, WorkerMsg, WorkerState};

@@ -168,6 +168,8 @@ pub struct WorkerActor;
 /// WorkerActor's state: the running task and the sender that asks it to stop.
 pub struct WorkerState {
     name: Arc<str>,
+    /// How the task ended, once it did.
+    end: Option<WorkerEnd>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<WorkerEnd>>,
 }
@@ -207,6 +209,7 @@ impl Actor for WorkerActor {
         });
         Ok(WorkerState {
             name: worker.name,
+            end: None,
             stop,
             task: Some(task),
         })
@@ -230,7 +233,10 @@ impl Actor for WorkerActor {
                     return Ok(());
                 }
                 match end {
-                    WorkerEnd::Done => myself.stop(Some(format!("worker {} finished", state.name))),
+                    WorkerEnd::Done => {
+                        state.end = Some(WorkerEnd::Done);
+                        myself.stop(Some(format!("worker {} finished", state.name)));
+                    }
                     other => return Err(other.to_string().into()),
                 }
             }
@@ -240,6 +246,40 @@ impl Actor for WorkerActor {
 }
 
 impl WorkerState {
+    /// Whether the worker's task ended on its own with `Ok`: a supervisor
+    /// reads it from the state its `ActorTerminated` event carries.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use micro_actors::{Worker, WorkerActor, WorkerState};
+    /// use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+    ///
+    /// struct Parent(tokio::sync::mpsc::UnboundedSender<bool>);
+    /// impl Actor for Parent {
+    ///     type Msg = ();
+    ///     type State = ();
+    ///     type Arguments = ();
+    ///     async fn pre_start(&self, _: ActorRef<()>, (): ()) -> Result<(), ActorProcessingErr> { Ok(()) }
+    ///     async fn handle_supervisor_evt(&self, _: ActorRef<()>, event: SupervisionEvent, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    ///         if let SupervisionEvent::ActorTerminated(_, Some(mut state), _) = event {
+    ///             let _ = self.0.send(state.take::<WorkerState>().is_ok_and(|s| s.finished()));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let (told, mut finished) = tokio::sync::mpsc::unbounded_channel();
+    /// let (parent, _) = Actor::spawn(None, Parent(told), ()).await.unwrap();
+    /// let worker = Worker::new("once", |_| async { Ok(()) });
+    /// Actor::spawn_linked(None, WorkerActor, worker, parent.get_cell()).await.unwrap();
+    /// assert_eq!(finished.recv().await, Some(true));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn finished(&self) -> bool {
+        self.end == Some(WorkerEnd::Done)
+    }
+
     async fn stop(&mut self, bound: Duration) -> WorkerEnd {
         self.stop.send_replace(true);
         let Some(mut task) = self.task.take() else {

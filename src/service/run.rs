@@ -1,13 +1,12 @@
 //! How a [`Service`] runs: once at a time, one service at a time in the
 //! process, with the signals handled for the run only.
 
-use ractor::Actor;
-use tokio::sync::oneshot;
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Mode, Service};
-use crate::signals::{self, Force};
-use crate::supervisor::{Supervisor, SupervisorArgs};
-use crate::{ExitKind, ExitStatus};
+use crate::supervisor::{self, Blueprint};
+use crate::{ExitKind, ExitStatus, Phase};
 
 /// Whether a run installs the signal handlers (SIGTERM, SIGINT, SIGHUP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,65 +45,46 @@ impl Service {
                     ),
                 );
                 say(&status.reason);
-                self.inner.handle.set_phase(crate::Phase::Stopped, None);
-                self.inner.handle.set_exit(&status);
                 self.inner.handle.release();
+                self.inner.handle.set_phase(Phase::Stopped, None);
+                self.inner.handle.set_exit(&status);
                 return status;
             }
         };
-        let status = self.run_claimed(mode, signals).await;
-        // Released before the exit is told, so that whoever waits for it can
-        // run the next service at once.
-        drop(registration);
-        self.inner.handle.set_exit(&status);
-        self.inner.handle.release();
+        let (status, deadline) = self.run_claimed(mode, signals).await;
         // The last lines (the stop report) were queued after the shutdown's
-        // flush phase; a process exits right after `run` returns.
-        let _ = micro_actors::logger::flush(self.config_site().shutdown.flush_timeout).await;
+        // flush phase; a process exits right after `run` returns. Within
+        // what is left of shutdown.total.
+        let mut flush = self.config_site().shutdown.flush_timeout;
+        if let Some(deadline) = deadline {
+            flush = flush.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        let _ = micro_actors::logger::flush(flush).await;
+        // Released before Stopped and the exit are told, so that whoever
+        // waits for them can run the service again at once.
+        drop(registration);
+        self.inner.handle.release();
+        self.inner.handle.set_phase(Phase::Stopped, None);
+        self.inner.handle.set_exit(&status);
         status
     }
 
-    async fn run_claimed(&self, mode: Mode, handlers: SignalHandlers) -> ExitStatus {
+    async fn run_claimed(&self, mode: Mode, handlers: SignalHandlers) -> (ExitStatus, Option<Instant>) {
         crate::metrics::install_in_background();
-        let (done, finished) = oneshot::channel();
-        let force = Force::new();
-        let args = SupervisorArgs {
-            service: self.clone(),
-            mode,
-            force: force.clone(),
-            done,
-        };
-        let (supervisor, running) = match Actor::spawn(None, Supervisor, args).await {
-            Ok(spawned) => spawned,
-            Err(err) => {
-                self.inner.handle.set_phase(crate::Phase::Stopped, None);
-                return ExitStatus::unreported(ExitKind::Software, format!("cannot start the supervisor: {err}"));
-            }
-        };
+        self.inner.health.reset();
+        // Installed before anything starts: a signal during startup is
+        // handled (SIGHUP deferred, SIGTERM stops), never the default action.
         let signals = match handlers {
-            SignalHandlers::Install => match signals::forward(supervisor.clone(), force) {
+            SignalHandlers::Install => match crate::signals::listen() {
                 Ok(signals) => Some(signals),
                 Err(err) => {
-                    supervisor.kill();
-                    self.inner.handle.set_phase(crate::Phase::Stopped, None);
-                    return ExitStatus::unreported(
-                        ExitKind::Software,
-                        format!("cannot install signal handlers: {err}"),
-                    );
+                    let reason = format!("cannot install signal handlers: {err}");
+                    return (ExitStatus::unreported(ExitKind::Software, reason), None);
                 }
             },
             SignalHandlers::Skip => None,
         };
-        self.inner.handle.attach(Some(supervisor));
-        let _ = running.await;
-        // Signals stay handled until here; from now on SIGTERM, SIGINT and
-        // SIGHUP take their default action again (see signals.rs).
-        if let Some(signals) = signals {
-            signals.close();
-        }
-        finished.await.unwrap_or_else(|_| {
-            ExitStatus::unreported(ExitKind::Failure, "the supervisor stopped without reporting how".into())
-        })
+        supervisor::run(Arc::new(Blueprint::new(self, mode)), signals).await
     }
 }
 

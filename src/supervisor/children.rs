@@ -1,18 +1,26 @@
-//! The supervisor's children, in the one type that lets it stop any of them.
+//! The supervisor's children: which one ([`ChildId`]), the typed reference
+//! it is talked to by ([`Child`]), the list of those started
+//! ([`Children`]), and the one path that spawns and records a child
+//! ([`spawn`]), shared by startup, restarts and shutdown.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use micro_actors::{Callback, CallbackMsg, ConfigMsg, HttpMsg, LoggerMsg, Worker, WorkerMsg};
-
-use crate::RestartPolicy;
+use futures::FutureExt as _;
+use micro_actors::{
+    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpMsg, LoggerActor, LoggerMsg, Worker, WorkerActor,
+    WorkerMsg,
+};
 use ractor::rpc::CallResult;
-use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorCell, ActorId, ActorRef, RpcReplyPort};
 
+use super::SupervisorMsg;
+use super::blueprint::Blueprint;
 use crate::exit::humantime;
 
 /// When a callback runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum CallbackKind {
     Init,
     Finish,
@@ -21,21 +29,25 @@ pub(crate) enum CallbackKind {
     Release,
 }
 
-/// What a child is started from, to start it again.
-#[derive(Debug, Clone)]
-pub(crate) enum Respawn {
+/// Which child: what it was registered as, with its index in registration
+/// order among those of its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ChildId {
     Config,
     Logger,
-    Callback { callback: Callback, kind: CallbackKind },
+    Callback(CallbackKind, usize),
+    Worker(usize),
+    Http,
+    /// The admin routes' own listener (`site.admin.listen`).
+    Admin,
 }
 
-impl Respawn {
-    pub(crate) fn name(&self) -> String {
-        match self {
-            Self::Config => "config".into(),
-            Self::Logger => "logger".into(),
-            Self::Callback { callback, .. } => format!("callback {}", callback.name()),
-        }
+impl ChildId {
+    /// Whether the child is started again when it dies while the service
+    /// runs: not http (its listener and connections die with it), and not
+    /// workers, which follow their own restart policy.
+    pub(crate) fn is_core(self) -> bool {
+        matches!(self, Self::Config | Self::Logger | Self::Callback(..))
     }
 }
 
@@ -44,47 +56,21 @@ impl Respawn {
 pub(crate) enum Child {
     Config(ActorRef<ConfigMsg>),
     Logger(ActorRef<LoggerMsg>),
-    Callback {
-        name: String,
-        kind: CallbackKind,
-        callback: Callback,
-        actor: ActorRef<CallbackMsg>,
-    },
+    Callback(CallbackKind, usize, ActorRef<CallbackMsg>),
+    Worker(usize, ActorRef<WorkerMsg>),
     Http(ActorRef<HttpMsg>),
-    /// The admin routes' own listener (`site.admin.listen`).
     Admin(ActorRef<HttpMsg>),
-    Worker {
-        worker: Worker,
-        policy: RestartPolicy,
-        actor: ActorRef<WorkerMsg>,
-    },
 }
 
 impl Child {
-    /// The name used in logs and reports.
-    pub(crate) fn name(&self) -> String {
+    pub(crate) fn id(&self) -> ChildId {
         match self {
-            Self::Config(_) => "config".into(),
-            Self::Logger(_) => "logger".into(),
-            Self::Callback { name, .. } => format!("callback {name}"),
-            Self::Http(_) => "http".into(),
-            Self::Admin(_) => "admin http".into(),
-            Self::Worker { worker, .. } => format!("worker {}", worker.name()),
-        }
-    }
-
-    /// How to start this child again, for the children that are restarted
-    /// when they die while the service runs (not http: its listener and
-    /// connections die with it; not workers: they have their own policy).
-    pub(crate) fn respawn(&self) -> Option<Respawn> {
-        match self {
-            Self::Config(_) => Some(Respawn::Config),
-            Self::Logger(_) => Some(Respawn::Logger),
-            Self::Callback { callback, kind, .. } => Some(Respawn::Callback {
-                callback: callback.clone(),
-                kind: *kind,
-            }),
-            Self::Http(_) | Self::Admin(_) | Self::Worker { .. } => None,
+            Self::Config(_) => ChildId::Config,
+            Self::Logger(_) => ChildId::Logger,
+            Self::Callback(kind, index, _) => ChildId::Callback(*kind, *index),
+            Self::Worker(index, _) => ChildId::Worker(*index),
+            Self::Http(_) => ChildId::Http,
+            Self::Admin(_) => ChildId::Admin,
         }
     }
 
@@ -92,16 +78,16 @@ impl Child {
         match self {
             Self::Config(a) => a.get_cell(),
             Self::Logger(a) => a.get_cell(),
-            Self::Callback { actor, .. } => actor.get_cell(),
+            Self::Callback(_, _, a) => a.get_cell(),
+            Self::Worker(_, a) => a.get_cell(),
             Self::Http(a) | Self::Admin(a) => a.get_cell(),
-            Self::Worker { actor, .. } => actor.get_cell(),
         }
     }
 }
 
 /// The started children in start order, shared between the supervisor and
-/// its step tasks: a step records its child right after spawning it, with no
-/// await in between, so a stop that aborts the step still finds the child.
+/// its tasks: a task records its child right after spawning it, with no
+/// await in between, so a stop that aborts the task still finds the child.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Children(Arc<Mutex<Vec<Child>>>);
 
@@ -121,44 +107,107 @@ impl Children {
         Some(children.remove(position))
     }
 
-    /// The children now, in start order.
-    pub(crate) fn all(&self) -> Vec<Child> {
-        self.lock().clone()
-    }
-
     /// Takes every child out, in start order.
     pub(crate) fn take(&self) -> Vec<Child> {
         std::mem::take(&mut *self.lock())
     }
 
-    pub(crate) fn config(&self) -> Option<ActorRef<ConfigMsg>> {
-        self.lock().iter().find_map(|c| match c {
-            Child::Config(actor) => Some(actor.clone()),
-            _ => None,
-        })
+    /// The child registered as `id`, if it is started now.
+    pub(crate) fn get(&self, id: ChildId) -> Option<Child> {
+        self.lock().iter().find(|c| c.id() == id).cloned()
     }
 
-    /// The on-reload callbacks, in registration order.
-    pub(crate) fn reload_hooks(&self) -> Vec<(String, ActorRef<CallbackMsg>)> {
-        self.lock()
-            .iter()
-            .filter_map(|c| match c {
-                Child::Callback {
-                    name,
-                    kind: CallbackKind::Reload,
-                    actor,
-                    ..
-                } => Some((name.clone(), actor.clone())),
-                _ => None,
-            })
-            .collect()
+    pub(crate) fn config(&self) -> Option<ActorRef<ConfigMsg>> {
+        match self.get(ChildId::Config)? {
+            Child::Config(actor) => Some(actor),
+            _ => None,
+        }
     }
 
     pub(crate) fn logger(&self) -> Option<ActorRef<LoggerMsg>> {
-        self.lock().iter().find_map(|c| match c {
-            Child::Logger(actor) => Some(actor.clone()),
+        match self.get(ChildId::Logger)? {
+            Child::Logger(actor) => Some(actor),
             _ => None,
-        })
+        }
+    }
+
+    pub(crate) fn http(&self, id: ChildId) -> Option<ActorRef<HttpMsg>> {
+        match self.get(id)? {
+            Child::Http(actor) | Child::Admin(actor) => Some(actor),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn callback(&self, kind: CallbackKind, index: usize) -> Option<ActorRef<CallbackMsg>> {
+        match self.get(ChildId::Callback(kind, index))? {
+            Child::Callback(_, _, actor) => Some(actor),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn worker(&self, index: usize) -> Option<ActorRef<WorkerMsg>> {
+        match self.get(ChildId::Worker(index))? {
+            Child::Worker(_, actor) => Some(actor),
+            _ => None,
+        }
+    }
+}
+
+/// What spawning a child needs.
+#[derive(Clone)]
+pub(crate) struct Spawner {
+    pub(crate) supervisor: ActorRef<SupervisorMsg>,
+    pub(crate) blueprint: Arc<Blueprint>,
+    pub(crate) children: Children,
+}
+
+impl Spawner {
+    /// Spawns the config, logger, callback or worker actor registered as
+    /// `id`, linked to the supervisor, and records it the moment it is
+    /// spawned. User code it runs to do so (the `log_configuration` hook)
+    /// runs under `catch_unwind`: a panic is an error here.
+    pub(crate) async fn spawn(&self, id: ChildId) -> Result<Child, String> {
+        let cell = self.supervisor.get_cell();
+        let blueprint = &self.blueprint;
+        let child = match id {
+            ChildId::Config => Actor::spawn_linked(None, ConfigActor, blueprint.config.clone(), cell)
+                .await
+                .map(|(actor, _)| Child::Config(actor)),
+            ChildId::Logger => {
+                let settings =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| blueprint.log_settings())).map_err(|panic| {
+                        let message = micro_actors::callback::panic_message(panic.as_ref());
+                        format!("the log_configuration hook panicked: {message}")
+                    })?;
+                Actor::spawn_linked(None, LoggerActor, settings, cell)
+                    .await
+                    .map(|(actor, _)| Child::Logger(actor))
+            }
+            ChildId::Callback(kind, index) => {
+                let callback: Callback = blueprint.callback(kind, index).clone();
+                Actor::spawn_linked(None, CallbackActor, callback, cell)
+                    .await
+                    .map(|(actor, _)| Child::Callback(kind, index, actor))
+            }
+            ChildId::Worker(index) => {
+                let worker: Worker = blueprint.workers[index].0.clone();
+                Actor::spawn_linked(None, WorkerActor, worker, cell)
+                    .await
+                    .map(|(actor, _)| Child::Worker(index, actor))
+            }
+            ChildId::Http | ChildId::Admin => return Err("listeners are started by the http step".into()),
+        }
+        .map_err(|err| err.to_string())?;
+        self.children.push(child.clone());
+        Ok(child)
+    }
+
+    /// [`spawn`](Self::spawn), with a panic anywhere in it turned into an error.
+    pub(crate) async fn spawn_caught(&self, id: ChildId) -> Result<Child, String> {
+        AssertUnwindSafe(self.spawn(id))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(micro_actors::callback::panic_message(panic.as_ref())))
     }
 }
 

@@ -16,31 +16,33 @@
 //!
 //! [`ServiceHandle`]: crate::ServiceHandle
 
+mod blueprint;
 mod children;
+mod force;
 mod reload;
 mod shutdown;
 mod startup;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use micro_actors::{
-    CallbackActor, ConfigActor, ConfigMsg, InFlight, LoggerActor, LoggerMsg, Readiness, ReloadError, ReloadReport,
-    Worker, WorkerActor,
-};
+use futures::FutureExt as _;
+use micro_actors::{ConfigMsg, InFlight, LoggerMsg, Readiness, ReloadError, ReloadReport, WorkerState};
 use micro_config::Snapshot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::exit::humantime;
 use crate::restart::Restarts;
-use crate::service::Mode;
-use crate::signals::{Force, Signal};
-use crate::{ExitKind, ExitStatus, Phase, RestartPolicy, Service, ShutdownReport, StartError, StopCause};
-use children::{CallbackKind, Child, Children, Respawn, ask};
+use crate::signals::{Signal, SignalStream};
+use crate::{ExitKind, ExitStatus, Phase, ShutdownPhase, ShutdownReport, StartError, StartupPhase, StopCause};
+pub(crate) use blueprint::{Blueprint, Mode};
+use children::{Child, ChildId, Children, Spawner, ask};
+pub(crate) use force::Force;
 use startup::{Step, StepContext};
 
 /// What the supervisor acts on.
@@ -50,7 +52,7 @@ pub(crate) enum SupervisorMsg {
     StartNext,
     /// A step finished (from a step task); `Some(addr)` once listening.
     StepDone {
-        phase: &'static str,
+        step: Step,
         took: Duration,
         outcome: Result<Option<SocketAddr>, StartError>,
     },
@@ -62,51 +64,48 @@ pub(crate) enum SupervisorMsg {
     Stop(StopCause),
     /// Reload the configuration (from SIGHUP, or the handle with a reply port).
     Reload(Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>),
-    /// A snapshot was stored (from the config subscription task).
-    ConfigChanged(Arc<Snapshot>),
+    /// A reload asked of ConfigActor ended (from the reload task).
+    ReloadDone {
+        outcome: Result<ReloadReport, ReloadError>,
+        reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
+    },
     /// Start a child again after its backoff (sent to itself).
-    Restart(Restart),
+    Restart(ChildId),
+    /// A restart ended (from the restart task).
+    Restarted { id: ChildId, outcome: Result<(), String> },
     /// A shutdown phase began (from the shutdown task).
-    ShutdownPhase(&'static str),
+    ShutdownPhase(ShutdownPhase),
     /// The shutdown task is done (from the shutdown task).
     ShutdownDone(ShutdownReport),
 }
 
-/// What to start again.
-#[derive(Debug, Clone)]
-pub(crate) enum Restart {
-    Worker { worker: Worker, policy: RestartPolicy },
-    Actor(Respawn),
-}
-
-impl Restart {
-    fn name(&self) -> String {
-        match self {
-            Self::Worker { worker, .. } => format!("worker {}", worker.name()),
-            Self::Actor(respawn) => respawn.name(),
-        }
-    }
+/// How a child ended, as the supervision event says.
+enum Ended {
+    /// A worker whose task returned `Ok`.
+    Finished,
+    /// Anything else: failed, panicked, stopped or killed.
+    Failed(String),
 }
 
 pub(crate) struct SupervisorArgs {
-    pub(crate) service: Service,
-    pub(crate) mode: Mode,
+    pub(crate) blueprint: Arc<Blueprint>,
     pub(crate) force: Force,
-    pub(crate) done: oneshot::Sender<ExitStatus>,
+    /// How the run ended, and when `shutdown.total` runs out.
+    pub(crate) done: oneshot::Sender<(ExitStatus, Option<Instant>)>,
 }
 
 pub(crate) struct Supervisor;
 
 pub(crate) struct SupervisorState {
-    service: Service,
-    mode: Mode,
+    blueprint: Arc<Blueprint>,
+    spawner: Spawner,
     phase: Phase,
     steps: VecDeque<Step>,
-    /// The running startup step: its phase and task.
-    step: Option<(&'static str, JoinHandle<()>)>,
+    /// The running startup step and its task.
+    step: Option<(Step, JoinHandle<()>)>,
     children: Children,
     /// Startup phases and how long each took, in order.
-    timings: Vec<(&'static str, Duration)>,
+    timings: Vec<(StartupPhase, Duration)>,
     started: Instant,
     startup_deadline: Instant,
     addr: Option<SocketAddr>,
@@ -118,51 +117,76 @@ pub(crate) struct SupervisorState {
     /// Stop signals received; the second one while stopping forces.
     stop_signals: usize,
     shutdown: Option<JoinHandle<()>>,
-    shutdown_phase: Option<(&'static str, Instant)>,
+    shutdown_phase: Option<(ShutdownPhase, Instant)>,
     /// When `shutdown.total` runs out.
     shutdown_deadline: Option<Instant>,
     force: Force,
-    done: Option<oneshot::Sender<ExitStatus>>,
-    /// Forwards stored snapshots as `ConfigChanged`.
-    updates: Option<JoinHandle<()>>,
-    /// Restarts per worker, for the intensity and the status.
-    restarts: HashMap<String, Restarts>,
-    /// The snapshot the other actors were last told about.
-    applied: Option<Arc<Snapshot>>,
-    /// Tells the logger and the on-reload callbacks, one generation after
-    /// the other, in a task of its own.
-    applier: Option<(mpsc::UnboundedSender<Generation>, JoinHandle<()>)>,
+    done: Option<oneshot::Sender<(ExitStatus, Option<Instant>)>>,
+    /// Restarts per child, for the intensity and the status.
+    restarts: HashMap<ChildId, Restarts>,
+    /// Restarts under way.
+    restarting: Vec<JoinHandle<()>>,
+    /// The snapshot the other actors started from.
+    started_from: Option<Arc<Snapshot>>,
+    /// A SIGHUP came during startup: reload once running.
+    reload_deferred: bool,
+    /// Tells the logger and the on-reload callbacks about new generations.
+    applier: Option<JoinHandle<()>>,
     /// Pings systemd's watchdog while the service runs.
     watchdog: Option<JoinHandle<()>>,
     /// Run the registered readiness checks while the service runs.
     health_checks: Vec<JoinHandle<()>>,
 }
 
-/// A snapshot to apply, with every key path changed since the last applied.
-type Generation = (Arc<Snapshot>, Vec<String>);
-
 impl Drop for SupervisorState {
     fn drop(&mut self) {
-        if let Some(task) = &self.updates {
-            task.abort();
-        }
-        if let Some((_, task)) = &self.applier {
-            task.abort();
-        }
-        if let Some(task) = &self.watchdog {
-            task.abort();
-        }
-        for task in &self.health_checks {
-            task.abort();
-        }
         // A supervisor that fails skips post_stop: no task may outlive it.
-        if let Some((_, task)) = &self.step {
-            task.abort();
-        }
-        if let Some(task) = &self.shutdown {
+        let tasks = [&self.applier, &self.watchdog, &self.shutdown]
+            .into_iter()
+            .flatten()
+            .chain(&self.health_checks)
+            .chain(&self.restarting)
+            .chain(self.step.as_ref().map(|(_, task)| task));
+        for task in tasks {
             task.abort();
         }
     }
+}
+
+/// Runs the service described by `blueprint` under a supervisor until it
+/// stopped, with `signals` forwarded to it; returns how it ended and when
+/// `shutdown.total` runs out (what is left to do must fit).
+pub(crate) async fn run(blueprint: Arc<Blueprint>, signals: Option<SignalStream>) -> (ExitStatus, Option<Instant>) {
+    let (done, finished) = oneshot::channel();
+    let force = Force::new();
+    let handle = blueprint.handle.clone();
+    let args = SupervisorArgs {
+        blueprint,
+        force: force.clone(),
+        done,
+    };
+    let (supervisor, running) = match Actor::spawn(None, Supervisor, args).await {
+        Ok(spawned) => spawned,
+        Err(err) => {
+            let reason = format!("cannot start the supervisor: {err}");
+            return (ExitStatus::unreported(ExitKind::Software, reason), None);
+        }
+    };
+    let forwarding = signals.map(|signals| tokio::spawn(force::forward(signals, supervisor.clone(), force.clone())));
+    handle.attach(Some(supervisor));
+    let _ = running.await;
+    handle.attach(None);
+    if let Some(task) = forwarding {
+        // Dropping the stream gives the signals their default action back.
+        task.abort();
+        let _ = task.await;
+    }
+    finished.await.unwrap_or_else(|_| {
+        // The supervisor ends in post_stop, which always reports; this is
+        // only reached if the supervisor itself failed outside a handler.
+        let reason = "the supervisor failed without reporting how".to_owned();
+        (ExitStatus::unreported(ExitKind::Failure, reason), None)
+    })
 }
 
 impl Actor for Supervisor {
@@ -175,40 +199,27 @@ impl Actor for Supervisor {
         myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let inner = args.service.inner();
-        let mut steps = VecDeque::from([Step::Config, Step::Logger, Step::Watch]);
-        let callbacks = |list: &[micro_actors::Callback], kind| {
-            list.iter()
-                .map(move |c| Step::Callback {
-                    callback: c.clone(),
-                    kind,
-                })
-                .collect::<Vec<_>>()
-        };
-        // Releases are in place before any resource opens, so a startup
-        // that fails after one opened still releases it.
-        steps.extend(callbacks(&inner.release, CallbackKind::Release));
-        steps.extend(callbacks(&inner.init, CallbackKind::Init));
-        steps.extend(callbacks(&inner.finish, CallbackKind::Finish));
-        steps.extend(callbacks(&inner.reload, CallbackKind::Reload));
-        steps.extend(inner.workers.iter().map(|(worker, policy)| Step::Worker {
-            worker: worker.clone(),
-            policy: *policy,
-        }));
-        steps.push_back(Step::Http);
+        let blueprint = args.blueprint;
+        let steps = VecDeque::from(Step::all(&blueprint));
         // Until the site config is loaded, the bound is the one in force now.
-        let bound = args.service.config_site().startup.timeout;
+        let bound = blueprint.site().startup.timeout;
         myself.send_after(bound, || SupervisorMsg::StartupTimedOut);
         myself.cast(SupervisorMsg::StartNext)?;
-        inner.handle.set_phase(Phase::Starting, None);
+        blueprint.handle.set_phase(Phase::Starting, None);
+        let children = Children::default();
+        let spawner = Spawner {
+            supervisor: myself.clone(),
+            blueprint: Arc::clone(&blueprint),
+            children: children.clone(),
+        };
         let now = Instant::now();
         Ok(SupervisorState {
-            service: args.service,
-            mode: args.mode,
+            blueprint,
+            spawner,
             phase: Phase::Starting,
             steps,
             step: None,
-            children: Children::default(),
+            children,
             timings: Vec::new(),
             started: now,
             startup_deadline: now + bound,
@@ -223,10 +234,11 @@ impl Actor for Supervisor {
             shutdown_deadline: None,
             force: args.force,
             done: Some(args.done),
-            updates: None,
-            applied: None,
-            applier: None,
             restarts: HashMap::new(),
+            restarting: Vec::new(),
+            started_from: None,
+            reload_deferred: false,
+            applier: None,
             watchdog: None,
             health_checks: Vec::new(),
         })
@@ -238,19 +250,24 @@ impl Actor for Supervisor {
         msg: SupervisorMsg,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SupervisorMsg::StartNext => state.start_next(&myself),
-            SupervisorMsg::StepDone { phase, took, outcome } => state.step_done(&myself, phase, took, outcome),
-            SupervisorMsg::StartupTimedOut => state.startup_timed_out(&myself),
-            SupervisorMsg::Signal(Signal::Hangup) => state.reload(None),
-            SupervisorMsg::Signal(signal) => state.stop_signal(&myself, signal),
-            SupervisorMsg::Stop(cause) => state.begin_shutdown(&myself, cause),
-            SupervisorMsg::Reload(reply) => state.reload(reply),
-            SupervisorMsg::ConfigChanged(snapshot) => state.config_changed(snapshot),
-            SupervisorMsg::ShutdownPhase(name) => state.enter_shutdown_phase(Some(name)),
-            SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
-            SupervisorMsg::Restart(Restart::Worker { worker, policy }) => state.restart(&myself, worker, policy).await,
-            SupervisorMsg::Restart(Restart::Actor(respawn)) => state.respawn(&myself, respawn).await,
+        let handled = AssertUnwindSafe(async {
+            match msg {
+                SupervisorMsg::StartNext => state.start_next(&myself),
+                SupervisorMsg::StepDone { step, took, outcome } => state.step_done(&myself, step, took, outcome),
+                SupervisorMsg::StartupTimedOut => state.startup_timed_out(),
+                SupervisorMsg::Signal(Signal::Hangup) => state.reload(&myself, None),
+                SupervisorMsg::Signal(signal) => state.stop_signal(&myself, signal),
+                SupervisorMsg::Stop(cause) => state.begin_shutdown(cause),
+                SupervisorMsg::Reload(reply) => state.reload(&myself, reply),
+                SupervisorMsg::ReloadDone { outcome, reply } => state.reload_done(outcome, reply),
+                SupervisorMsg::ShutdownPhase(phase) => state.enter_shutdown_phase(Some(phase)),
+                SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
+                SupervisorMsg::Restart(id) => state.restart(&myself, id),
+                SupervisorMsg::Restarted { id, outcome } => state.restarted(&myself, id, outcome),
+            }
+        });
+        if let Err(panic) = handled.catch_unwind().await {
+            state.panicked(&myself, panic.as_ref());
         }
         Ok(())
     }
@@ -262,45 +279,27 @@ impl Actor for Supervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         // Overrides ractor's default, which stops the supervisor whenever a child exits.
-        let (cell, why, failed) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}"), true),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let reason = reason.unwrap_or_else(|| "no reason given".into());
-                // A worker whose task returned Ok says so; anything else (killed) failed.
-                let failed = !reason.ends_with(" finished");
-                (cell, format!("stopped: {reason}"), failed)
+        let (cell, ended) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Ended::Failed(format!("failed: {err}"))),
+            SupervisionEvent::ActorTerminated(cell, ended_state, reason) => {
+                // A worker's state says how its task ended.
+                let worker = ended_state.and_then(|mut boxed| boxed.take::<WorkerState>().ok());
+                if worker.is_some_and(|worker| worker.finished()) {
+                    (cell, Ended::Finished)
+                } else {
+                    let reason = reason.unwrap_or_else(|| "no reason given".into());
+                    (cell, Ended::Failed(format!("stopped: {reason}")))
+                }
             }
             _ => return Ok(()),
         };
-        let Some(child) = state.children.remove(cell.get_id()) else {
-            return Ok(());
-        };
-        let name = child.name();
-        if let (Child::Worker { worker, policy, .. }, Phase::Starting | Phase::Running) = (&child, state.phase) {
-            state.worker_ended(&myself, worker.clone(), *policy, failed, &why);
-            return Ok(());
-        }
-        if let (Some(respawn), Phase::Running) = (child.respawn(), state.phase) {
-            state.restart_later(&myself, &why, Restart::Actor(respawn));
-            return Ok(());
-        }
-        match state.phase {
-            Phase::Starting => state.fail_start(
-                &myself,
-                &StartError::Actor {
-                    step: "startup".into(),
-                    actor: name,
-                    reason: why,
-                },
-            ),
-            Phase::Running => {
-                tracing::error!(target: "micro", "actor {name} {why}; stopping the service");
-                state
-                    .exit
-                    .get_or_insert((ExitKind::Failure, format!("actor {name} {why}")));
-                state.begin_shutdown(&myself, StopCause::ActorDied(name));
+        let handled = AssertUnwindSafe(async {
+            if let Some(child) = state.children.remove(cell.get_id()) {
+                state.child_ended(&myself, child.id(), ended);
             }
-            _ => {}
+        });
+        if let Err(panic) = handled.catch_unwind().await {
+            state.panicked(&myself, panic.as_ref());
         }
         Ok(())
     }
@@ -311,28 +310,35 @@ impl Actor for Supervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let started = Instant::now();
-        let bound = state.service.config_site().shutdown.actor_stop_timeout;
+        let bound = state.blueprint.site().shutdown.actor_stop_timeout;
+        let children = state.children.take();
         let (stopped, killed) =
-            shutdown::stop_children(state.children.take(), bound, state.shutdown_deadline, &state.force).await;
+            shutdown::stop_children(&state.blueprint, children, bound, state.shutdown_deadline, &state.force).await;
         state.report.stopped = stopped;
         state.report.killed = killed;
-        state.report.phases.push(("stop", started.elapsed()));
+        state.report.phases.push((ShutdownPhase::Stop, started.elapsed()));
         state.finish();
         Ok(())
     }
 }
 
 impl SupervisorState {
-    fn context(&self, myself: &ActorRef<SupervisorMsg>) -> StepContext {
+    fn context(&self) -> StepContext {
         StepContext {
-            supervisor: myself.clone(),
-            service: self.service.clone(),
-            mode: self.mode.clone(),
-            children: self.children.clone(),
+            spawner: self.spawner.clone(),
             readiness: self.readiness.clone(),
             in_flight: self.in_flight.clone(),
             startup_bound: self.startup_deadline.saturating_duration_since(Instant::now()),
         }
+    }
+
+    /// The startup phase under way (or about to start).
+    fn startup_phase(&self) -> StartupPhase {
+        self.step
+            .as_ref()
+            .map(|(step, _)| *step)
+            .or_else(|| self.steps.front().copied())
+            .map_or(StartupPhase::Http, Step::phase)
     }
 
     fn start_next(&mut self, myself: &ActorRef<SupervisorMsg>) {
@@ -340,18 +346,20 @@ impl SupervisorState {
             return;
         }
         let Some(step) = self.steps.pop_front() else {
-            return self.running();
+            return self.running(myself);
         };
         let phase = step.phase();
-        crate::systemd::status(&format!("starting: {phase}"));
-        let task = tokio::spawn(startup::run(step, self.context(myself)));
-        self.step = Some((phase, task));
+        if self.timings.last().is_none_or(|(last, _)| *last != phase) {
+            crate::systemd::status(&format!("starting: {phase}"));
+        }
+        let task = tokio::spawn(startup::run(step, self.context()));
+        self.step = Some((step, task));
     }
 
     fn step_done(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
-        phase: &'static str,
+        step: Step,
         took: Duration,
         outcome: Result<Option<SocketAddr>, StartError>,
     ) {
@@ -359,24 +367,24 @@ impl SupervisorState {
             return;
         }
         self.step = None;
+        let phase = step.phase();
         match self.timings.iter_mut().find(|(name, _)| *name == phase) {
             Some((_, total)) => *total += took,
             None => self.timings.push((phase, took)),
         }
         match outcome {
-            Err(err) => return self.fail_start(myself, &err),
+            Err(err) => return self.fail_start(&err),
             Ok(Some(addr)) => {
                 self.addr = Some(addr);
                 tracing::info!(target: "micro", "listening on {addr}");
             }
             Ok(None) => {}
         }
-        if phase == "config" {
+        if step == Step::Config {
             // Logging and callbacks start from this snapshot.
-            self.applied = Some(self.service.config().snapshot());
-            self.subscribe_to_config(myself);
+            self.started_from = Some(self.blueprint.config.snapshot());
             // From now on the configured bound applies.
-            let bound = self.service.config_site().startup.timeout;
+            let bound = self.blueprint.site().startup.timeout;
             self.startup_deadline = self.started + bound;
             myself.send_after(self.startup_deadline.saturating_duration_since(Instant::now()), || {
                 SupervisorMsg::StartupTimedOut
@@ -385,17 +393,22 @@ impl SupervisorState {
         let _ = myself.cast(SupervisorMsg::StartNext);
     }
 
-    fn running(&mut self) {
+    fn running(&mut self, myself: &ActorRef<SupervisorMsg>) {
         self.phase = Phase::Running;
-        self.service.inner().handle.set_phase(Phase::Running, self.addr);
-        self.service.inner().handle.record_phases("startup", &self.timings);
-        self.start_applier();
+        let handle = &self.blueprint.handle;
+        handle.set_phase(Phase::Running, self.addr);
+        handle.record_phases(&self.timings);
+        let from = self
+            .started_from
+            .take()
+            .unwrap_or_else(|| self.blueprint.config.snapshot());
+        self.applier = Some(tokio::spawn(reload::applier(self.spawner.clone(), from)));
         let serving = self
             .addr
             .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
         crate::systemd::ready(&serving);
         self.watchdog = crate::systemd::watchdog();
-        let (inner, site) = (self.service.inner(), self.service.config_site());
+        let (inner, site) = (self.blueprint.service.inner(), self.blueprint.site());
         self.health_checks =
             crate::health::start(&inner.checks, &inner.health, site.health.interval, site.health.timeout);
         let phases: Vec<String> = self
@@ -403,28 +416,33 @@ impl SupervisorState {
             .iter()
             .map(|(name, took)| format!("{name} {}", humantime(*took)))
             .collect();
+        let service = &self.blueprint.service;
         tracing::info!(
             target: "micro",
             "started {} {} in {} ({})",
-            self.service.name(),
-            self.service.get_version(true),
+            service.name(),
+            service.get_version(true),
             humantime(self.started.elapsed()),
             phases.join(", ")
         );
+        if std::mem::take(&mut self.reload_deferred) {
+            tracing::info!(target: "micro", "reloading the config for the SIGHUP received while starting");
+            self.reload(myself, None);
+        }
     }
 
-    fn startup_timed_out(&mut self, myself: &ActorRef<SupervisorMsg>) {
+    fn startup_timed_out(&mut self) {
         if self.phase != Phase::Starting || Instant::now() < self.startup_deadline {
             return;
         }
-        let step = self.step.as_ref().map_or("startup", |(phase, _)| phase).to_owned();
+        let step = self.startup_phase();
         let bound = self.startup_deadline.saturating_duration_since(self.started);
-        self.fail_start(myself, &StartError::TimedOut { step, bound });
+        self.fail_start(&StartError::TimedOut { step, bound });
     }
 
-    fn fail_start(&mut self, myself: &ActorRef<SupervisorMsg>, err: &StartError) {
+    fn fail_start(&mut self, err: &StartError) {
         let kind = err.exit_kind();
-        let reason = format!("cannot start {}: {err}", self.service.name());
+        let reason = format!("cannot start {}: {err}", self.blueprint.name());
         if micro_actors::logger::is_installed() {
             tracing::error!(target: "micro", "{reason}");
         } else {
@@ -433,90 +451,112 @@ impl SupervisorState {
             eprintln!("{reason}");
         }
         self.exit.get_or_insert((kind, reason));
-        self.begin_shutdown(myself, StopCause::StartFailed);
+        self.begin_shutdown(StopCause::StartFailed);
     }
 
-    fn reload(&mut self, reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>) {
-        let (Some(config), Phase::Running) = (self.children.config(), self.phase) else {
-            tracing::warn!(target: "micro", "reload ignored: the service is not running ({:?})", self.phase);
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(ReloadError::NotRunning));
+    /// A handler panicked (a bug in micro: user code runs elsewhere): the
+    /// service stops, with exit 1 and the panic as the reason.
+    fn panicked(&mut self, myself: &ActorRef<SupervisorMsg>, panic: &(dyn std::any::Any + Send)) {
+        let message = micro_actors::callback::panic_message(panic);
+        let reason = format!("the supervisor panicked: {message}");
+        tracing::error!(target: "micro", "{reason}; stopping the service");
+        self.exit.get_or_insert((ExitKind::Failure, reason));
+        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+            if self.shutdown.as_ref().is_none_or(JoinHandle::is_finished) {
+                myself.stop(None);
             }
-            return;
-        };
-        tokio::spawn(reload::request(self.service.clone(), config, reply));
-    }
-
-    /// Forwards every snapshot ConfigActor stores — after a reload, asked
-    /// for or seen by the backend's watch — as `ConfigChanged`.
-    fn subscribe_to_config(&mut self, myself: &ActorRef<SupervisorMsg>) {
-        let mut updates = self.service.config().subscribe();
-        let supervisor = myself.clone();
-        self.updates = Some(tokio::spawn(async move {
-            while updates.changed().await.is_ok() {
-                let snapshot = Arc::clone(&updates.borrow_and_update());
-                if supervisor.cast(SupervisorMsg::ConfigChanged(snapshot)).is_err() {
-                    break;
-                }
-            }
-        }));
-    }
-
-    /// A new generation is in force: tell the logger and the on-reload
-    /// callbacks everything that changed since they were last told (the
-    /// subscription may skip generations that came in quick succession).
-    fn config_changed(&mut self, snapshot: Arc<Snapshot>) {
-        let Some(applied) = &self.applied else { return };
-        if self.phase != Phase::Running || snapshot.generation() <= applied.generation() {
-            return;
-        }
-        let changes = applied.diff(&snapshot);
-        self.applied = Some(Arc::clone(&snapshot));
-        if let Some((applier, _)) = &self.applier {
-            let _ = applier.send((snapshot, changes));
+        } else {
+            self.begin_shutdown(StopCause::ActorDied("supervisor".into()));
         }
     }
 
-    /// Starts the task that applies new generations in order, then catches
-    /// up with any accepted while the service was starting (a watched file).
-    fn start_applier(&mut self) {
-        let (applier, mut generations) = mpsc::unbounded_channel::<Generation>();
-        let service = self.service.clone();
-        let logger = self.children.logger();
-        let hooks = self.children.reload_hooks();
-        let debug = self.mode.is_debug();
-        let task = tokio::spawn(async move {
-            while let Some((snapshot, changes)) = generations.recv().await {
-                reload::apply(&service, &snapshot, changes, logger.as_ref(), &hooks, debug).await;
-            }
-        });
-        self.applier = Some((applier, task));
-        self.config_changed(self.service.config().snapshot());
-    }
-
-    /// A worker ended while the service starts or runs: restart it after a
-    /// backoff if its policy says so.
-    fn worker_ended(
+    fn reload(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
-        worker: Worker,
-        policy: RestartPolicy,
-        failed: bool,
-        why: &str,
+        reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
     ) {
-        if !policy.restarts(failed) {
-            tracing::info!(target: "micro", "worker {} {why}; not restarted ({policy:?})", worker.name());
-            return;
+        match (self.phase, self.children.config(), reply) {
+            (Phase::Running, Some(config), reply) => {
+                crate::systemd::reloading();
+                let bound = self.blueprint.site().actors.call_timeout;
+                let supervisor = myself.clone();
+                tokio::spawn(async move {
+                    let outcome = reload::request(&config, bound).await;
+                    let _ = supervisor.cast(SupervisorMsg::ReloadDone { outcome, reply });
+                });
+            }
+            (Phase::Starting, _, None) => {
+                tracing::info!(target: "micro", "SIGHUP while starting: the config is reloaded once the service runs");
+                self.reload_deferred = true;
+            }
+            (phase, _, reply) => {
+                tracing::warn!(target: "micro", "reload ignored: the service is not running ({phase:?})");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(ReloadError::NotRunning));
+                }
+            }
         }
-        self.restart_later(myself, why, Restart::Worker { worker, policy });
     }
 
-    /// Starts `what` again after a backoff, or stops the service when it
+    /// A reload ended: serving again, unless the service is stopping by now
+    /// (nothing says READY after STOPPING).
+    fn reload_done(
+        &mut self,
+        outcome: Result<ReloadReport, ReloadError>,
+        reply: Option<RpcReplyPort<Result<ReloadReport, ReloadError>>>,
+    ) {
+        if self.phase == Phase::Running {
+            crate::systemd::ready(&match &outcome {
+                Ok(report) if report.is_unchanged() => {
+                    format!("serving; config unchanged, generation {}", report.generation)
+                }
+                Ok(report) => format!("serving; config generation {}", report.generation),
+                Err(_) => "serving; last config reload rejected".to_owned(),
+            });
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
+        }
+    }
+
+    /// A child ended while the service starts, runs or stops.
+    fn child_ended(&mut self, myself: &ActorRef<SupervisorMsg>, id: ChildId, ended: Ended) {
+        let name = self.blueprint.child_name(id);
+        let (failed, why) = match ended {
+            Ended::Finished => (false, "finished".to_owned()),
+            Ended::Failed(why) => (true, why),
+        };
+        match (id, self.phase) {
+            (ChildId::Worker(index), Phase::Starting | Phase::Running) => {
+                let policy = self.blueprint.workers[index].1;
+                if policy.restarts(failed) {
+                    self.restart_later(myself, id, &why);
+                } else {
+                    tracing::info!(target: "micro", "{name} {why}; not restarted ({policy:?})");
+                }
+            }
+            (id, Phase::Running) if id.is_core() => self.restart_later(myself, id, &why),
+            (_, Phase::Starting) => self.fail_start(&StartError::Actor {
+                step: self.startup_phase(),
+                actor: name,
+                reason: why,
+            }),
+            (_, Phase::Running) => {
+                tracing::error!(target: "micro", "actor {name} {why}; stopping the service");
+                self.exit
+                    .get_or_insert((ExitKind::Failure, format!("actor {name} {why}")));
+                self.begin_shutdown(StopCause::ActorDied(name));
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts `id` again after a backoff, or stops the service when it
     /// restarted too often within the window.
-    fn restart_later(&mut self, myself: &ActorRef<SupervisorMsg>, why: &str, what: Restart) {
-        let name = what.name();
-        let bounds = self.service.config_site().supervision.clone();
-        let restarts = self.restarts.entry(name.clone()).or_default();
+    fn restart_later(&mut self, myself: &ActorRef<SupervisorMsg>, id: ChildId, why: &str) {
+        let name = self.blueprint.child_name(id);
+        let bounds = self.blueprint.site().supervision.clone();
+        let restarts = self.restarts.entry(id).or_default();
         match restarts.next(Instant::now(), &bounds) {
             Some(delay) => {
                 tracing::warn!(
@@ -525,9 +565,13 @@ impl SupervisorState {
                     humantime(delay),
                     restarts.total
                 );
-                let key = name.strip_prefix("worker ").unwrap_or(&name);
-                self.service.inner().handle.record_restart(key, restarts.total);
-                myself.send_after(delay, move || SupervisorMsg::Restart(what));
+                // The status names a worker by its own name.
+                let key = match id {
+                    ChildId::Worker(index) => self.blueprint.workers[index].0.name().to_owned(),
+                    _ => name,
+                };
+                self.blueprint.handle.record_restart(&key, restarts.total);
+                myself.send_after(delay, move || SupervisorMsg::Restart(id));
             }
             None => {
                 let reason = format!(
@@ -538,81 +582,53 @@ impl SupervisorState {
                 );
                 tracing::error!(target: "micro", "{reason}; stopping the service");
                 self.exit.get_or_insert((ExitKind::Failure, reason));
-                self.begin_shutdown(myself, StopCause::ActorDied(name));
+                self.begin_shutdown(StopCause::ActorDied(name));
             }
         }
     }
 
-    /// Starts a core actor again and brings it back to where it was: the
-    /// config actor watching, the logger installed.
-    async fn respawn(&mut self, myself: &ActorRef<SupervisorMsg>, respawn: Respawn) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        let name = respawn.name();
-        let bound = self.service.config_site().actors.call_timeout;
-        let cell = myself.get_cell();
-        let started = match respawn.clone() {
-            Respawn::Config => Actor::spawn_linked(None, ConfigActor, self.service.config().clone(), cell)
-                .await
-                .map(|(actor, _)| {
-                    tokio::spawn({
-                        let actor = actor.clone();
-                        async move {
-                            if let Err(err) = ask(&actor, ConfigMsg::Watch, bound).await {
-                                tracing::warn!(target: "micro", "config watch not restarted: {err}");
-                            }
-                        }
-                    });
-                    Child::Config(actor)
-                }),
-            Respawn::Logger => {
-                let settings = self.service.log_settings(self.mode.is_debug());
-                Actor::spawn_linked(None, LoggerActor, settings, cell)
-                    .await
-                    .map(|(actor, _)| {
-                        tokio::spawn({
-                            let actor = actor.clone();
-                            async move {
-                                let _ = ask(&actor, LoggerMsg::Install, bound).await;
-                            }
-                        });
-                        Child::Logger(actor)
-                    })
-            }
-            Respawn::Callback { callback, kind } => Actor::spawn_linked(None, CallbackActor, callback.clone(), cell)
-                .await
-                .map(|(actor, _)| Child::Callback {
-                    name: callback.name().to_owned(),
-                    kind,
-                    callback,
-                    actor,
-                }),
+    /// Starts `id` again in a task of its own (spawning runs user code:
+    /// the `log_configuration` hook) and brings it back to where it was:
+    /// the config actor watching, the logger installed.
+    fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, id: ChildId) {
+        let allowed = match id {
+            ChildId::Worker(_) => matches!(self.phase, Phase::Starting | Phase::Running),
+            _ => self.phase == Phase::Running,
         };
-        match started {
-            Ok(child) => {
-                tracing::info!(target: "micro", "{name} restarted");
-                self.children.push(child);
-            }
-            Err(err) => self.restart_later(myself, &format!("could not restart: {err}"), Restart::Actor(respawn)),
-        }
-    }
-
-    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, worker: Worker, policy: RestartPolicy) {
-        if !matches!(self.phase, Phase::Starting | Phase::Running) {
+        if !allowed {
             return;
         }
-        let name = worker.name().to_owned();
-        match Actor::spawn_linked(None, WorkerActor, worker.clone(), myself.get_cell()).await {
-            Ok((actor, _)) => {
-                tracing::info!(target: "micro", "worker {name} restarted");
-                self.children.push(Child::Worker { worker, policy, actor });
+        let spawner = self.spawner.clone();
+        let bound = self.blueprint.site().actors.call_timeout;
+        let supervisor = myself.clone();
+        self.restarting.retain(|task| !task.is_finished());
+        self.restarting.push(tokio::spawn(async move {
+            let outcome = match spawner.spawn_caught(id).await {
+                Ok(Child::Config(actor)) => match ask(&actor, ConfigMsg::Watch, bound).await {
+                    Ok(Err(err)) => Err(format!("its watch did not restart: {err}")),
+                    Err(err) => Err(format!("its watch did not restart: {err}")),
+                    Ok(Ok(_)) => Ok(()),
+                },
+                Ok(Child::Logger(actor)) => match ask(&actor, LoggerMsg::Install, bound).await {
+                    Ok(Err(err)) => Err(format!("not installed: {err}")),
+                    Err(err) => Err(format!("not installed: {err}")),
+                    Ok(Ok(())) => Ok(()),
+                },
+                Ok(_) => Ok(()),
+                Err(err) => Err(format!("could not restart: {err}")),
+            };
+            let _ = supervisor.cast(SupervisorMsg::Restarted { id, outcome });
+        }));
+    }
+
+    fn restarted(&mut self, myself: &ActorRef<SupervisorMsg>, id: ChildId, outcome: Result<(), String>) {
+        let name = self.blueprint.child_name(id);
+        match outcome {
+            Ok(()) => tracing::info!(target: "micro", "{name} restarted"),
+            Err(why) if matches!(self.phase, Phase::Starting | Phase::Running) => {
+                self.restart_later(myself, id, &why);
             }
-            Err(err) => self.restart_later(
-                myself,
-                &format!("could not restart: {err}"),
-                Restart::Worker { worker, policy },
-            ),
+            Err(why) => tracing::warn!(target: "micro", "{name} {why}"),
         }
     }
 }

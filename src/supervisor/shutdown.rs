@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
-use micro_actors::{CallbackMsg, HttpMsg, InFlight, LoggerMsg, WorkerEnd, WorkerMsg};
+use micro_actors::{CallbackMsg, HttpMsg, InFlight, WorkerEnd, WorkerMsg};
 use micro_config::SiteConfig;
 use ractor::ActorRef;
 
-use super::children::{CallbackKind, Child, ask, watched};
+use super::blueprint::Blueprint;
+use super::children::{CallbackKind, Child, ChildId, Spawner, ask, watched};
+use super::force::Force;
 use super::{SupervisorMsg, SupervisorState};
 use crate::exit::humantime;
-use crate::signals::{Force, Signal};
-use crate::{ExitKind, ExitStatus, Phase, ShutdownReport, StopCause};
+use crate::signals::Signal;
+use crate::{ExitKind, ExitStatus, Phase, ShutdownPhase, ShutdownReport, StopCause};
 
 impl SupervisorState {
     /// SIGTERM or SIGINT: the first starts a graceful stop (or joins the one
@@ -25,22 +27,17 @@ impl SupervisorState {
     pub(super) fn stop_signal(&mut self, myself: &ActorRef<SupervisorMsg>, signal: Signal) {
         self.stop_signals += 1;
         if self.phase != Phase::Stopping {
-            return self.begin_shutdown(myself, StopCause::Signal(signal.name()));
+            return self.begin_shutdown(StopCause::Signal(signal.name()));
         }
         if self.stop_signals == 1 {
             tracing::info!(target: "micro", "{} while already stopping: a second one cuts the stop short", signal.name());
             return;
         }
-        let cut = self.shutdown_phase.map_or("stop", |(name, _)| name);
+        let cut = self.shutdown_phase.map_or(ShutdownPhase::Stop, |(phase, _)| phase);
         tracing::warn!(target: "micro", "second {} while stopping: cutting the {cut} phase short", signal.name());
         if self.exit.is_none() {
-            let kind = if signal == Signal::Interrupt {
-                ExitKind::Interrupted
-            } else {
-                ExitKind::Terminated
-            };
             let reason = format!("forced by a second {} during the {cut} phase", signal.name());
-            self.exit = Some((kind, reason));
+            self.exit = Some((forced_kind(signal), reason));
         }
         self.force.set(signal);
         if let Some(task) = self.shutdown.take() {
@@ -50,66 +47,47 @@ impl SupervisorState {
         myself.stop(None);
     }
 
-    pub(super) fn begin_shutdown(&mut self, myself: &ActorRef<SupervisorMsg>, cause: StopCause) {
+    pub(super) fn begin_shutdown(&mut self, cause: StopCause) {
         if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
             return;
         }
         let was_running = self.phase == Phase::Running;
         self.phase = Phase::Stopping;
-        self.service.inner().handle.set_phase(Phase::Stopping, self.addr);
+        self.blueprint.handle.set_phase(Phase::Stopping, self.addr);
         if let Some((_, task)) = self.step.take() {
             // Safe at any await point: a step records its child before awaiting.
             task.abort();
         }
-        tracing::info!(target: "micro", "stopping {} ({cause})", self.service.name());
+        for task in self.restarting.drain(..) {
+            task.abort();
+        }
+        if let Some(applier) = self.applier.take() {
+            applier.abort();
+        }
+        tracing::info!(target: "micro", "stopping {} ({cause})", self.blueprint.name());
         crate::systemd::stopping(&format!("stopping ({cause})"));
         if let Some(watchdog) = self.watchdog.take() {
             // systemd stops expecting pings once it is told STOPPING.
             watchdog.abort();
         }
         self.report.cause = Some(cause);
-        self.shutdown_deadline = Some(Instant::now() + self.service.config_site().shutdown.total);
-        let mut plan = Plan {
-            supervisor: myself.clone(),
-            http: None,
+        let site = self.blueprint.site();
+        self.shutdown_deadline = Some(Instant::now() + site.shutdown.total);
+        let plan = Plan {
+            spawner: self.spawner.clone(),
             in_flight: self.in_flight.clone(),
-            workers: Vec::new(),
-            finish: Vec::new(),
-            release: Vec::new(),
-            logger: None,
-            site: self.service.config_site(),
+            // Finish callbacks run only for a service that got to run.
+            finish: was_running,
+            site,
         };
-        for child in self.children.all() {
-            match child {
-                Child::Http(http) => plan.http = Some(http),
-                Child::Logger(logger) => plan.logger = Some(logger),
-                // Stopped last started first.
-                Child::Worker { worker, actor, .. } => plan.workers.insert(0, (worker.name().to_owned(), actor)),
-                // Finish callbacks run only for a service that got to run.
-                Child::Callback {
-                    name,
-                    kind: CallbackKind::Finish,
-                    actor,
-                    ..
-                } if was_running => plan.finish.push((name, actor)),
-                // Released last opened first, whether or not the service got to run.
-                Child::Callback {
-                    name,
-                    kind: CallbackKind::Release,
-                    actor,
-                    ..
-                } if self.service.inner().resources.is_open(&name) => plan.release.insert(0, (name, actor)),
-                _ => {}
-            }
-        }
         self.shutdown = Some(tokio::spawn(run(plan)));
     }
 
-    pub(super) fn enter_shutdown_phase(&mut self, next: Option<&'static str>) {
-        if let Some((name, since)) = self.shutdown_phase.take() {
-            self.report.phases.push((name, since.elapsed()));
+    pub(super) fn enter_shutdown_phase(&mut self, next: Option<ShutdownPhase>) {
+        if let Some((phase, since)) = self.shutdown_phase.take() {
+            self.report.phases.push((phase, since.elapsed()));
         }
-        self.shutdown_phase = next.map(|name| (name, Instant::now()));
+        self.shutdown_phase = next.map(|phase| (phase, Instant::now()));
     }
 
     pub(super) fn shutdown_done(&mut self, myself: &ActorRef<SupervisorMsg>, partial: ShutdownReport) {
@@ -122,15 +100,8 @@ impl SupervisorState {
     /// Logs the report and hands the exit status to the run.
     pub(super) fn finish(&mut self) {
         if let (Some(signal), None) = (self.force.get(), &self.exit) {
-            let kind = if signal == Signal::Interrupt {
-                ExitKind::Interrupted
-            } else {
-                ExitKind::Terminated
-            };
-            self.exit = Some((
-                kind,
-                format!("forced by a second {} while stopping actors", signal.name()),
-            ));
+            let reason = format!("forced by a second {} while stopping actors", signal.name());
+            self.exit = Some((forced_kind(signal), reason));
         }
         let (kind, reason) = self.exit.take().unwrap_or_else(|| {
             let cause = self
@@ -142,29 +113,32 @@ impl SupervisorState {
         });
         self.phase = Phase::Stopped;
         let report = std::mem::take(&mut self.report);
-        self.service.inner().handle.record_phases("shutdown", &report.phases);
-        tracing::info!(target: "micro", "stopped {} {report}; exit {}", self.service.name(), kind.code());
-        self.service.inner().handle.set_phase(Phase::Stopped, None);
+        self.blueprint.handle.record_phases(&report.phases);
+        tracing::info!(target: "micro", "stopped {} {report}; exit {}", self.blueprint.name(), kind.code());
         if let Some(done) = self.done.take() {
-            let _ = done.send(ExitStatus { kind, reason, report });
+            let _ = done.send((ExitStatus { kind, reason, report }, self.shutdown_deadline));
         }
     }
 }
 
-/// Who the shutdown talks to, and the bounds from `site.shutdown`.
+fn forced_kind(signal: Signal) -> ExitKind {
+    if signal == Signal::Interrupt {
+        ExitKind::Interrupted
+    } else {
+        ExitKind::Terminated
+    }
+}
+
+/// What the shutdown needs: the children are looked up as each phase
+/// begins, so a child restarted meanwhile is the one talked to.
 pub(super) struct Plan {
-    supervisor: ActorRef<SupervisorMsg>,
-    http: Option<ActorRef<HttpMsg>>,
+    spawner: Spawner,
     in_flight: InFlight,
-    workers: Vec<(String, ActorRef<WorkerMsg>)>,
-    finish: Vec<(String, ActorRef<CallbackMsg>)>,
-    /// Resources to release, in that order.
-    release: Vec<(String, ActorRef<CallbackMsg>)>,
-    logger: Option<ActorRef<LoggerMsg>>,
+    /// Whether finish callbacks run (the service got to run).
+    finish: bool,
     site: Arc<SiteConfig>,
 }
 
-/// Runs the phases and always casts `ShutdownDone`, even if a phase panicked.
 /// Runs the phases within `shutdown.total` and always casts `ShutdownDone`,
 /// even if a phase panicked or the total ran out.
 async fn run(plan: Plan) {
@@ -183,50 +157,100 @@ async fn run(plan: Plan) {
             humantime(total)
         ),
     }
-    let _ = plan.supervisor.cast(SupervisorMsg::ShutdownDone(report));
+    let _ = plan.spawner.supervisor.cast(SupervisorMsg::ShutdownDone(report));
 }
 
 async fn phases(plan: &Plan, report: &mut ShutdownReport) {
-    let phase = |name| {
-        crate::systemd::status(&format!("stopping: {name}"));
-        let _ = plan.supervisor.cast(SupervisorMsg::ShutdownPhase(name));
+    let phase = |phase: ShutdownPhase| {
+        crate::systemd::status(&format!("stopping: {phase}"));
+        let _ = plan.spawner.supervisor.cast(SupervisorMsg::ShutdownPhase(phase));
     };
-    let margin = plan.site.actors.call_timeout;
+    let children = &plan.spawner.children;
+    let listeners: Vec<_> = [ChildId::Http, ChildId::Admin]
+        .into_iter()
+        .filter_map(|id| Some((id, children.http(id)?)))
+        .collect();
 
-    phase("unready");
-    if let Some(http) = &plan.http {
+    phase(ShutdownPhase::Unready);
+    for (_, http) in &listeners {
         let _ = http.cast(HttpMsg::SetReady(false));
-        let delay = plan.site.shutdown.pre_drain_delay;
-        if !delay.is_zero() {
-            // Load balancers see the 503 and stop sending before the listener closes.
-            tracing::info!(target: "micro", "not ready; draining in {} (site.shutdown.pre_drain_delay)", humantime(delay));
-            tokio::time::sleep(delay).await;
+    }
+    let delay = plan.site.shutdown.pre_drain_delay;
+    if !listeners.is_empty() && !delay.is_zero() {
+        // Load balancers see the 503 and stop sending before the listener closes.
+        tracing::info!(target: "micro", "not ready; draining in {} (site.shutdown.pre_drain_delay)", humantime(delay));
+        tokio::time::sleep(delay).await;
+    }
+
+    phase(ShutdownPhase::Drain);
+    // Both listeners drain at once, each within the drain bound.
+    let drains = listeners.iter().map(|(id, http)| drain(plan, *id, http));
+    for (id, drained) in futures::future::join_all(drains).await {
+        if id == ChildId::Http {
+            report.drain = drained;
         }
     }
 
-    phase("drain");
-    if let Some(http) = &plan.http {
-        let bound = plan.site.shutdown.drain_timeout;
-        let drain = ask(http, |reply| HttpMsg::Drain { bound, reply }, bound + margin);
-        let in_flight = plan.in_flight.clone();
-        let what = || format!("the drain: {} requests in flight", in_flight.current());
-        match watched(drain, bound, what).await {
-            Ok(drain) if drain.cut > 0 || drain.cut_connections > 0 => {
-                tracing::warn!(target: "micro", "drain hit its bound of {} (site.shutdown.drain_timeout): {drain}", humantime(bound));
-                report.drain = Some(drain);
-            }
-            Ok(drain) => {
-                tracing::info!(target: "micro", "drained in {}: {drain}", humantime(drain.took));
-                report.drain = Some(drain);
-            }
-            Err(err) => tracing::error!(target: "micro", "drain: http actor: {err}"),
+    phase(ShutdownPhase::Finish);
+    finish(plan, report).await;
+
+    phase(ShutdownPhase::Flush);
+    if let Some(logger) = children.logger() {
+        let bound = plan.site.shutdown.flush_timeout;
+        let margin = plan.site.actors.call_timeout;
+        match ask(
+            &logger,
+            |reply| micro_actors::LoggerMsg::Flush(bound, reply),
+            bound + margin,
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(target: "micro", "flush: {err}"),
+            Err(err) => tracing::warn!(target: "micro", "flush: logger: {err}"),
         }
     }
+}
 
-    phase("finish");
+/// Drains one listener within `site.shutdown.drain_timeout`.
+async fn drain(plan: &Plan, id: ChildId, http: &ActorRef<HttpMsg>) -> (ChildId, Option<micro_actors::DrainReport>) {
+    let bound = plan.site.shutdown.drain_timeout;
+    let margin = plan.site.actors.call_timeout;
+    let which = if id == ChildId::Admin { "admin listener " } else { "" };
+    let drain = ask(http, |reply| HttpMsg::Drain { bound, reply }, bound + margin);
+    let in_flight = plan.in_flight.clone();
+    let what = || match id {
+        ChildId::Admin => "the admin listener's drain".to_owned(),
+        _ => format!("the drain: {} requests in flight", in_flight.current()),
+    };
+    match watched(drain, bound, what).await {
+        Ok(drain) if drain.cut > 0 || drain.cut_connections > 0 => {
+            tracing::warn!(target: "micro", "{which}drain hit its bound of {} (site.shutdown.drain_timeout): {drain}", humantime(bound));
+            (id, Some(drain))
+        }
+        Ok(drain) => {
+            tracing::info!(target: "micro", "{which}drained in {}: {drain}", humantime(drain.took));
+            (id, Some(drain))
+        }
+        Err(err) => {
+            tracing::error!(target: "micro", "{which}drain: http actor: {err}");
+            (id, None)
+        }
+    }
+}
+
+/// Stops the workers (last started first), then runs each finish callback
+/// in registration order and releases each open resource, last opened
+/// first. Every registered callback has its slot: one whose actor is being
+/// restarted is started again here, and one that cannot be is reported.
+async fn finish(plan: &Plan, report: &mut ShutdownReport) {
+    let (blueprint, children) = (&plan.spawner.blueprint, &plan.spawner.children);
     let bound = plan.site.shutdown.finish_timeout;
-    for (name, actor) in &plan.workers {
-        let stop = ask(actor, |reply| WorkerMsg::Stop { bound, reply }, bound + margin);
+    let margin = plan.site.actors.call_timeout;
+    for index in (0..blueprint.workers.len()).rev() {
+        let Some(actor) = children.worker(index) else { continue };
+        let name = blueprint.workers[index].0.name();
+        let stop = ask(&actor, |reply| WorkerMsg::Stop { bound, reply }, bound + margin);
         match watched(stop, bound, || format!("worker {name} to stop")).await {
             Ok(WorkerEnd::Done) => tracing::info!(target: "micro", "worker {name} stopped"),
             Ok(end) => {
@@ -237,13 +261,29 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
             Err(_) => {}
         }
     }
-    let finish = plan.finish.iter().map(|(name, actor)| ("finish callback", name, actor));
-    let release = plan
-        .release
-        .iter()
-        .map(|(name, actor)| ("release of resource", name, actor));
-    for (what, name, actor) in finish.chain(release) {
-        let run = ask(actor, |reply| CallbackMsg::Run { bound, reply }, bound + margin);
+    let finish = (0..blueprint.callbacks(CallbackKind::Finish).len())
+        .filter(|_| plan.finish)
+        .map(|index| (CallbackKind::Finish, index));
+    let resources = &blueprint.service.inner().resources;
+    let release = (0..blueprint.callbacks(CallbackKind::Release).len())
+        .rev()
+        .filter(|index| resources.is_open(blueprint.callback(CallbackKind::Release, *index).name()))
+        .map(|index| (CallbackKind::Release, index));
+    for (kind, index) in finish.chain(release) {
+        let name = blueprint.callback(kind, index).name();
+        let what = match kind {
+            CallbackKind::Release => "release of resource",
+            _ => "finish callback",
+        };
+        let actor = match slot(&plan.spawner, kind, index).await {
+            Ok(actor) => actor,
+            Err(err) => {
+                tracing::error!(target: "micro", "{what} {name}: not run: {err}");
+                report.callbacks_failed.push(format!("{name}: not run: {err}"));
+                continue;
+            }
+        };
+        let run = ask(&actor, |reply| CallbackMsg::Run { bound, reply }, bound + margin);
         match watched(run, bound, || format!("{what} {name}")).await {
             Ok(Ok(took)) => tracing::info!(target: "micro", "{what} {name} done in {}", humantime(took)),
             Ok(Err(err)) => {
@@ -256,15 +296,17 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
             }
         }
     }
+}
 
-    phase("flush");
-    if let Some(logger) = &plan.logger {
-        let bound = plan.site.shutdown.flush_timeout;
-        match ask(logger, |reply| LoggerMsg::Flush(bound, reply), bound + margin).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!(target: "micro", "flush: {err}"),
-            Err(err) => tracing::warn!(target: "micro", "flush: logger: {err}"),
-        }
+/// The actor of callback `index` of `kind`: the one running, or — when it
+/// died and its restart was cut short by the stop — a new one.
+async fn slot(spawner: &Spawner, kind: CallbackKind, index: usize) -> Result<ActorRef<CallbackMsg>, String> {
+    if let Some(actor) = spawner.children.callback(kind, index) {
+        return Ok(actor);
+    }
+    match spawner.spawn_caught(ChildId::Callback(kind, index)).await? {
+        Child::Callback(_, _, actor) => Ok(actor),
+        _ => Err("not a callback actor".into()),
     }
 }
 
@@ -272,10 +314,12 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
 const KILL_BOUND: Duration = Duration::from_millis(500);
 
 /// Stops `children` one by one in reverse start order, each within `bound`
-/// (killed when it does not stop in time). Once `force` is set, the child
+/// (killed when it does not stop in time), all within `deadline`: past it,
+/// what is left is killed without waiting. Once `force` is set, the child
 /// being stopped and all after it are killed at once. Returns the names
 /// stopped and the names killed, in order.
 pub(super) async fn stop_children(
+    blueprint: &Blueprint,
     children: Vec<Child>,
     bound: Duration,
     deadline: Option<Instant>,
@@ -283,12 +327,12 @@ pub(super) async fn stop_children(
 ) -> (Vec<String>, Vec<String>) {
     let mut stopped = Vec::with_capacity(children.len());
     let mut killed = Vec::new();
+    let left = || deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
     for child in children.into_iter().rev() {
         let cell = child.cell();
-        let name = child.name();
+        let name = blueprint.child_name(child.id());
         let started = Instant::now();
-        // Past shutdown.total, what is left is killed.
-        let bound = deadline.map_or(bound, |d| bound.min(d.saturating_duration_since(started)));
+        let bound = bound.min(left());
         let clean = force.get().is_none()
             && !bound.is_zero()
             && tokio::select! {
@@ -307,7 +351,12 @@ pub(super) async fn stop_children(
             } else {
                 tracing::warn!(target: "micro", "actor {name} did not stop within {} (site.shutdown.actor_stop_timeout): killed", humantime(bound));
             }
-            let _ = cell.kill_and_wait(Some(KILL_BOUND)).await;
+            let wait = KILL_BOUND.min(left());
+            if wait.is_zero() {
+                cell.kill();
+            } else {
+                let _ = cell.kill_and_wait(Some(wait)).await;
+            }
             killed.push(name.clone());
         }
         tracing::debug!(target: "micro", "stopped actor {name} in {}", humantime(started.elapsed()));

@@ -8,60 +8,73 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use micro_actors::{
-    Callback, CallbackActor, CallbackMsg, ConfigActor, ConfigMsg, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg,
-    InFlight, Listen, LoggerActor, LoggerMsg, Readiness,
+    CallbackMsg, ConfigMsg, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg, InFlight, Listen, LoggerMsg,
+    Readiness,
 };
-use micro_actors::{Worker, WorkerActor};
 use ractor::{Actor, ActorRef};
 
-use crate::RestartPolicy;
-
 use super::SupervisorMsg;
-use super::children::{CallbackKind, Child, Children, Unanswered, ask, watched};
-use crate::service::Mode;
-use crate::{Service, StartError, routes};
+use super::blueprint::{Blueprint, Mode};
+use super::children::{CallbackKind, Child, ChildId, Spawner, Unanswered, ask, watched};
+use crate::{StartError, StartupPhase, routes};
 
 /// One step of startup.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
     Config,
     Logger,
     /// Start the config backend's watch, once logging can report changes.
     Watch,
-    Callback {
-        callback: Callback,
-        kind: CallbackKind,
-    },
-    Worker {
-        worker: Worker,
-        policy: RestartPolicy,
-    },
+    /// Spawn a callback actor that runs later (finish, on-reload, release).
+    Spawn(CallbackKind, usize),
+    /// Spawn init callback `index`'s actor and run it.
+    Init(usize),
+    Worker(usize),
     Http,
 }
 
 impl Step {
-    /// The startup phase the step belongs to, as logged.
-    pub(crate) fn phase(&self) -> &'static str {
+    /// The startup phase the step belongs to.
+    pub(crate) fn phase(self) -> StartupPhase {
         match self {
-            Self::Config | Self::Watch => "config",
-            Self::Logger => "logging",
-            Self::Callback { .. } => "init",
-            Self::Worker { .. } => "workers",
-            Self::Http => "http",
+            Self::Config => StartupPhase::Config,
+            Self::Logger => StartupPhase::Logging,
+            Self::Watch => StartupPhase::Watch,
+            Self::Spawn(..) | Self::Init(_) => StartupPhase::Init,
+            Self::Worker(_) => StartupPhase::Workers,
+            Self::Http => StartupPhase::Http,
         }
+    }
+
+    /// Every step of `blueprint`'s startup, in order.
+    pub(crate) fn all(blueprint: &Blueprint) -> Vec<Self> {
+        let mut steps = vec![Self::Config, Self::Logger, Self::Watch];
+        let spawn = |kind| (0..blueprint.callbacks(kind).len()).map(move |i| Self::Spawn(kind, i));
+        // Releases are in place before any resource opens, so a startup
+        // that fails after one opened still releases it.
+        steps.extend(spawn(CallbackKind::Release));
+        steps.extend((0..blueprint.callbacks(CallbackKind::Init).len()).map(Self::Init));
+        steps.extend(spawn(CallbackKind::Finish));
+        steps.extend(spawn(CallbackKind::Reload));
+        steps.extend((0..blueprint.workers.len()).map(Self::Worker));
+        steps.push(Self::Http);
+        steps
     }
 }
 
 /// What a step needs besides the step itself.
 pub(crate) struct StepContext {
-    pub(crate) supervisor: ActorRef<SupervisorMsg>,
-    pub(crate) service: Service,
-    pub(crate) mode: Mode,
-    pub(crate) children: Children,
+    pub(crate) spawner: Spawner,
     pub(crate) readiness: Readiness,
     pub(crate) in_flight: InFlight,
     /// Bound for a step's first answer before the site config is loaded.
     pub(crate) startup_bound: Duration,
+}
+
+impl StepContext {
+    fn blueprint(&self) -> &Blueprint {
+        &self.spawner.blueprint
+    }
 }
 
 /// Runs `step` and casts `StepDone` to the supervisor, even if it panicked.
@@ -73,8 +86,9 @@ pub(crate) async fn run(step: Step, ctx: StepContext) {
             Step::Config => config(&ctx).await.map(|()| None),
             Step::Logger => logger(&ctx).await.map(|()| None),
             Step::Watch => watch(&ctx).await.map(|()| None),
-            Step::Callback { callback, kind } => run_callback(&ctx, callback, kind).await.map(|()| None),
-            Step::Worker { worker, policy } => start_worker(&ctx, worker, policy).await.map(|()| None),
+            Step::Spawn(kind, index) => spawn(&ctx, ChildId::Callback(kind, index)).await.map(|_| None),
+            Step::Init(index) => init(&ctx, index).await.map(|()| None),
+            Step::Worker(index) => spawn(&ctx, ChildId::Worker(index)).await.map(|_| None),
             Step::Http => http(&ctx).await.map(Some),
         }
     };
@@ -86,42 +100,51 @@ pub(crate) async fn run(step: Step, ctx: StepContext) {
             format!("startup step panicked: {message}"),
         ))
     });
-    let _ = ctx.supervisor.cast(SupervisorMsg::StepDone {
-        phase,
+    let _ = ctx.spawner.supervisor.cast(SupervisorMsg::StepDone {
+        step,
         took: started.elapsed(),
         outcome,
     });
 }
 
-fn actor_error(step: &str, actor: &str, reason: impl std::fmt::Display) -> StartError {
+fn actor_error(step: StartupPhase, actor: &str, reason: impl std::fmt::Display) -> StartError {
     StartError::Actor {
-        step: step.into(),
+        step,
         actor: actor.into(),
         reason: reason.to_string(),
     }
 }
 
-fn unanswered(step: &str, actor: &str) -> impl FnOnce(Unanswered) -> StartError {
+fn unanswered(step: StartupPhase, actor: &str) -> impl FnOnce(Unanswered) -> StartError {
     move |err| actor_error(step, actor, err)
 }
 
-/// Records a child the moment it is spawned — no await in between — so a
-/// stop that aborts this step still stops the child in order.
-fn record(ctx: &StepContext, child: Child) {
-    ctx.children.push(child);
+/// Spawns and records the child `id` (the shared path restarts take too).
+async fn spawn(ctx: &StepContext, id: ChildId) -> Result<Child, StartError> {
+    let phase = match id {
+        ChildId::Config => StartupPhase::Config,
+        ChildId::Logger => StartupPhase::Logging,
+        ChildId::Worker(_) => StartupPhase::Workers,
+        ChildId::Callback(..) => StartupPhase::Init,
+        ChildId::Http | ChildId::Admin => StartupPhase::Http,
+    };
+    let name = ctx.blueprint().child_name(id);
+    ctx.spawner
+        .spawn(id)
+        .await
+        .map_err(|err| actor_error(phase, &name, err))
 }
 
 async fn config(ctx: &StepContext) -> Result<(), StartError> {
-    let config = ctx.service.config().clone();
-    let (actor, _) = Actor::spawn_linked(None, ConfigActor, config.clone(), ctx.supervisor.get_cell())
-        .await
-        .map_err(|e| actor_error("config", "config", e))?;
-    record(ctx, Child::Config(actor.clone()));
+    let Child::Config(actor) = spawn(ctx, ChildId::Config).await? else {
+        unreachable!("ChildId::Config spawns a config actor")
+    };
     let preload = ask(&actor, ConfigMsg::Preload, ctx.startup_bound);
+    let config = &ctx.blueprint().config;
     let backend = config.describe_backend();
     let snapshot = watched(preload, ctx.startup_bound, || format!("the preloads from {backend}"))
         .await
-        .map_err(unanswered("config", "config"))?
+        .map_err(unanswered(StartupPhase::Config, "config"))?
         .map_err(StartError::Config)?;
     let names: Vec<&str> = snapshot.names().collect();
     tracing::debug!(
@@ -135,13 +158,13 @@ async fn config(ctx: &StepContext) -> Result<(), StartError> {
 }
 
 async fn watch(ctx: &StepContext) -> Result<(), StartError> {
-    let Some(config) = ctx.children.config() else {
-        return Err(actor_error("config", "config", "not started"));
+    let Some(config) = ctx.spawner.children.config() else {
+        return Err(actor_error(StartupPhase::Watch, "config", "not started"));
     };
-    let bound = ctx.service.config_site().actors.call_timeout;
+    let bound = ctx.blueprint().site().actors.call_timeout;
     let watching = ask(&config, ConfigMsg::Watch, bound)
         .await
-        .map_err(unanswered("config", "config"))?
+        .map_err(unanswered(StartupPhase::Watch, "config"))?
         .map_err(StartError::Config)?;
     if let Some(what) = watching {
         tracing::info!(target: "micro", "watching {what} for changes");
@@ -150,19 +173,18 @@ async fn watch(ctx: &StepContext) -> Result<(), StartError> {
 }
 
 async fn logger(ctx: &StepContext) -> Result<(), StartError> {
-    let settings = ctx.service.log_settings(ctx.mode.is_debug());
-    let (actor, _) = Actor::spawn_linked(None, LoggerActor, settings, ctx.supervisor.get_cell())
-        .await
-        .map_err(|e| actor_error("logging", "logger", e))?;
-    record(ctx, Child::Logger(actor.clone()));
-    let bound = ctx.service.config_site().actors.call_timeout;
-    let layers = ctx.service.take_log_layers();
+    let Child::Logger(actor) = spawn(ctx, ChildId::Logger).await? else {
+        unreachable!("ChildId::Logger spawns a logger actor")
+    };
+    let service = &ctx.blueprint().service;
+    let bound = ctx.blueprint().site().actors.call_timeout;
+    let layers = service.take_log_layers();
     ask(&actor, |reply| LoggerMsg::InstallWith(layers, reply), bound)
         .await
-        .map_err(unanswered("logging", "logger"))?
+        .map_err(unanswered(StartupPhase::Logging, "logger"))?
         .map_err(StartError::Logging)?;
     // Before the watch, workers and HTTP, which record metrics.
-    crate::metrics::joined(ctx.service.name(), &ctx.service.get_version(false));
+    crate::metrics::joined(service.name(), &service.get_version(false));
     raise_open_files_limit();
     Ok(())
 }
@@ -182,24 +204,13 @@ fn raise_open_files_limit() {
     }
 }
 
-async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind) -> Result<(), StartError> {
-    let name = callback.name().to_owned();
-    let (actor, _) = Actor::spawn_linked(None, CallbackActor, callback.clone(), ctx.supervisor.get_cell())
-        .await
-        .map_err(|e| actor_error("init", &name, e))?;
-    record(
-        ctx,
-        Child::Callback {
-            name: name.clone(),
-            kind,
-            callback,
-            actor: actor.clone(),
-        },
-    );
-    if kind != CallbackKind::Init {
-        return Ok(());
-    }
-    let site = ctx.service.config_site();
+async fn init(ctx: &StepContext, index: usize) -> Result<(), StartError> {
+    let id = ChildId::Callback(CallbackKind::Init, index);
+    let Child::Callback(_, _, actor) = spawn(ctx, id).await? else {
+        unreachable!("ChildId::Callback spawns a callback actor")
+    };
+    let name = ctx.blueprint().callback(CallbackKind::Init, index).name().to_owned();
+    let site = ctx.blueprint().site();
     let bound = site.startup.init_timeout;
     // The actor bounds the callback itself; the margin covers the messaging.
     let run = ask(
@@ -209,9 +220,9 @@ async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind)
     );
     let took = watched(run, bound, || format!("init callback {name}"))
         .await
-        .map_err(unanswered("init", &name))?
+        .map_err(unanswered(StartupPhase::Init, &name))?
         .map_err(StartError::Init)?;
-    let what = if ctx.service.inner().release.iter().any(|r| r.name() == name) {
+    let what = if ctx.blueprint().opens_resource(index) {
         "resource"
     } else {
         "init callback"
@@ -220,19 +231,11 @@ async fn run_callback(ctx: &StepContext, callback: Callback, kind: CallbackKind)
     Ok(())
 }
 
-/// Spawns a worker's actor (its task starts at once) and records it.
-async fn start_worker(ctx: &StepContext, worker: Worker, policy: RestartPolicy) -> Result<(), StartError> {
-    let (actor, _) = Actor::spawn_linked(None, WorkerActor, worker.clone(), ctx.supervisor.get_cell())
-        .await
-        .map_err(|e| actor_error("workers", worker.name(), e))?;
-    record(ctx, Child::Worker { worker, policy, actor });
-    Ok(())
-}
-
 async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
-    let site = ctx.service.config_site();
-    let inner = ctx.service.inner();
-    let listen = match (inherited_listener()?, &ctx.mode) {
+    let site = ctx.blueprint().site();
+    let inner = ctx.blueprint().service.inner();
+    let mode = &ctx.blueprint().mode;
+    let listen = match (inherited_listener()?, mode) {
         // Socket activation: systemd holds the port across restarts.
         (Some(listener), _) => Listen::Listener(listener),
         (None, Mode::Debug { host, port }) => Listen::Bind {
@@ -251,7 +254,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         build: inner.build.clone(),
         readiness: ctx.readiness.clone(),
         config: inner.config.clone(),
-        debug: ctx.mode.is_debug(),
+        debug: mode.is_debug(),
         handle: inner.handle.clone(),
         checks: inner.checks.iter().map(|check| check.name().to_owned()).collect(),
         health: inner.health.clone(),
@@ -303,7 +306,7 @@ async fn serve(
     in_flight: InFlight,
     child: fn(ActorRef<HttpMsg>) -> Child,
 ) -> Result<(ActorRef<HttpMsg>, SocketAddr), StartError> {
-    let site = ctx.service.config_site();
+    let site = ctx.blueprint().site();
     let args = HttpArgs {
         router,
         listen,
@@ -317,16 +320,17 @@ async fn serve(
         readiness,
         in_flight,
     };
-    let (actor, _) = Actor::spawn_linked(None, HttpActor, args, ctx.supervisor.get_cell())
+    let (actor, _) = Actor::spawn_linked(None, HttpActor, args, ctx.spawner.supervisor.get_cell())
         .await
-        .map_err(|e| actor_error("http", "http", e))?;
-    record(ctx, child(actor.clone()));
+        .map_err(|e| actor_error(StartupPhase::Http, "http", e))?;
+    // Recorded with no await in between, as every child is.
+    ctx.spawner.children.push(child(actor.clone()));
     let bound = site.actors.call_timeout;
     let addr = watched(ask(&actor, HttpMsg::Serve, bound), bound, || {
         "the listener to open".to_owned()
     })
     .await
-    .map_err(unanswered("http", "http"))?
+    .map_err(unanswered(StartupPhase::Http, "http"))?
     .map_err(StartError::Bind)?;
     Ok((actor, addr))
 }
