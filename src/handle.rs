@@ -82,6 +82,8 @@ struct Progress {
     phase: Phase,
     addr: Option<SocketAddr>,
     since: Option<Instant>,
+    /// Runs claimed so far: the number of the current or last run.
+    run: u64,
 }
 
 /// The service is not running: not started yet, or stopped.
@@ -151,6 +153,7 @@ impl ServiceHandle {
             phase: Phase::Idle,
             addr: None,
             since: None,
+            run: 0,
         };
         Self {
             shared: Arc::new(Shared {
@@ -262,7 +265,9 @@ impl ServiceHandle {
     }
 
     /// Waits until the service serves and returns its address; fails when
-    /// it stops first or `bound` passes.
+    /// it stops first or `bound` passes. Called while no run is under way
+    /// (before the first, or after one stopped), it waits for the next run:
+    /// the last run's end does not count.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -274,7 +279,14 @@ impl ServiceHandle {
     /// ```
     pub async fn wait_running(&self, bound: Duration) -> Result<SocketAddr, WaitError> {
         let mut status = self.shared.status.subscribe();
-        let wait = status.wait_for(|s| matches!(s.phase, Phase::Running | Phase::Stopping | Phase::Stopped));
+        let now = *status.borrow_and_update();
+        // The run this wait is about: the one under way, else the next.
+        let target = match now.phase {
+            Phase::Idle | Phase::Stopped => now.run + 1,
+            Phase::Starting | Phase::Running | Phase::Stopping => now.run,
+        };
+        let wait = status
+            .wait_for(|s| s.run >= target && matches!(s.phase, Phase::Running | Phase::Stopping | Phase::Stopped));
         match tokio::time::timeout(bound, wait).await {
             Err(_) => Err(WaitError::TimedOut(bound)),
             Ok(Err(_)) => Err(WaitError::Stopped),
@@ -336,7 +348,14 @@ impl ServiceHandle {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clear();
-            self.set_phase(Phase::Starting, None);
+            self.shared.status.send_modify(|progress| {
+                *progress = Progress {
+                    phase: Phase::Starting,
+                    addr: None,
+                    since: None,
+                    run: progress.run + 1,
+                };
+            });
         }
         claimed
     }
@@ -397,7 +416,12 @@ impl ServiceHandle {
                 (Phase::Running | Phase::Stopping, since) => since,
                 _ => None,
             };
-            *progress = Progress { phase, addr, since };
+            *progress = Progress {
+                phase,
+                addr,
+                since,
+                run: progress.run,
+            };
         });
     }
 }

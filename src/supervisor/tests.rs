@@ -123,3 +123,5 @@ async fn a_dead_http_actor_stops_the_service_with_1() {
     assert_eq!(exit.code(), 1, "{}", exit.reason);
     assert!(exit.reason.contains("actor http stopped: killed"), "{}", exit.reason);
 }
+
+mod edges;
