@@ -105,10 +105,6 @@ impl Service {
         Arc::clone(&self.inner)
     }
 
-    pub(crate) fn inner(&self) -> &ServiceInner {
-        &self.inner
-    }
-
     /// The service's name, on every log line.
     ///
     /// ```

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Mode, Service};
-use crate::supervisor::{self, Blueprint};
+use crate::supervisor::{self, Blueprint, Callbacks};
 use crate::{ExitKind, ExitStatus, Phase};
 
 /// Whether a run installs the signal handlers (SIGTERM, SIGINT, SIGHUP).
@@ -84,7 +84,35 @@ impl Service {
             },
             SignalHandlers::Skip => None,
         };
-        supervisor::run(Arc::new(Blueprint::new(self, mode)), signals).await
+        supervisor::run(Arc::new(self.blueprint(mode)), signals).await
+    }
+
+    /// What the supervisor is told of the service for one run.
+    fn blueprint(&self, mode: Mode) -> Blueprint {
+        let inner = &self.inner;
+        let (app, service, debug) = (inner.app.clone(), self.clone(), mode.is_debug());
+        Blueprint {
+            name: inner.name.clone(),
+            description: inner.description.clone(),
+            version: inner.version.clone(),
+            build: inner.build.clone(),
+            mode,
+            config: inner.config.clone(),
+            handle: inner.handle.clone(),
+            callbacks: Callbacks {
+                release: inner.release.clone(),
+                init: inner.init.clone(),
+                finish: inner.finish.clone(),
+                reload: inner.reload.clone(),
+            },
+            workers: inner.workers.clone(),
+            checks: inner.checks.clone(),
+            health: inner.health.clone(),
+            resources: inner.resources.clone(),
+            routes: Arc::new(move |resources| app.router(resources)),
+            log_settings: Arc::new(move |site| service.log_settings_for(site, debug)),
+            log_layers: std::sync::Mutex::new(Some(self.take_log_layers())),
+        }
     }
 }
 

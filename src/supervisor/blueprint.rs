@@ -2,13 +2,15 @@
 //! fixed for the run — the callbacks and workers in registration order, the
 //! mode, the config — and [`Mode`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use micro_actors::logger::ExtraLayers;
 use micro_actors::{Callback, LogSettings, Worker};
 use micro_config::{PreloadedConfig, SiteConfig};
 
 use super::children::{CallbackKind, ChildId};
-use crate::{RestartPolicy, Service, ServiceHandle};
+use crate::health::Health;
+use crate::{BuildVersion, Resources, RestartPolicy, ServiceHandle};
 
 /// How the service serves.
 #[derive(Debug, Clone)]
@@ -26,38 +28,52 @@ impl Mode {
     }
 }
 
-/// The service as one run sees it.
+/// Makes the service's routes from what the resources opened.
+pub(crate) type MakeRoutes = Arc<dyn Fn(&Resources) -> axum::Router + Send + Sync>;
+
+/// The log settings a site config asks for, after the service's own hook.
+pub(crate) type MakeLogSettings = Arc<dyn Fn(&SiteConfig) -> LogSettings + Send + Sync>;
+
+/// The callbacks, each kind in registration order.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub(crate) release: Vec<Callback>,
+    pub(crate) init: Vec<Callback>,
+    pub(crate) finish: Vec<Callback>,
+    pub(crate) reload: Vec<Callback>,
+}
+
+/// The service as the supervisor sees it for one run, fixed for the run.
+/// The service makes it; the supervisor reads nothing else of the service.
 pub(crate) struct Blueprint {
-    /// For what the http step builds from it (routes) and the log settings.
-    pub(crate) service: Service,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    /// The full version.
+    pub(crate) version: String,
+    pub(crate) build: BuildVersion,
     pub(crate) mode: Mode,
     pub(crate) config: PreloadedConfig,
     pub(crate) handle: ServiceHandle,
-    release: Vec<Callback>,
-    init: Vec<Callback>,
-    finish: Vec<Callback>,
-    reload: Vec<Callback>,
+    pub(crate) callbacks: Callbacks,
     pub(crate) workers: Vec<(Worker, RestartPolicy)>,
+    pub(crate) checks: Vec<Callback>,
+    pub(crate) health: Health,
+    pub(crate) resources: Resources,
+    pub(crate) routes: MakeRoutes,
+    /// User code (the `log_configuration` hook): call where a panic is caught.
+    pub(crate) log_settings: MakeLogSettings,
+    /// The service's own tracing layers, taken by the logging step.
+    pub(crate) log_layers: Mutex<Option<ExtraLayers>>,
 }
 
 impl Blueprint {
-    pub(crate) fn new(service: &Service, mode: Mode) -> Self {
-        let inner = service.inner();
-        Self {
-            service: service.clone(),
-            mode,
-            config: inner.config.clone(),
-            handle: inner.handle.clone(),
-            release: inner.release.clone(),
-            init: inner.init.clone(),
-            finish: inner.finish.clone(),
-            reload: inner.reload.clone(),
-            workers: inner.workers.clone(),
-        }
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
-    pub(crate) fn name(&self) -> &str {
-        self.service.name()
+    /// The version with the commit shortened, as log lines carry it.
+    pub(crate) fn short_version(&self) -> &str {
+        crate::version::short(&self.version)
     }
 
     pub(crate) fn site(&self) -> Arc<SiteConfig> {
@@ -66,11 +82,12 @@ impl Blueprint {
 
     /// The callbacks of `kind`, in registration order.
     pub(crate) fn callbacks(&self, kind: CallbackKind) -> &[Callback] {
+        let callbacks = &self.callbacks;
         match kind {
-            CallbackKind::Init => &self.init,
-            CallbackKind::Finish => &self.finish,
-            CallbackKind::Reload => &self.reload,
-            CallbackKind::Release => &self.release,
+            CallbackKind::Init => &callbacks.init,
+            CallbackKind::Finish => &callbacks.finish,
+            CallbackKind::Reload => &callbacks.reload,
+            CallbackKind::Release => &callbacks.release,
         }
     }
 
@@ -80,8 +97,8 @@ impl Blueprint {
 
     /// Whether init callback `index` is a resource's open step.
     pub(crate) fn opens_resource(&self, index: usize) -> bool {
-        let name = self.init[index].name();
-        self.release.iter().any(|release| release.name() == name)
+        let name = self.callbacks.init[index].name();
+        self.callbacks.release.iter().any(|release| release.name() == name)
     }
 
     /// The child's name, as logs and reports give it.
@@ -96,13 +113,14 @@ impl Blueprint {
         }
     }
 
-    /// The log settings the site config in force asks for, after the
-    /// service's own hook (user code: call it where a panic is caught).
+    /// The log settings the site config in force asks for (user code).
     pub(crate) fn log_settings(&self) -> LogSettings {
-        self.log_settings_for(&self.site())
+        (self.log_settings)(&self.site())
     }
 
-    pub(crate) fn log_settings_for(&self, site: &SiteConfig) -> LogSettings {
-        self.service.log_settings_for(site, self.mode.is_debug())
+    /// The service's own tracing layers; empty after the first call.
+    pub(crate) fn take_log_layers(&self) -> ExtraLayers {
+        let mut layers = self.log_layers.lock().unwrap_or_else(PoisonError::into_inner);
+        layers.take().unwrap_or(ExtraLayers(Vec::new()))
     }
 }

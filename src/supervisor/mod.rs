@@ -40,7 +40,7 @@ use crate::exit::humantime;
 use crate::restart::Restarts;
 use crate::signals::{Signal, SignalStream};
 use crate::{ExitKind, ExitStatus, Phase, ShutdownPhase, ShutdownReport, StartError, StartupPhase, StopCause};
-pub(crate) use blueprint::{Blueprint, Mode};
+pub(crate) use blueprint::{Blueprint, Callbacks, Mode};
 use children::{Child, ChildId, Children, Spawner, ask};
 pub(crate) use force::Force;
 use startup::{Step, StepContext};
@@ -408,20 +408,23 @@ impl SupervisorState {
             .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
         crate::systemd::ready(&serving);
         self.watchdog = crate::systemd::watchdog();
-        let (inner, site) = (self.blueprint.service.inner(), self.blueprint.site());
-        self.health_checks =
-            crate::health::start(&inner.checks, &inner.health, site.health.interval, site.health.timeout);
+        let (blueprint, site) = (&self.blueprint, self.blueprint.site());
+        self.health_checks = crate::health::start(
+            &blueprint.checks,
+            &blueprint.health,
+            site.health.interval,
+            site.health.timeout,
+        );
         let phases: Vec<String> = self
             .timings
             .iter()
             .map(|(name, took)| format!("{name} {}", humantime(*took)))
             .collect();
-        let service = &self.blueprint.service;
         tracing::info!(
             target: "micro",
             "started {} {} in {} ({})",
-            service.name(),
-            service.get_version(true),
+            self.blueprint.name(),
+            self.blueprint.short_version(),
             humantime(self.started.elapsed()),
             phases.join(", ")
         );

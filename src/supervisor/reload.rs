@@ -49,7 +49,7 @@ async fn apply(spawner: &Spawner, snapshot: &Snapshot, changes: Vec<String>) {
     let generation = snapshot.generation();
     let bound = snapshot.site().actors.call_timeout;
     // The log_configuration hook is the service's code: a panic is reported.
-    let settings = std::panic::catch_unwind(AssertUnwindSafe(|| blueprint.log_settings_for(snapshot.site())));
+    let settings = std::panic::catch_unwind(AssertUnwindSafe(|| (blueprint.log_settings)(snapshot.site())));
     match (children.logger(), settings) {
         (_, Err(panic)) => {
             let message = micro_actors::callback::panic_message(panic.as_ref());

@@ -264,7 +264,7 @@ async fn finish(plan: &Plan, report: &mut ShutdownReport) {
     let finish = (0..blueprint.callbacks(CallbackKind::Finish).len())
         .filter(|_| plan.finish)
         .map(|index| (CallbackKind::Finish, index));
-    let resources = &blueprint.service.inner().resources;
+    let resources = &blueprint.resources;
     let release = (0..blueprint.callbacks(CallbackKind::Release).len())
         .rev()
         .filter(|index| resources.is_open(blueprint.callback(CallbackKind::Release, *index).name()))

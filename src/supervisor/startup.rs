@@ -176,15 +176,15 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     let Child::Logger(actor) = spawn(ctx, ChildId::Logger).await? else {
         unreachable!("ChildId::Logger spawns a logger actor")
     };
-    let service = &ctx.blueprint().service;
-    let bound = ctx.blueprint().site().actors.call_timeout;
-    let layers = service.take_log_layers();
+    let blueprint = ctx.blueprint();
+    let bound = blueprint.site().actors.call_timeout;
+    let layers = blueprint.take_log_layers();
     ask(&actor, |reply| LoggerMsg::InstallWith(layers, reply), bound)
         .await
         .map_err(unanswered(StartupPhase::Logging, "logger"))?
         .map_err(StartError::Logging)?;
     // Before the watch, workers and HTTP, which record metrics.
-    crate::metrics::joined(service.name(), &service.get_version(false));
+    crate::metrics::joined(blueprint.name(), &blueprint.version);
     raise_open_files_limit();
     Ok(())
 }
@@ -233,8 +233,8 @@ async fn init(ctx: &StepContext, index: usize) -> Result<(), StartError> {
 
 async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     let site = ctx.blueprint().site();
-    let inner = ctx.blueprint().service.inner();
-    let mode = &ctx.blueprint().mode;
+    let blueprint = ctx.blueprint();
+    let mode = &blueprint.mode;
     let listen = match (inherited_listener()?, mode) {
         // Socket activation: systemd holds the port across restarts.
         (Some(listener), _) => Listen::Listener(listener),
@@ -248,16 +248,16 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         },
     };
     let info = routes::Info {
-        name: inner.name.clone(),
-        description: inner.description.clone(),
-        version: inner.version.clone(),
-        build: inner.build.clone(),
+        name: blueprint.name.clone(),
+        description: blueprint.description.clone(),
+        version: blueprint.version.clone(),
+        build: blueprint.build.clone(),
         readiness: ctx.readiness.clone(),
-        config: inner.config.clone(),
+        config: blueprint.config.clone(),
         debug: mode.is_debug(),
-        handle: inner.handle.clone(),
-        checks: inner.checks.iter().map(|check| check.name().to_owned()).collect(),
-        health: inner.health.clone(),
+        handle: blueprint.handle.clone(),
+        checks: blueprint.checks.iter().map(|check| check.name().to_owned()).collect(),
+        health: blueprint.health.clone(),
         in_flight: ctx.in_flight.clone(),
     };
     let admin = site
@@ -268,8 +268,8 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     // axum panics on overlapping routes; that is a startup error here.
     // The service's routes, made now when they need what init opened; a
     // panic there (a resource not registered) is a startup error too.
-    let (app, resources) = (inner.app.clone(), inner.resources.clone());
-    let app = std::panic::catch_unwind(AssertUnwindSafe(move || app.router(&resources)))
+    let (routes, resources) = (&blueprint.routes, &blueprint.resources);
+    let app = std::panic::catch_unwind(AssertUnwindSafe(|| routes(resources)))
         .map_err(|panic| StartError::App(micro_actors::callback::panic_message(panic.as_ref())))?;
     let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
         .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
