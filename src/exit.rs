@@ -13,7 +13,7 @@ use crate::{ShutdownReport, StartupPhase};
 /// | code | kind | when |
 /// |---|---|---|
 /// | 0 | [`Clean`](Self::Clean) | stopped by a signal or `ServiceHandle::stop` |
-/// | 1 | [`Failure`](Self::Failure) | an actor died while running |
+/// | 1 | [`Failure`](Self::Failure) | an actor died while running, or the supervisor failed |
 /// | 69 | [`Unavailable`](Self::Unavailable) | cannot listen, or the config backend is unreachable |
 /// | 70 | [`Software`](Self::Software) | an init callback failed |
 /// | 78 | [`Config`](Self::Config) | the configuration is invalid |
