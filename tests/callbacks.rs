@@ -170,7 +170,11 @@ async fn an_init_callback_past_its_bound_exits_70_naming_the_bound() {
     let exit = run_failing(service).await;
 
     assert_eq!(exit.code(), 70, "{}", exit.reason);
-    assert!(exit.reason.contains("did not finish within 50"), "{}", exit.reason);
+    assert!(
+        exit.reason.contains("callback init[0] did not finish within 50ms"),
+        "{}",
+        exit.reason
+    );
 }
 
 #[tokio::test]
@@ -262,7 +266,8 @@ async fn a_service_runs_once_at_a_time() {
 async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_served() {
     let _turn = TURN.lock().await;
     let service = Service::builder("delayed", "drains late")
-        .config(site("shutdown:\n  pre_drain_delay: 2s\n"))
+        // Long enough for two requests after readiness turned, however loaded the machine.
+        .config(site("shutdown:\n  pre_drain_delay: 3s\n"))
         .build();
     let handle = service.handle();
     let run = tokio::spawn(async move { service.debug("127.0.0.1", 0).await });
@@ -283,15 +288,20 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
     handle.stop().expect("running");
     // Within the delay the listener stays open: readiness turns 503 while
     // liveness (and every other route) is still served.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let deadline = tokio::time::Instant::now() + BOUND;
     while status(ready.clone()).await != 503 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "readiness still 200 a second after stop()"
+            "readiness still 200 {BOUND:?} after stop()"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(status(live).await, 200);
+    assert_eq!(
+        handle.status().phase,
+        micro::Phase::Stopping,
+        "served while stopping, not before"
+    );
 
     let exit = tokio::time::timeout(BOUND, run)
         .await
@@ -303,7 +313,7 @@ async fn readiness_turns_503_for_the_pre_drain_delay_while_requests_are_still_se
         .iter()
         .find(|(phase, _)| *phase == micro::ShutdownPhase::Unready)
         .expect("phase");
-    assert!(unready.1 >= Duration::from_secs(2), "{:?}", exit.report.phases);
+    assert!(unready.1 >= Duration::from_secs(3), "{:?}", exit.report.phases);
 }
 
 #[tokio::test]
@@ -311,8 +321,10 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
     let _turn = TURN.lock().await;
     let entered = Arc::new(tokio::sync::Notify::new());
     let signal = Arc::clone(&entered);
+    // The default bound (2s): the actors that are idle (logger, config) stop
+    // well within it on a loaded machine; only the busy one reaches it.
     let service = Service::builder("slow-start", "init blocks")
-        .config(site("shutdown:\n  actor_stop_timeout: 100ms\n"))
+        .config(site("shutdown:\n  actor_stop_timeout: 2s\n"))
         .init_callback(move || {
             let entered = Arc::clone(&signal);
             async move {
@@ -338,6 +350,17 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
     assert_eq!(exit.report.stopped, ["callback init[0]", "logger", "config"]);
     // Busy in its callback, the actor could not stop between messages: it
     // was killed at site.shutdown.actor_stop_timeout.
+    let stop = exit
+        .report
+        .phases
+        .iter()
+        .find(|(name, _)| *name == "stop")
+        .expect("the stop phase");
+    assert!(
+        stop.1 >= Duration::from_secs(2),
+        "killed at its bound: {:?}",
+        exit.report.phases
+    );
     assert_eq!(exit.report.killed, ["callback init[0]"]);
     assert!(
         handle.history().iter().all(|step| step.phase.stage() == "shutdown"),
@@ -349,8 +372,10 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
 async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
     let _turn = TURN.lock().await;
     let journal = Journal::default();
+    // The bound applies to each finish callback: wide enough for the one
+    // that returns at once to do so on a loaded machine.
     let builder = Service::builder("hanging", "finish hangs")
-        .config(site("shutdown:\n  finish_timeout: 100ms\n"))
+        .config(site("shutdown:\n  finish_timeout: 1s\n"))
         .finish_callback(never_finishes);
     let service = with_callbacks(builder, &journal, &["finish b"]).build();
 
@@ -359,7 +384,7 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
     assert_eq!(exit.code(), 0, "{}", exit.reason);
     assert_eq!(
         exit.report.callbacks_failed,
-        ["callback finish[0] did not finish within 100ms"]
+        ["callback finish[0] did not finish within 1s"]
     );
     assert_eq!(*journal.lock().expect("journal"), ["finish b"]);
 }
@@ -368,7 +393,9 @@ async fn a_finish_callback_past_its_bound_is_cut_and_the_next_still_runs() {
 async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
     let _turn = TURN.lock().await;
     let service = Service::builder("stuck", "startup too slow")
-        .config(site("startup:\n  timeout: 200ms\n"))
+        // Config and logging, before the init step, are done well within it
+        // on a loaded machine.
+        .config(site("startup:\n  timeout: 2s\n"))
         .init_callback(never_finishes)
         .build();
 
@@ -377,7 +404,7 @@ async fn startup_past_its_total_bound_stops_naming_the_step_it_was_stuck_in() {
     assert_eq!(exit.code(), 70, "{}", exit.reason);
     assert!(
         exit.reason
-            .contains("startup did not finish within 200.0ms (stuck in: init; bound: site.startup.timeout)"),
+            .contains("startup did not finish within 2s (stuck in: init; bound: site.startup.timeout)"),
         "{}",
         exit.reason
     );
@@ -389,7 +416,9 @@ async fn a_shutdown_past_its_total_bound_is_cut_and_the_actors_still_stop() {
     let site = MemoryBackend::new()
         .with_yaml(
             "site",
-            "shutdown:\n  total: 300ms\n  finish_timeout: 1h\n  drain_timeout: 100ms\n",
+            // unready and drain (nothing in flight) are done well within
+            // the total on a loaded machine: the finish phase is what it cuts.
+            "shutdown:\n  total: 2s\n  finish_timeout: 1h\n  drain_timeout: 100ms\n",
         )
         .expect("yaml");
     let service = Service::builder("overtime", "finish takes forever")

@@ -246,3 +246,48 @@ async fn child_logs_through_a_test_service_then_fails() {
     drop(svc);
     panic!("failing on purpose, so libtest shows the captured output");
 }
+
+#[test]
+fn a_metrics_recorder_installed_before_micro_gets_micros_series_and_micro_serves_no_metrics() {
+    let mut child = Child::start("child_with_its_own_metrics_recorder_runs_a_service", true);
+    let status = child.wait();
+    assert!(status.success(), "{status}\n{}\n{}", child.stdout(), child.stderr());
+    assert!(
+        child.stderr().contains("no /metrics: "),
+        "micro says why:\n{}",
+        child.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child of a_metrics_recorder_installed_before_micro_gets_micros_series_and_micro_serves_no_metrics"]
+async fn child_with_its_own_metrics_recorder_runs_a_service() {
+    if !is_child("child_with_its_own_metrics_recorder_runs_a_service") {
+        return;
+    }
+    let own = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the first recorder of the process");
+
+    let site = MemoryBackend::new();
+    let service = micro::Service::builder("citizen", "records into the program's recorder")
+        .app(Router::new().route("/hello", get(|| async { "hello" })))
+        .config(PreloadedConfig::new(["site"]).backend(site.clone()))
+        .build();
+    let (handle, run, url) = start(&service).await;
+    assert_eq!(fetch(format!("{url}/hello")).await, (200, "hello".into()));
+    assert_eq!(fetch(format!("{url}/metrics")).await.0, 404, "micro serves no /metrics");
+    site.set_yaml("site", "logging: {level: debug}").expect("yaml");
+    handle.reload().await.expect("reloaded");
+
+    let text = own.render();
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/hello",status="200"} 1"#),
+        "micro's request series in the program's recorder:\n{text}"
+    );
+    assert!(
+        text.contains(r#"micro_config_reloads_total{outcome="ok"} 1"#),
+        "and its own series:\n{text}"
+    );
+    assert_eq!(stop(&handle, run).await.code(), 0);
+}
