@@ -131,7 +131,6 @@ impl ConfigBackend for Unanswering {
 }
 
 #[test]
-#[ignore = "does not hold: the preloads' line is logged before logging is installed (startup runs config, then logging), so a service's first run writes it nowhere"]
 fn preloads_past_half_the_startup_bound_are_named() {
     // The startup bound in force before the site document is loaded is the
     // default, 60s: the line is due after 30s.
@@ -167,7 +166,6 @@ async fn child_preloads_from_a_backend_that_never_answers() {
 }
 
 #[test]
-#[ignore = "does not hold: the flush phase logs no line past half of site.shutdown.flush_timeout (src/supervisor/shutdown.rs awaits the flush without `watched`)"]
 fn a_flush_past_half_its_bound_is_named() {
     let name = "child_flushes_into_a_stderr_nobody_reads";
     // stderr is piped and never read: once the pipe is full, the log's

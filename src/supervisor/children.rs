@@ -251,6 +251,18 @@ pub(crate) async fn watched<T>(
         done = &mut work => return done,
         () = tokio::time::sleep(half) => {}
     }
-    tracing::warn!(target: "micro", "still waiting after {} of {}: {}", humantime(half), humantime(bound), what());
+    let line = format!(
+        "still waiting after {} of {}: {}",
+        humantime(half),
+        humantime(bound),
+        what()
+    );
+    if micro_actors::logger::is_installed() {
+        tracing::warn!(target: "micro", "{line}");
+    } else {
+        // Logging is not installed yet (the preloads come first): the
+        // operator still has to see what startup waits for.
+        eprintln!("{line}");
+    }
     work.await
 }

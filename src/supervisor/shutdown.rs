@@ -198,13 +198,12 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     if let Some(logger) = children.logger() {
         let bound = plan.site.shutdown.flush_timeout;
         let margin = plan.site.actors.call_timeout;
-        match ask(
+        let flush = ask(
             &logger,
             |reply| micro_actors::LoggerMsg::Flush(bound, reply),
             bound + margin,
-        )
-        .await
-        {
+        );
+        match watched(flush, bound, || "the log flush".to_owned()).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(target: "micro", "flush: {err}"),
             Err(err) => tracing::warn!(target: "micro", "flush: logger: {err}"),
