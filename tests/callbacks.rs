@@ -354,7 +354,7 @@ async fn a_stop_during_a_slow_init_callback_stops_what_started_and_exits_0() {
         .report
         .phases
         .iter()
-        .find(|(name, _)| *name == "stop")
+        .find(|(phase, _)| *phase == micro::ShutdownPhase::Stop)
         .expect("the stop phase");
     assert!(
         stop.1 >= Duration::from_secs(2),
