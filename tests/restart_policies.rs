@@ -124,8 +124,8 @@ async fn a_transient_worker_that_fails_is_restarted() {
 async fn a_transient_worker_that_finishes_is_not_restarted_and_the_service_runs_on() {
     let name = "transient-finishing";
     let (svc, runs) = serving(name, RestartPolicy::Transient, Ends::FinishingOnce).await;
-    let why = format!("stopped: worker {name} finished");
-    not_restarted(svc, name, &runs, &why, "Transient").await;
+    let why = "finished";
+    not_restarted(svc, name, &runs, why, "Transient").await;
 }
 
 #[tokio::test]
@@ -141,6 +141,6 @@ async fn a_temporary_worker_that_fails_is_not_restarted_and_the_service_runs_on(
 async fn a_temporary_worker_that_finishes_is_not_restarted_and_the_service_runs_on() {
     let name = "temporary-finishing";
     let (svc, runs) = serving(name, RestartPolicy::Temporary, Ends::FinishingOnce).await;
-    let why = format!("stopped: worker {name} finished");
-    not_restarted(svc, name, &runs, &why, "Temporary").await;
+    let why = "finished";
+    not_restarted(svc, name, &runs, why, "Temporary").await;
 }
