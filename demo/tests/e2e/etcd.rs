@@ -1,8 +1,7 @@
 //! The demo with its configuration in a real etcd (cargo feature `etcd`):
 //! changes, bad values, crashes, partitions, compaction and clusters.
-#![cfg(feature = "etcd")]
 
-mod support;
+use crate::support;
 
 use support::etcd::{Etcd, Proxy, free_port};
 use support::{Demo, poll};

@@ -2,7 +2,7 @@
 //! service keeps answering everyone else, holds bounded memory, and closes
 //! both kinds at `http.header_read_timeout`.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! directory depends on this working tree (by path, default features), as a
 //! team's own repository would, and is built, run and tested from outside.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

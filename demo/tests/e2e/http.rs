@@ -1,7 +1,7 @@
 //! The HTTP layers micro puts around the service's routes, from outside:
 //! request ids, panics, and switching layers off.
 
-mod support;
+use crate::support;
 
 use support::{DEADLINE, Demo};
 

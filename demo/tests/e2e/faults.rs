@@ -1,7 +1,7 @@
 //! Faults from outside the process: what the service does when the world
 //! around it misbehaves.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! secrets fished for through every place configuration is shown. Each
 //! answer is a 4xx (never a 5xx, never a hang) and the service lives on.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! and a config push do to the requests in flight. Nothing may be lost:
 //! every request the server read is answered in full with a 2xx.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! (rejected with the same message, the old configuration kept, the process
 //! alive).
 
-mod support;
+use crate::support;
 
 use nix::sys::signal::Signal;
 use support::Demo;

@@ -1,7 +1,7 @@
 //! The demo's command line beyond running: `--check-config`, single-file
 //! configuration and the environment overlay.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

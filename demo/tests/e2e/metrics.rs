@@ -1,7 +1,7 @@
 //! `/metrics` on the real binary: Prometheus text with the series an
 //! operator's dashboards read.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

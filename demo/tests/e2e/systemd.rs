@@ -1,7 +1,7 @@
 //! The demo binary talking to systemd: a real unix datagram socket stands
 //! in as `NOTIFY_SOCKET`, and the messages are read off it.
 
-mod support;
+use crate::support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! port and starts the demo on the first connection, handing the socket
 //! over in `LISTEN_FDS`; the demo serves on it without binding.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! Reloading the demo's configuration with SIGHUP, from outside.
 
-mod support;
+use crate::support;
 
 use nix::sys::signal::Signal;
 use support::{Demo, poll};

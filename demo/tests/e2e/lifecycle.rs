@@ -1,7 +1,7 @@
 //! The demo binary's life from outside: serve, stop on a signal with a
 //! request in flight, exit codes.
 
-mod support;
+use crate::support;
 
 use std::thread;
 
