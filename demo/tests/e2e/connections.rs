@@ -51,12 +51,15 @@ fn watch_close(idle: &mut [Idle]) -> (usize, Vec<String>) {
     loop {
         let now = Instant::now();
         for connection in idle.iter_mut().filter(|c| c.closed.is_none()) {
-            match peer(&mut connection.stream) {
+            let seen = peer(&mut connection.stream);
+            // When it was seen closed, not when the sweep began.
+            let at = Instant::now();
+            match seen {
                 Peer::Open => {}
-                Peer::Closed => connection.closed = Some(now),
+                Peer::Closed => connection.closed = Some(at),
                 other => {
                     unexpected.push(format!("{other:?}"));
-                    connection.closed = Some(now);
+                    connection.closed = Some(at);
                 }
             }
         }
