@@ -38,19 +38,21 @@ struct Args {
     /// The standard flags of every micro service.
     #[command(flatten)]
     micro: micro::cli::Args,
-    /// Make the demo's init callback take this long (e.g. `30s`), to watch
-    /// a slow startup: readiness stays 503 and a signal stops it cleanly.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Test-only fault injection, hidden from `--help`: the demo's init
+    /// callback takes this long (e.g. `30s`), so the end-to-end tests can
+    /// stop a slow startup.
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     init_delay: Option<Duration>,
-    /// Fault: run a worker that panics after this long (e.g. `50ms`) each
-    /// time it runs, to watch supervision restart it, then stop the service
+    /// Test-only fault injection, hidden from `--help`: a worker that
+    /// panics after this long (e.g. `50ms`) each time it runs, so the
+    /// end-to-end tests see supervision restart it, then stop the service
     /// (exit 1) past site.supervision.max_restarts.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     panicking_worker: Option<Duration>,
-    /// Fault: add a finish callback, ahead of the demo's own, that never
-    /// returns: it is cut at site.shutdown.finish_timeout, and the demo's
-    /// still runs.
-    #[arg(long)]
+    /// Test-only fault injection, hidden from `--help`: a finish callback,
+    /// ahead of the demo's own, that never returns, so the end-to-end tests
+    /// see it cut at site.shutdown.finish_timeout and the demo's still run.
+    #[arg(long, hide = true)]
     hanging_finish_callback: bool,
 }
 

@@ -1,24 +1,22 @@
 //! The demo with its configuration in a real etcd (cargo feature `etcd`):
 //! changes, bad values, crashes, partitions, compaction and clusters.
-#![cfg(feature = "etcd")]
 
-mod support;
+use crate::support;
 
-use support::etcd::{Etcd, Proxy, free_port};
-use support::{Demo, poll};
+use support::etcd::{Etcd, Proxy};
+use support::load::{Bodies, Load};
+use support::{Demo, Running, poll};
 
 const KEY: &str = "/micro/micro-demo/demo";
 
 /// The demo reading from `endpoints`, listening.
-fn demo_on(endpoints: &str, extra: &[&str]) -> Demo {
-    let mut args = vec!["--etcd", endpoints];
-    args.extend_from_slice(extra);
-    let demo = Demo::start(&args);
+fn demo_on(endpoints: &str, extra: &[&str]) -> Running {
+    let demo = Demo::new().args(["--etcd", endpoints]).args(extra).start();
     demo.wait_for_line("etcd watch on /micro/micro-demo/ from revision");
     demo
 }
 
-fn greets(demo: &Demo, greeting: &str) {
+fn greets(demo: &Running, greeting: &str) {
     poll(&format!("/hello to answer {greeting:?}"), || {
         (demo.get("/hello") == (200, greeting.to_owned())).then_some(())
     });
@@ -113,9 +111,9 @@ fn with_unready_on_outage_readiness_follows_the_watch() {
 fn a_watch_that_resumes_past_a_compaction_reloads_everything() {
     let etcd = Etcd::start();
     etcd.put(KEY, "greeting: first");
-    let proxy = Proxy::to(format!("127.0.0.1:{}", etcd.url().rsplit(':').next().expect("port")));
-    let demo = demo_on(&proxy.url(), &[]);
+    let demo = demo_on(&etcd.url(), &[]);
 
+    let proxy = &etcd.members[0].front;
     proxy.cut();
     demo.wait_for_line("etcd watch on /micro/micro-demo/ lost");
     // While the service cannot see etcd: changes, then history compacted.
@@ -130,22 +128,37 @@ fn a_watch_that_resumes_past_a_compaction_reloads_everything() {
 }
 
 #[test]
-fn in_a_three_member_cluster_the_watch_survives_a_member_killed() {
+fn in_a_three_member_cluster_the_watch_survives_each_member_killed_in_turn() {
     let mut etcd = Etcd::cluster(3);
     etcd.put(KEY, "greeting: from the cluster");
     let demo = demo_on(&etcd.endpoints(), &[]);
     assert_eq!(demo.get("/hello"), (200, "from the cluster".into()));
 
-    etcd.members[0].kill();
-    etcd.wait_healthy();
-    etcd.put(KEY, "greeting: one member down");
-    greets(&demo, "one member down");
+    // The watch runs over one of the three, which one is the client's
+    // choice: each is killed in turn, so one of the kills is under it.
+    for down in 0..3 {
+        etcd.members[down].kill();
+        etcd.wait_healthy();
+        let greeting = format!("member m{down} down");
+        etcd.put(KEY, &format!("greeting: {greeting}"));
+        greets(&demo, &greeting);
+        etcd.members[down].restart();
+        etcd.wait_healthy();
+    }
+    // One of the kills was under the watch: it was lost, and resumed.
+    let lost = demo.wait_for_line("etcd watch on /micro/micro-demo/ lost");
+    assert!(!lost.is_empty());
+    demo.wait_for_nth_line("etcd watch on /micro/micro-demo/ from revision", 2);
 }
 
 #[test]
 fn etcd_unreachable_at_startup_exits_69_saying_so() {
-    let nowhere = format!("http://127.0.0.1:{}", free_port());
-    let mut demo = Demo::spawn(&["--port", "0", "--etcd", &nowhere, "--etcd-connect-timeout", "500ms"]);
+    // A port held, where no etcd answers.
+    let proxy = Proxy::to(None);
+    let nowhere = proxy.url();
+    let mut demo = Demo::new()
+        .args(["--etcd", &nowhere, "--etcd-connect-timeout", "500ms"])
+        .spawn();
     let status = demo.wait_exit();
     assert_eq!(status.code(), Some(69), "{}", demo.stderr());
     let stderr = demo.stderr();
@@ -160,22 +173,23 @@ fn etcd_unreachable_at_startup_exits_69_saying_so() {
 fn with_fallback_an_unreachable_etcd_starts_on_the_files_and_is_taken_once_it_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("demo.yaml"), "greeting: from the file\n").expect("write");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let demo = Demo::start(&[
-        "--config",
-        dir.path().to_str().expect("utf-8"),
-        "--etcd",
-        &url,
-        "--etcd-fallback",
-        "--etcd-connect-timeout",
-        "300ms",
-    ]);
+    let proxy = Proxy::to(None);
+    let demo = Demo::new()
+        .config(dir.path())
+        .args([
+            "--etcd",
+            &proxy.url(),
+            "--etcd-fallback",
+            "--etcd-connect-timeout",
+            "300ms",
+        ])
+        .start();
     assert_eq!(demo.get("/hello"), (200, "from the file".into()));
     demo.wait_for_line("serving the layers under it");
 
-    let etcd = Etcd::on_ports(&[port]);
+    let etcd = Etcd::start();
     etcd.put(KEY, "greeting: etcd is back");
+    proxy.point_to(Some(etcd.client_address()));
     greets(&demo, "etcd is back");
 }
 
@@ -184,7 +198,12 @@ fn etcd_killed_under_load_loses_no_request_and_the_config_catches_up_after() {
     let mut etcd = Etcd::start();
     etcd.put(KEY, "greeting: before the crash");
     let demo = demo_on(&etcd.url(), &[]);
-    let load = support::load::Load::start(demo.addr.expect("listening"), 32, "/hello");
+    let load = Load::start(
+        demo.addr.expect("listening"),
+        32,
+        "/hello",
+        &Bodies::in_order(&["before the crash", "after the restart"]),
+    );
     poll("load running", || (load.sent() >= 1000).then_some(()));
 
     etcd.members[0].kill();

@@ -4,7 +4,7 @@
 //! (rejected with the same message, the old configuration kept, the process
 //! alive).
 
-mod support;
+use crate::support;
 
 use nix::sys::signal::Signal;
 use support::Demo;
@@ -44,7 +44,7 @@ fn at_start(case: &Case) {
     let dir = tempfile::tempdir().expect("tempdir");
     write(case, dir.path());
     let path = dir.path().to_str().expect("utf-8");
-    let mut demo = Demo::spawn_env(&["--port", "0", "--config", path], case.env);
+    let mut demo = Demo::new().args(["--config", path]).envs(case.env).spawn();
     let exit = demo.wait_exit();
     let stderr = demo.stderr();
     assert_eq!(exit.code(), Some(78), "{stderr}");
@@ -57,7 +57,7 @@ fn at_start(case: &Case) {
 fn at_reload(case: &Case) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("demo.yaml"), "greeting: kept\n").expect("write");
-    let mut demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    let mut demo = Demo::new().config(dir.path()).start();
     std::fs::remove_file(dir.path().join("demo.yaml")).expect("rm");
     std::fs::write(dir.path().join("demo.yaml"), "greeting: kept\n").expect("write");
     write(case, dir.path());
@@ -189,7 +189,7 @@ fn an_empty_file_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("demo.yaml"), "").expect("write");
     std::fs::write(dir.path().join("site.yaml"), "# nothing set here\n").expect("write");
-    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    let demo = Demo::new().config(dir.path()).start();
     assert_eq!(demo.get("/hello"), (200, "hello".into()));
 }
 
@@ -201,6 +201,8 @@ fn a_section_left_empty_keeps_its_defaults() {
         "http:\n  # port: 9000\n  request_timeout:\nshutdown:\n",
     )
     .expect("write");
-    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
+    let demo = Demo::new().config(dir.path()).start();
     assert_eq!(demo.get("/health/ready").0, 200);
+    let (_, dump) = demo.get("/debug/config");
+    assert!(dump.contains("request_timeout: 30s"), "the default stays: {dump}");
 }

@@ -1,12 +1,12 @@
 //! `/metrics` on the real binary: Prometheus text with the series an
 //! operator's dashboards read.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
 use nix::sys::signal::Signal;
-use support::Demo;
+use support::{Demo, Running};
 
 /// One sample: metric name, labels, value.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Optio
     })
 }
 
-fn scrape(demo: &Demo) -> Vec<Sample> {
+fn scrape(demo: &Running) -> Vec<Sample> {
     let (status, body) = demo.get("/metrics");
     assert_eq!(status, 200, "{body}");
     parse(&body)
@@ -99,7 +99,7 @@ fn metrics_parse_as_prometheus_text_and_carry_the_series_operators_read() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("demo.yaml");
     std::fs::write(&file, "greeting: hi\n").expect("write");
-    let demo = Demo::start(&["--production", "--config", dir.path().to_str().expect("utf-8")]);
+    let demo = Demo::new().args(["--production"]).config(dir.path()).start();
     for _ in 0..3 {
         assert_eq!(demo.get("/hello").0, 200);
     }
@@ -174,17 +174,4 @@ fn metrics_parse_as_prometheus_text_and_carry_the_series_operators_read() {
     assert_eq!(build.value, 1.0);
     assert!(!build.labels["version"].is_empty());
     assert!(find(&samples, "micro_uptime_seconds", &[]).is_some());
-}
-
-#[test]
-fn request_metrics_can_be_switched_off_and_the_service_series_stay() {
-    let mut demo = Demo::spawn_env(
-        &["--port", "0", "--production"],
-        &[("MICRO__SITE__HTTP__METRICS", "false")],
-    );
-    demo.wait_listening();
-    assert_eq!(demo.get("/hello").0, 200);
-    let samples = scrape(&demo);
-    assert!(find(&samples, "http_requests_total", &[]).is_none());
-    assert!(find(&samples, "micro_build_info", &[]).is_some());
 }

@@ -1,19 +1,20 @@
 //! The demo binary talking to systemd: a real unix datagram socket stands
 //! in as `NOTIFY_SOCKET`, and the messages are read off it.
 
-mod support;
+use crate::support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use support::{Demo, poll};
 
-/// Collects every datagram sent to a socket in a fresh directory.
+/// Collects every datagram sent to a socket in a fresh directory, with
+/// when it came.
 struct NotifySocket {
     path: std::path::PathBuf,
-    messages: Arc<Mutex<Vec<String>>>,
+    messages: Arc<Mutex<Vec<(Instant, String)>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -25,16 +26,15 @@ impl NotifySocket {
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
-        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+        let messages: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let sink = Arc::clone(&messages);
         std::thread::spawn(move || {
             let mut buffer = [0_u8; 4096];
-            // Ends when the test (and its sink) is gone.
+            // Wakes every 100 ms to end once the test (and its sink) is gone.
             while Arc::strong_count(&sink) > 1 {
                 if let Ok(n) = socket.recv(&mut buffer) {
-                    sink.lock()
-                        .expect("lock")
-                        .push(String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned());
+                    let message = String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned();
+                    sink.lock().expect("lock").push((Instant::now(), message));
                 }
             }
         });
@@ -46,7 +46,22 @@ impl NotifySocket {
     }
 
     fn messages(&self) -> Vec<String> {
-        self.messages.lock().expect("lock").clone()
+        self.messages
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    /// When each message equal to `message` came.
+    fn times_of(&self, message: &str) -> Vec<Instant> {
+        let messages = self.messages.lock().expect("lock");
+        messages
+            .iter()
+            .filter(|(_, m)| m == message)
+            .map(|(at, _)| *at)
+            .collect()
     }
 
     /// Waits for a message containing `needle`; returns how many came before.
@@ -61,8 +76,7 @@ impl NotifySocket {
 fn systemd_hears_ready_reloading_ready_then_stopping() {
     let socket = NotifySocket::bind();
     let path = socket.path.to_str().expect("utf-8").to_owned();
-    let mut demo = Demo::spawn_env(&["--port", "0"], &[("NOTIFY_SOCKET", path.as_str())]);
-    demo.wait_listening();
+    let mut demo = Demo::new().env("NOTIFY_SOCKET", &path).start();
 
     let ready = socket.wait_for("READY=1");
     assert!(
@@ -86,8 +100,7 @@ fn systemd_hears_ready_reloading_ready_then_stopping() {
             .then_some(())
     });
 
-    demo.signal(Signal::SIGTERM);
-    assert_eq!(demo.wait_exit().code(), Some(0));
+    assert_eq!(demo.stop().code(), Some(0));
     let stopping = socket.wait_for("STOPPING=1");
     assert!(stopping > reloading, "{:?}", socket.messages());
     let messages = socket.messages();
@@ -97,12 +110,27 @@ fn systemd_hears_ready_reloading_ready_then_stopping() {
 
 #[test]
 fn the_watchdog_is_pinged_at_half_its_interval() {
+    let interval = Duration::from_millis(200);
     let socket = NotifySocket::bind();
     let path = socket.path.to_str().expect("utf-8").to_owned();
-    let env = [("NOTIFY_SOCKET", path.as_str()), ("WATCHDOG_USEC", "200000")];
-    let demo = Demo::spawn_env(&["--port", "0"], &env);
-    poll("three watchdog pings", || {
-        (socket.messages().iter().filter(|m| m.as_str() == "WATCHDOG=1").count() >= 3).then_some(())
+    let _demo = Demo::new()
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "200000")
+        .spawn();
+    let pings = poll("eleven watchdog pings", || {
+        Some(socket.times_of("WATCHDOG=1")).filter(|pings| pings.len() >= 11)
     });
-    drop(demo);
+    let mut gaps: Vec<Duration> = pings.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    gaps.sort();
+    let median = gaps[gaps.len() / 2];
+    let longest = gaps[gaps.len() - 1];
+    assert!(
+        median >= interval / 4 && median <= interval * 3 / 4,
+        "the median gap between pings is {median:?}; half the interval is {:?}: {gaps:?}",
+        interval / 2
+    );
+    assert!(
+        longest < interval,
+        "a gap of {longest:?} between pings: systemd would have killed the service: {gaps:?}"
+    );
 }

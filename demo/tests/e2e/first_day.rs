@@ -2,12 +2,11 @@
 //! directory depends on this working tree (by path, default features), as a
 //! team's own repository would, and is built, run and tested from outside.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nix::sys::signal::Signal;
 use support::{Demo, poll};
 
 /// The commit the service's own build captured (its build script says so).
@@ -157,7 +156,7 @@ fn a_service_crate_depending_on_micro_gets_its_own_version_its_own_panic_hook_an
 
     cargo(dir.path(), &["build", "--quiet"]);
     let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("first-day-target/debug/inventory");
-    let mut service = Demo::spawn_program(&binary, &[], Some(dir.path()), &[], None);
+    let mut service = Demo::new().program(&binary).dir(dir.path()).spawn();
     service.wait_listening();
 
     let (code, body) = service.get("/version");
@@ -179,8 +178,7 @@ fn a_service_crate_depending_on_micro_gets_its_own_version_its_own_panic_hook_an
     assert!(service.stderr().contains("inventory's handler panicked"));
     assert_eq!(service.get("/stock"), (200, "42".to_owned()), "alive after the panic");
 
-    service.signal(Signal::SIGTERM);
-    assert_eq!(service.wait_exit().code(), Some(0), "{}", service.stderr());
+    assert_eq!(service.stop().code(), Some(0), "{}", service.stderr());
 
     let tests = cargo(dir.path(), &["test", "--quiet", "--test", "service"]);
     assert!(tests.contains("1 passed"), "{tests}");

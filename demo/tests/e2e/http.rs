@@ -1,16 +1,16 @@
 //! The HTTP layers micro puts around the service's routes, from outside:
 //! request ids, panics, and switching layers off.
 
-mod support;
+use crate::support;
 
-use support::{DEADLINE, Demo};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(DEADLINE).build()
-}
+use support::{DEADLINE, Demo, Running, agent, config_dir, status};
 
-/// GET `path` with an optional request id; the status and the id answered.
-fn get_with_id(demo: &Demo, id: Option<&str>) -> (u16, Option<String>) {
+/// GET `/hello` with an optional request id; the status and the id answered.
+fn get_with_id(demo: &Running, id: Option<&str>) -> (u16, Option<String>) {
     let mut request = agent().get(&demo.url("/hello"));
     if let Some(id) = id {
         request = request.set("x-request-id", id);
@@ -21,7 +21,7 @@ fn get_with_id(demo: &Demo, id: Option<&str>) -> (u16, Option<String>) {
 
 #[test]
 fn a_request_id_is_kept_when_sane_generated_otherwise_and_echoed() {
-    let demo = Demo::start(&[]);
+    let demo = Demo::new().start();
     assert_eq!(
         get_with_id(&demo, Some("abc-123.x:y")),
         (200, Some("abc-123.x:y".into()))
@@ -49,7 +49,7 @@ fn a_request_id_is_kept_when_sane_generated_otherwise_and_echoed() {
 
 #[test]
 fn a_panicking_handler_answers_500_logs_through_tracing_and_the_process_lives() {
-    let mut demo = Demo::start(&["--production"]);
+    let mut demo = Demo::new().args(["--production"]).start();
     assert_eq!(demo.get("/panic").0, 500);
     assert_eq!(demo.get("/hello"), (200, "hello".into()), "still serving");
     assert!(demo.is_alive());
@@ -63,37 +63,90 @@ fn a_panicking_handler_answers_500_logs_through_tracing_and_the_process_lives() 
 }
 
 #[test]
-fn layers_switched_off_in_config_are_gone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("site.yaml"),
-        "http:\n  request_id: false\n  catch_panic: false\n",
-    )
-    .expect("write");
-    let demo = Demo::start(&["--config", dir.path().to_str().expect("utf-8")]);
-    assert_eq!(get_with_id(&demo, None), (200, None), "no request id without its layer");
+fn every_layer_switched_off_in_config_is_gone() {
+    let dir = config_dir(&[(
+        "site.yaml",
+        "http:\n  request_id: false\n  trace: false\n  catch_panic: false\n  metrics: false\n  \
+         timeout: false\n  request_timeout: 100ms\n  limit_body: false\n  body_limit: 1KiB\n  \
+         header_timeout: false\n  header_read_timeout: 500ms\n\
+         logging:\n  level: info,micro::request=debug\n",
+    )]);
+    let mut demo = Demo::new().config(dir.path()).start();
+
+    // request_id: none echoed, none generated.
+    assert_eq!(
+        get_with_id(&demo, Some("layers-off")),
+        (200, None),
+        "no request id without its layer"
+    );
+    // timeout: a request past request_timeout runs to its end.
+    assert_eq!(
+        demo.get("/sleep/300"),
+        (200, "slept 300 ms\n".into()),
+        "no 503 without the timeout"
+    );
+    // limit_body: a body over body_limit is read (axum's own 2 MB stays).
+    let body = agent()
+        .post(&demo.url("/echo"))
+        .send_bytes(&[b'x'; 4096])
+        .expect("no 413 without the limit");
+    assert_eq!(body.into_string().expect("text"), "4096 bytes\n");
+    // catch_panic: the panicking handler's connection closes unanswered.
+    match agent().get(&demo.url("/panic")).call() {
+        Err(ureq::Error::Transport(_)) => {}
+        other => panic!("without catch_panic a panic answers nothing, got {other:?}"),
+    }
+    assert!(demo.is_alive(), "the process outlives the panic");
+    // header_timeout: a keep-alive connection's second request may take
+    // longer than header_read_timeout to send its headers.
+    let mut stream = TcpStream::connect(demo.addr.expect("listening")).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nhost: a\r\n\r\n")
+        .expect("first request");
+    let mut answer = [0_u8; 512];
+    let n = stream.read(&mut answer).expect("first answer");
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    stream.write_all(b"GET /hello HTTP/1.1\r\n").expect("half a request");
+    std::thread::sleep(Duration::from_secs(1)); // the slow client, past the 500 ms
+    stream.write_all(b"host: a\r\n\r\n").expect("the rest of it");
+    let n = stream.read(&mut answer).expect("second answer");
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "the second request's headers were not bounded: {}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // metrics: no request series; the service's own stay.
+    let (_, metrics) = demo.get("/metrics");
+    assert!(
+        !metrics.contains("http_requests_total") && !metrics.contains("http_request_duration_seconds"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("micro_build_info"), "{metrics}");
+    // trace: no request span, although micro::request is at DEBUG.
+    assert!(demo.stop().success(), "{}", demo.stderr());
+    assert!(demo.lines().iter().any(|line| line.contains("sleeping 300 ms")));
+    demo.assert_never_logged("processing request", "no request span without trace");
 }
 
 #[test]
 fn admin_reload_is_absent_by_default_and_needs_the_token_when_enabled() {
-    let demo = Demo::start(&[]);
-    let status = |result: Result<ureq::Response, ureq::Error>| match result {
-        Ok(response) => response.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(err) => panic!("{err}"),
-    };
+    let demo = Demo::new().start();
     assert_eq!(status(agent().post(&demo.url("/admin/reload")).call()), 404);
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("site.yaml"), "admin:\n  enabled: true\n").expect("write");
-    std::fs::write(dir.path().join("demo.yaml"), "greeting: before\n").expect("write");
+    let dir = config_dir(&[
+        ("site.yaml", "admin:\n  enabled: true\n"),
+        ("demo.yaml", "greeting: before\n"),
+    ]);
     let token = "0123456789abcdef-not-a-real-secret";
-    let path = dir.path().to_str().expect("utf-8");
-    let mut demo = Demo::spawn_env(
-        &["--port", "0", "--config", path],
-        &[("MICRO__SITE__ADMIN__TOKEN", token)],
-    );
-    demo.wait_listening();
+    let demo = Demo::new()
+        .config(dir.path())
+        .env("MICRO__SITE__ADMIN__TOKEN", token)
+        .start();
     let url = demo.url("/admin/reload");
     assert_eq!(status(agent().post(&url).call()), 401, "no token");
     assert_eq!(
@@ -116,30 +169,19 @@ fn admin_reload_is_absent_by_default_and_needs_the_token_when_enabled() {
 
 #[test]
 fn admin_routes_on_their_own_listener_are_gone_from_the_service_port() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("site.yaml"),
-        "admin:\n  enabled: true\n  listen: 127.0.0.1:0\n",
-    )
-    .expect("write");
+    let dir = config_dir(&[("site.yaml", "admin:\n  enabled: true\n  listen: 127.0.0.1:0\n")]);
     let token = "0123456789abcdef-not-a-real-secret";
-    let path = dir.path().to_str().expect("utf-8");
-    let mut demo = Demo::spawn_env(
-        &["--port", "0", "--config", path, "--production"],
-        &[("MICRO__SITE__ADMIN__TOKEN", token)],
-    );
-    demo.wait_listening();
+    let demo = Demo::new()
+        .config(dir.path())
+        .args(["--production"])
+        .env("MICRO__SITE__ADMIN__TOKEN", token)
+        .start();
     let line = demo.wait_for_line("admin routes served on ");
     let admin = line
         .rsplit("served on ")
         .next()
         .and_then(|rest| rest.split(' ').next())
         .expect("an address");
-    let status = |result: Result<ureq::Response, ureq::Error>| match result {
-        Ok(response) => response.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(err) => panic!("{err}"),
-    };
     let bearer = format!("Bearer {token}");
     let on_service = demo.url("/admin/reload");
     assert_eq!(
@@ -162,11 +204,10 @@ fn admin_routes_on_their_own_listener_are_gone_from_the_service_port() {
 
 #[test]
 fn with_request_spans_asked_for_a_handler_log_line_carries_the_request_id() {
-    let mut demo = Demo::spawn_env(
-        &["--port", "0", "--production"],
-        &[("MICRO__SITE__LOGGING__LEVEL", "info,micro::request=debug")],
-    );
-    demo.wait_listening();
+    let demo = Demo::new()
+        .args(["--production"])
+        .env("MICRO__SITE__LOGGING__LEVEL", "info,micro::request=debug")
+        .start();
     let response = agent()
         .get(&demo.url("/sleep/1"))
         .set("x-request-id", "order-7f3a")
@@ -183,31 +224,28 @@ fn with_request_spans_asked_for_a_handler_log_line_carries_the_request_id() {
 }
 
 #[test]
-fn at_the_default_level_request_spans_cost_nothing_and_are_not_logged() {
-    let demo = Demo::start(&["--production"]);
+fn at_the_default_level_request_spans_are_not_logged() {
+    let mut demo = Demo::new().args(["--production"]).start();
     let response = agent()
         .get(&demo.url("/sleep/1"))
         .set("x-request-id", "order-7f3a")
         .call()
         .expect("answered");
     assert_eq!(response.status(), 200);
-    let line = demo.wait_for_line("sleeping 1 ms");
-    assert!(!line.contains("order-7f3a"), "{line}");
+    demo.wait_for_line("sleeping 1 ms");
+    assert!(demo.stop().success(), "{}", demo.stderr());
+    demo.assert_never_logged("order-7f3a", "the request id is in no line at the default level");
+    demo.assert_never_logged("processing request", "no request span at the default level");
 }
 
 #[test]
 fn a_request_past_the_timeout_is_answered_503_and_counted_as_such() {
-    let mut demo = Demo::spawn_env(
-        &["--port", "0", "--production"],
-        &[("MICRO__SITE__HTTP__REQUEST_TIMEOUT", "200ms")],
-    );
-    demo.wait_listening();
-    let status = match agent().get(&demo.url("/sleep/5000")).call() {
-        Ok(response) => response.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(err) => panic!("the connection must answer, not drop: {err}"),
-    };
-    assert_eq!(status, 503);
+    let demo = Demo::new()
+        .args(["--production"])
+        .env("MICRO__SITE__HTTP__REQUEST_TIMEOUT", "200ms")
+        .start();
+    assert_eq!(status(agent().get(&demo.url("/sleep/5000")).call()), 503);
+    assert_eq!(demo.get("/sleep/1").0, 200, "a request within the timeout is served");
     assert_eq!(demo.get("/panic").0, 500);
 
     let (_, metrics) = demo.get("/metrics");

@@ -2,32 +2,39 @@
 //! and a config push do to the requests in flight. Nothing may be lost:
 //! every request the server read is answered in full with a 2xx.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::load::{Load, ids_in};
-use support::{Demo, poll};
+use support::load::{Bodies, Load, ids_in};
+use support::{Demo, agent, config_dir, poll};
 
-/// The production demo on port 0 with every request's start and finish
-/// logged (micro's DEBUG events inside its request span, which
-/// carries the request id).
-fn demo_logging_requests(env: &[(&str, &str)]) -> Demo {
-    let mut all = vec![("RUST_LOG", "info,micro::request=debug")];
-    all.extend_from_slice(env);
-    let mut demo = Demo::spawn_env(&["--production", "--port", "0"], &all);
-    demo.wait_listening();
-    demo.wait_for_line("started micro-demo");
-    demo
-}
+const CONNECTIONS: usize = 64;
 
 #[test]
 fn sigterm_under_load_answers_every_request_the_server_read() {
     let budget = Duration::from_secs(10);
-    let mut demo = demo_logging_requests(&[("MICRO__SITE__SHUTDOWN__TOTAL", "10s")]);
-    let load = Load::start(demo.addr.expect("listening"), 64, "/sleep/10");
+    // Every request's start and finish logged: micro's DEBUG events inside
+    // its request span, which carries the request id.
+    let mut demo = Demo::new()
+        .args(["--production"])
+        .env("RUST_LOG", "info,micro::request=debug")
+        .env("MICRO__SITE__SHUTDOWN__TOTAL", "10s")
+        .start();
+    let load = Load::start(
+        demo.addr.expect("listening"),
+        CONNECTIONS,
+        "/sleep/10",
+        &Bodies::exactly("slept 10 ms\n"),
+    );
     poll("2000 requests sent under load", || (load.sent() >= 2000).then_some(()));
+    // The log is the record of what the server read: it must be whole.
+    let dropped = demo.metric("micro_log_lines_dropped_total");
+    assert_eq!(
+        dropped, 0.0,
+        "log lines dropped: the log cannot say what the server read"
+    );
 
     let sigterm = Instant::now();
     demo.signal(Signal::SIGTERM);
@@ -40,9 +47,15 @@ fn sigterm_under_load_answers_every_request_the_server_read() {
         took < budget,
         "SIGTERM → exit took {took:?}, over the {budget:?} budget"
     );
-    assert_eq!(tally.failed(), 0, "non-2xx answers: {:?}", tally.statuses);
-    assert!(tally.cut.is_empty(), "answers cut off: {:?}", tally.cut);
-    assert!(tally.errors.is_empty(), "client errors: {:?}", tally.errors);
+    tally.assert_none_cut_or_wrong("under SIGTERM");
+    // Once the listener closed, each client may lose the request it sent on
+    // a connection the server was closing, and is refused when it
+    // reconnects: it stops there.
+    assert!(
+        tally.unanswered.len() <= CONNECTIONS && tally.refused <= CONNECTIONS,
+        "{}",
+        tally.summary()
+    );
 
     let lines = demo.lines();
     let started = ids_in(&lines, "started processing request");
@@ -54,12 +67,14 @@ fn sigterm_under_load_answers_every_request_the_server_read() {
         read_then_dropped.is_empty(),
         "the server read these, the client saw their connection close unanswered: {read_then_dropped:?}"
     );
-    assert_eq!(
-        tally.answered(),
-        finished.len(),
-        "answers seen ≠ answers the server logged"
+    let answered_unlogged: Vec<_> = tally.answered_ids.difference(&finished).collect();
+    let logged_unanswered: Vec<_> = finished.difference(&tally.answered_ids).collect();
+    assert!(
+        answered_unlogged.is_empty() && logged_unanswered.is_empty(),
+        "answered but not logged as finished: {answered_unlogged:?}; \
+         logged as finished but no answer seen: {logged_unanswered:?}"
     );
-    assert!(tally.answered() >= 2000, "{tally:?}");
+    assert!(tally.answered() >= 2000, "{}", tally.summary());
     let drained = demo.wait_for_line("drained in");
     assert!(drained.contains(" 0 cut off"), "{drained}");
     eprintln!(
@@ -72,21 +87,22 @@ fn sigterm_under_load_answers_every_request_the_server_read() {
 
 #[test]
 fn a_thousand_reloads_half_invalid_under_load_lose_no_request() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = config_dir(&[
+        ("site.yaml", "admin:\n  enabled: true\n"),
+        ("demo.yaml", "greeting: hello 0\n"),
+    ]);
     let demo_yaml = dir.path().join("demo.yaml");
-    std::fs::write(dir.path().join("site.yaml"), "admin:\n  enabled: true\n").expect("write");
-    std::fs::write(&demo_yaml, "greeting: hello 0\n").expect("write");
     let token = "0123456789abcdef-not-a-real-secret";
-    let path = dir.path().to_str().expect("utf-8");
-    let mut demo = Demo::spawn_env(
-        &["--production", "--port", "0", "--config", path],
-        &[("MICRO__SITE__ADMIN__TOKEN", token)],
-    );
-    demo.wait_listening();
-    demo.wait_for_line("started micro-demo");
-    let load = Load::start(demo.addr.expect("listening"), 16, "/hello");
+    let mut demo = Demo::new()
+        .args(["--production"])
+        .config(dir.path())
+        .env("MICRO__SITE__ADMIN__TOKEN", token)
+        .start();
+    // Each client sees the greeting's number never go back, and never the
+    // demo's built-in "hello".
+    let load = Load::start(demo.addr.expect("listening"), 16, "/hello", &Bodies::numbered("hello "));
 
-    let agent = ureq::AgentBuilder::new().timeout(support::DEADLINE).build();
+    let agent = agent();
     let reload = || match agent
         .post(&demo.url("/admin/reload"))
         .set("authorization", &format!("Bearer {token}"))
@@ -126,8 +142,7 @@ fn a_thousand_reloads_half_invalid_under_load_lose_no_request() {
     );
     let sent = load.sent();
     let tally = load.finish();
-    demo.signal(Signal::SIGTERM);
-    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    assert!(demo.stop().success(), "{}", demo.stderr());
 
     tally.assert_nothing_lost("under reloads");
     assert!(

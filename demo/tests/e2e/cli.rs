@@ -1,24 +1,9 @@
 //! The demo's command line beyond running: `--check-config`, single-file
 //! configuration and the environment overlay.
 
-mod support;
+use crate::support;
 
-use std::process::Command;
-
-use support::Demo;
-
-fn check_config(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_micro"));
-    command.arg("--check-config").args(args).env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("MICRO__") {
-            command.env_remove(name);
-        }
-    }
-    let output = command.envs(env.iter().copied()).output().expect("the demo runs");
-    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8");
-    (output.status.code(), text(output.stdout), text(output.stderr))
-}
+use support::{Demo, check_config, config_dir};
 
 #[test]
 fn check_config_prints_the_effective_config_with_secrets_redacted_and_exits_0() {
@@ -96,20 +81,17 @@ fn one_config_file_can_hold_every_document() {
     );
 
     std::fs::write(&file, "demo:\n  greeting: from one file\n").expect("write");
-    let demo = Demo::start(&["--config", file.to_str().expect("utf-8")]);
+    let demo = Demo::new().config(&file).start();
     assert_eq!(demo.get("/hello"), (200, "from one file".into()));
 }
 
 #[test]
 fn environment_variables_override_files() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("demo.yaml"), "greeting: from the file\n").expect("write");
-    let path = dir.path().to_str().expect("utf-8");
-    let mut demo = Demo::spawn_env(
-        &["--port", "0", "--config", path],
-        &[("MICRO__DEMO__GREETING", "from the environment")],
-    );
-    demo.wait_listening();
+    let dir = config_dir(&[("demo.yaml", "greeting: from the file\n")]);
+    let demo = Demo::new()
+        .config(dir.path())
+        .env("MICRO__DEMO__GREETING", "from the environment")
+        .start();
     assert_eq!(demo.get("/hello"), (200, "from the environment".into()));
 }
 
@@ -123,4 +105,23 @@ fn a_port_variable_that_is_not_a_port_is_a_configuration_error_before_anything_b
     );
     let (code, _, stderr) = check_config(&[], &[("PORT", "8080")]);
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn help_lists_the_service_flags_and_no_test_only_fault_injection() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+        .arg("--help")
+        .output()
+        .expect("the demo runs");
+    let help = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(output.status.success(), "{help}");
+    assert!(help.contains("--config") && help.contains("--production"), "{help}");
+    for fault in [
+        "--init-delay",
+        "--panicking-worker",
+        "--hanging-finish-callback",
+        "Fault",
+    ] {
+        assert!(!help.contains(fault), "{fault} in --help:\n{help}");
+    }
 }
