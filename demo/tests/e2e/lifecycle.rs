@@ -156,27 +156,45 @@ fn a_port_in_use_exits_69_with_a_clear_message() {
     assert!(last.ends_with("exit 69"), "{last}");
 }
 
-#[test]
-fn a_second_sigterm_while_draining_exits_143_at_once() {
+/// A second `signal` while the drain waits on a request: exit `code` at
+/// once, the drain cut short.
+fn a_second_stop_signal_while_draining_exits_at_once(signal: Signal, code: i32) {
     let mut demo = Demo::new().start();
     let url = demo.url("/sleep/60000");
     let request = thread::spawn(move || std::panic::catch_unwind(|| support::get(&url)));
     demo.wait_for_line("sleeping 60000 ms");
-    demo.signal(Signal::SIGTERM);
-    demo.wait_for_line("stopping micro-demo (SIGTERM)");
+    demo.signal(signal);
+    demo.wait_for_line(&format!("stopping micro-demo ({signal})"));
     let second = Instant::now();
-    demo.signal(Signal::SIGTERM);
+    demo.signal(signal);
     let exit = demo.wait_exit();
     let took = second.elapsed();
     let stderr = demo.stderr();
-    assert_eq!(exit.code(), Some(143), "{stderr}");
+    assert_eq!(exit.code(), Some(code), "{stderr}");
     // The drain alone may take 20 s (drain_timeout), the request 60 s.
-    assert!(took < Duration::from_secs(3), "the second SIGTERM → exit took {took:?}");
     assert!(
-        stderr.contains("second SIGTERM while stopping: cutting the drain phase short"),
+        took < Duration::from_secs(3),
+        "the second {signal} → exit took {took:?}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "second {signal} while stopping: cutting the drain phase short"
+        )),
         "{stderr}"
     );
+    let last = demo.wait_for_line("stopped micro-demo");
+    assert!(last.ends_with(&format!("exit {code}")), "{last}");
     let _ = request.join();
+}
+
+#[test]
+fn a_second_sigterm_while_draining_exits_143_at_once() {
+    a_second_stop_signal_while_draining_exits_at_once(Signal::SIGTERM, 143);
+}
+
+#[test]
+fn a_second_sigint_while_draining_exits_130_at_once() {
+    a_second_stop_signal_while_draining_exits_at_once(Signal::SIGINT, 130);
 }
 
 #[test]
@@ -226,7 +244,7 @@ fn debug_config_shows_the_config_in_force_with_secrets_redacted_in_debug_mode_on
         .iter()
         .filter_map(|step| step["phase"].as_str())
         .collect();
-    assert_eq!(phases, ["config", "logging", "init", "http"], "{body}");
+    assert_eq!(phases, ["config", "logging", "watch", "init", "http"], "{body}");
 
     let production = Demo::new().config(dir.path()).args(["--production"]).start();
     assert_eq!(production.get("/debug/config").0, 404);
@@ -266,4 +284,34 @@ fn sigterm_during_a_slow_init_callback_stops_cleanly_and_exits_0() {
     assert!(stderr.contains("stopping micro-demo (SIGTERM)"), "{stderr}");
     demo.assert_never_logged("listening on", "it never served");
     demo.assert_never_logged("demo finish callback", "finish callbacks are for a service that ran");
+}
+
+#[test]
+fn sighup_while_starting_is_kept_for_once_the_service_runs() {
+    let mut demo = Demo::new().args(["--init-delay", "3s"]).spawn();
+    demo.wait_for_line("demo init callback: taking 3s first");
+
+    demo.signal(Signal::SIGHUP);
+    demo.wait_for_line("SIGHUP while starting: the config is reloaded once the service runs");
+    demo.wait_listening();
+    demo.wait_for_line("reloading the config for the SIGHUP received while starting");
+    demo.wait_for_line("config reload: nothing changed, generation 1 stays in force");
+
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
+}
+
+#[test]
+fn the_admin_listener_is_drained_not_aborted() {
+    let dir = config_dir(&[("site.yaml", "admin:\n  enabled: true\n  listen: 127.0.0.1:0\n")]);
+    let mut demo = Demo::new()
+        .config(dir.path())
+        .env("MICRO__SITE__ADMIN__TOKEN", "0123456789abcdef-not-a-real-secret")
+        .spawn();
+    demo.wait_listening();
+    demo.wait_for_line("admin routes served on ");
+
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
+    demo.wait_for_line("admin listener drained in ");
 }

@@ -12,6 +12,7 @@ mod support;
 mod cli;
 mod config_errors;
 mod connections;
+mod documented;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod faults;

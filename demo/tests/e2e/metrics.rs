@@ -159,7 +159,7 @@ fn metrics_parse_as_prometheus_text_and_carry_the_series_operators_read() {
     assert_eq!(ok.value, 1.0);
     let rejected = find(&samples, "micro_config_reloads_total", &[("outcome", "rejected")]).expect("reloads rejected");
     assert_eq!(rejected.value, 1.0);
-    for phase in ["config", "logging", "init", "http"] {
+    for phase in ["config", "logging", "watch", "init", "http"] {
         assert!(
             find(
                 &samples,

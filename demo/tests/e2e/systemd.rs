@@ -134,3 +134,65 @@ fn the_watchdog_is_pinged_at_half_its_interval() {
         "a gap of {longest:?} between pings: systemd would have killed the service: {gaps:?}"
     );
 }
+
+#[test]
+fn sighup_then_sigterm_never_announces_ready_after_stopping() {
+    for attempt in 0..5 {
+        let socket = NotifySocket::bind();
+        let mut demo = Demo::new()
+            .env("NOTIFY_SOCKET", socket.path.to_str().expect("utf-8"))
+            .spawn();
+        demo.wait_listening();
+        poll("READY=1", || {
+            socket.messages().iter().any(|m| m.contains("READY=1")).then_some(())
+        });
+
+        demo.signal(Signal::SIGHUP);
+        demo.signal(Signal::SIGTERM);
+        assert_eq!(demo.wait_exit().code(), Some(0), "attempt {attempt}");
+        // The STOPPING=1 datagram was sent before the process exited.
+        let messages = poll("STOPPING=1", || {
+            let messages = socket.messages();
+            messages.iter().any(|m| m.contains("STOPPING=1")).then_some(messages)
+        });
+        let stopping = messages.iter().position(|m| m.contains("STOPPING=1")).expect("found");
+        let after: Vec<&String> = messages[stopping..]
+            .iter()
+            .filter(|m| m.contains("READY=1") || m.contains("RELOADING=1"))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "attempt {attempt}: after STOPPING=1 came {after:?} in {messages:?}"
+        );
+    }
+}
+
+#[test]
+fn each_startup_phase_is_announced_once() {
+    let socket = NotifySocket::bind();
+    let mut demo = Demo::new()
+        .env("NOTIFY_SOCKET", socket.path.to_str().expect("utf-8"))
+        .spawn();
+    demo.wait_listening();
+    poll("READY=1", || {
+        socket.messages().iter().any(|m| m.contains("READY=1")).then_some(())
+    });
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0));
+
+    let starting: Vec<String> = socket
+        .messages()
+        .into_iter()
+        .filter(|m| m.starts_with("STATUS=starting: "))
+        .collect();
+    assert_eq!(
+        starting,
+        [
+            "STATUS=starting: config",
+            "STATUS=starting: logging",
+            "STATUS=starting: watch",
+            "STATUS=starting: init",
+            "STATUS=starting: http"
+        ]
+    );
+}
