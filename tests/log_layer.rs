@@ -2,12 +2,13 @@
 //! it sees what the configured level lets through, nothing below it. Its
 //! own test binary, since the subscriber is installed once per process.
 
+mod logged;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use micro::Service;
 use micro::config::{MemoryBackend, PreloadedConfig};
-use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 
 /// One service runs at a time in a process: the tests of this file take turns.
@@ -17,21 +18,9 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[derive(Clone, Default)]
 struct Collect(Arc<Mutex<Vec<String>>>);
 
-struct Message(String);
-
-impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
-
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0.lock().expect("lock").push(message.0);
+        self.0.lock().expect("lock").push(logged::message(event));
     }
 }
 

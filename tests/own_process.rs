@@ -7,6 +7,7 @@
 //! --ignored`) with `MICRO_TEST_CHILD=NAME`. Run by hand with `--ignored`,
 //! the child tests do nothing.
 
+mod logged;
 mod reexec;
 
 use std::io::Read as _;
@@ -151,17 +152,7 @@ impl Kept {
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Kept {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        let line = format!("{} {}", event.metadata().level(), message.0);
+        let line = format!("{} {}", event.metadata().level(), logged::message(event));
         self.0.lock().expect("kept").push(line);
     }
 }

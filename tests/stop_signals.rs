@@ -2,6 +2,7 @@
 //! in a process of its own (this binary re-executed on an `#[ignore]`d
 //! child test), since it installs the process's signal handlers.
 
+mod logged;
 mod reexec;
 
 use micro::config::{MemoryBackend, PreloadedConfig};
@@ -23,17 +24,7 @@ struct RaiseAfterHttpStopped;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RaiseAfterHttpStopped {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        if message.0.starts_with("stopped actor http in") {
+        if logged::message(event).starts_with("stopped actor http in") {
             raise(Signal::SIGTERM).expect("raised");
         }
     }

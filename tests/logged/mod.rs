@@ -28,11 +28,16 @@ impl Visit for Message {
     }
 }
 
+/// The message of `event`, as its `message` field formats.
+pub fn message(event: &tracing::Event<'_>) -> String {
+    let mut message = Message(String::new());
+    event.record(&mut message);
+    message.0
+}
+
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Kept {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        let line = format!("{} {}", event.metadata().level(), message.0);
+        let line = format!("{} {}", event.metadata().level(), message(event));
         LINES
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -135,17 +135,20 @@ fn the_watchdog_is_pinged_at_half_its_interval() {
     );
 }
 
+/// The demo told to notify a socket of the test's, once it said READY=1.
+fn ready() -> (NotifySocket, support::Running) {
+    let socket = NotifySocket::bind();
+    let demo = Demo::new()
+        .env("NOTIFY_SOCKET", socket.path.to_str().expect("utf-8"))
+        .spawn();
+    socket.wait_for("READY=1");
+    (socket, demo)
+}
+
 #[test]
 fn sighup_then_sigterm_never_announces_ready_after_stopping() {
     for attempt in 0..5 {
-        let socket = NotifySocket::bind();
-        let mut demo = Demo::new()
-            .env("NOTIFY_SOCKET", socket.path.to_str().expect("utf-8"))
-            .spawn();
-        demo.wait_listening();
-        poll("READY=1", || {
-            socket.messages().iter().any(|m| m.contains("READY=1")).then_some(())
-        });
+        let (socket, mut demo) = ready();
 
         demo.signal(Signal::SIGHUP);
         demo.signal(Signal::SIGTERM);
@@ -169,14 +172,7 @@ fn sighup_then_sigterm_never_announces_ready_after_stopping() {
 
 #[test]
 fn each_startup_phase_is_announced_once() {
-    let socket = NotifySocket::bind();
-    let mut demo = Demo::new()
-        .env("NOTIFY_SOCKET", socket.path.to_str().expect("utf-8"))
-        .spawn();
-    demo.wait_listening();
-    poll("READY=1", || {
-        socket.messages().iter().any(|m| m.contains("READY=1")).then_some(())
-    });
+    let (socket, mut demo) = ready();
     demo.signal(Signal::SIGTERM);
     assert_eq!(demo.wait_exit().code(), Some(0));
 
