@@ -1,11 +1,13 @@
 //! Configuration while a service runs, in process through the real
 //! supervisor and ConfigActor: subscribers, on-reload callbacks, coalesced
-//! reloads, documents loaded on first use, the last reload's outcome.
+//! reloads, documents loaded on first use, the last reload's outcome, a
+//! backend that hangs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use micro::config::{MemoryBackend, PreloadedConfig};
+use micro::config::{ConfigBackend, Document, LoadError, MemoryBackend, PreloadedConfig};
 use micro::{Service, ServiceHandle};
 
 /// One service runs at a time in a process: the tests of this file take turns.
@@ -117,12 +119,14 @@ async fn many_concurrent_reloads_all_get_an_answer() {
             tokio::spawn(async move { handle.reload().await })
         })
         .collect();
-    let mut generations = Vec::new();
+    let mut answers = Vec::new();
     for reload in reloads {
-        generations.push(reload.await.expect("joined").expect("valid").generation);
+        answers.push(reload.await.expect("joined").map(|report| report.generation));
     }
-    let newest = *generations.iter().max().expect("some");
-    assert!(newest <= 33, "at most one load per request: {generations:?}");
+    // Nothing changed in the backend: each of the 32 is answered, and says
+    // generation 1 stays in force.
+    assert_eq!(answers.len(), 32);
+    assert!(answers.iter().all(|answer| matches!(answer, Ok(1))), "{answers:?}");
     assert_eq!(handle.status().phase, micro::Phase::Running);
     stop(&handle, run).await;
 }
@@ -227,5 +231,88 @@ async fn secrets_do_not_leak_through_read_errors_or_diffs() {
     let report = handle.reload().await.expect("valid");
     assert_eq!(report.changed, ["db.tokens"], "the token names stay out of the diff");
     assert!(!format!("{:?}", config.snapshot()).contains("123456"));
+    stop(&handle, run).await;
+}
+
+/// A backend whose loads of document `demo` never finish while `hang` is
+/// set: a remote store that stopped answering.
+#[derive(Clone)]
+struct Hanging {
+    inner: MemoryBackend,
+    hang: Arc<AtomicBool>,
+}
+
+#[micro::config::async_trait]
+impl ConfigBackend for Hanging {
+    fn describe(&self) -> String {
+        "a backend that may hang".into()
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
+        if name == "demo" && self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.load(name).await
+    }
+}
+
+#[tokio::test]
+async fn a_reload_whose_backend_hangs_is_rejected_within_the_load_timeout_and_the_service_serves_on() {
+    let _turn = TURN.lock().await;
+    let backend = Hanging {
+        inner: MemoryBackend::new().with_yaml("demo", "greeting: hi").expect("yaml"),
+        hang: Arc::default(),
+    };
+    let service = Service::builder("hanging", "its backend hangs")
+        .config(PreloadedConfig::new(["demo"]).backend(backend.clone()))
+        .build();
+    let config = service.config().clone();
+    let (handle, run) = running(service).await;
+    let bound = config.site().config.load_timeout;
+    assert!(bound < config.site().actors.call_timeout);
+
+    backend.hang.store(true, Ordering::SeqCst);
+    backend.inner.set_yaml("demo", "greeting: hey").expect("yaml");
+    let started = Instant::now();
+    // Three at once: the first starts the load, the others queue behind it
+    // and get its answer.
+    let (first, second, third) = tokio::join!(handle.reload(), handle.reload(), handle.reload());
+    let took = started.elapsed();
+    for answer in [first, second, third] {
+        let err = answer.expect_err("rejected").to_string();
+        assert_eq!(
+            err,
+            "reload rejected, generation 1 stays in force: \
+             config load did not finish within 3s (site.config.load_timeout)"
+        );
+    }
+    assert!(
+        took >= bound && took < config.site().actors.call_timeout,
+        "answered after {took:?}"
+    );
+    assert_eq!(config.generation(), 1);
+    assert_eq!(config.get_path::<String>("demo.greeting").expect("kept"), "hi");
+
+    // Still serving.
+    let addr = handle.status().addr.expect("listening");
+    let status = tokio::task::spawn_blocking(move || {
+        ureq::get(&format!("http://{addr}/healthcheck"))
+            .call()
+            .map(|response| response.status())
+            .map_err(|err| err.to_string())
+    })
+    .await
+    .expect("joined");
+    assert_eq!(status, Ok(200));
+    assert_eq!(handle.status().phase, micro::Phase::Running);
+
+    // Once the backend answers, reloads go through.
+    backend.hang.store(false, Ordering::SeqCst);
+    let report = handle.reload().await.expect("valid");
+    assert_eq!(
+        (report.generation, report.changed.as_slice()),
+        (2, ["demo.greeting".to_owned()].as_slice())
+    );
+    assert_eq!(config.get_path::<String>("demo.greeting").expect("reloaded"), "hey");
     stop(&handle, run).await;
 }

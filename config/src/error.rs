@@ -98,6 +98,23 @@ pub enum LoadError {
         /// The panic message.
         message: String,
     },
+    /// A load did not finish within its bound (a backend that hangs); the
+    /// configuration in force stays.
+    ///
+    /// ```
+    /// let err = micro_config::LoadError::TimedOut {
+    ///     bound: std::time::Duration::from_secs(3),
+    ///     key: "site.config.load_timeout".into(),
+    /// };
+    /// assert_eq!(err.to_string(), "config load did not finish within 3s (site.config.load_timeout)");
+    /// ```
+    #[error("config load did not finish within {} ({key})", humantime_serde::re::humantime::format_duration(*.bound))]
+    TimedOut {
+        /// The bound.
+        bound: std::time::Duration,
+        /// The setting that holds the bound, as a dotted key path.
+        key: String,
+    },
     /// A validator read a document the candidate does not hold (see
     /// [`ReadError::NotLoaded`]).
     #[error("config document `{name}` is not loaded: add it to the preloads")]

@@ -39,6 +39,41 @@ pub fn parse(text: &str, origin: &Origin) -> Result<Value, LoadError> {
     }
 }
 
+/// Bytes read from `origin` as text: an error when they are not UTF-8,
+/// naming the origin and the line and column of the first byte that is not.
+///
+/// ```
+/// use micro_config::{Origin, yaml};
+/// let origin = Origin::File("site.yaml".into());
+/// assert_eq!(yaml::decode(b"a: 1\n".to_vec(), &origin).unwrap(), "a: 1\n");
+/// let err = yaml::decode(b"a: 1\nb: \xff\n".to_vec(), &origin).unwrap_err();
+/// assert_eq!(err.to_string(), "site.yaml:2:4: the text is not valid UTF-8");
+/// ```
+pub fn decode(bytes: Vec<u8>, origin: &Origin) -> Result<String, LoadError> {
+    String::from_utf8(bytes).map_err(|err| {
+        let valid = err.as_bytes().get(..err.utf8_error().valid_up_to()).unwrap_or_default();
+        LoadError::Syntax {
+            at: Source {
+                origin: origin.clone(),
+                location: Some(location_after(valid)),
+            },
+            message: "the text is not valid UTF-8".to_owned(),
+        }
+    })
+}
+
+/// The line and column just after the valid UTF-8 text `before`.
+fn location_after(before: &[u8]) -> Location {
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+    let column = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+        .chars()
+        .count();
+    Location {
+        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+        column: column + 1,
+    }
+}
+
 /// The line and column of the key at the end of `keys` in YAML `text`, or
 /// `None` when the text does not have that path (or the path is empty: the
 /// whole text). Only called on the error path: parsing for positions

@@ -15,10 +15,17 @@
 //! - [`ConfigMsg::Changed`] (the backend's watch): reload, with no one to reply to.
 //! - [`ConfigMsg::Loaded`] (its own load task): a candidate is ready.
 //!
-//! One load runs at a time, in a task, so the actor keeps answering. Reload
-//! requests that arrive during a load are queued and coalesced: they share
-//! the next load, which starts after theirs arrived and so sees every change
-//! made before they asked. Each outcome is logged and recorded
+//! One load runs at a time, in a task, so the actor keeps answering. Each
+//! reload's load is bounded by `site.config.load_timeout`: past it the
+//! reload is rejected ([`LoadError::TimedOut`]) and the snapshot in force
+//! stays. Reload requests that arrive during a load are queued and
+//! coalesced: they share the next load, which starts after theirs arrived
+//! and so sees every change made before they asked. At most
+//! [`MAX_QUEUED`] callers queue (more are refused at once with
+//! [`ReloadError::Busy`]), and watch changes coalesce into one. When a load
+//! times out, the callers queued behind it get its answer instead of
+//! waiting for another load of the same backend; a queued change still
+//! starts a new load. Each outcome is logged and recorded
 //! ([`PreloadedConfig::last_reload`]); accepted snapshots reach subscribers
 //! ([`PreloadedConfig::subscribe`]). Readers never come here.
 
@@ -37,6 +44,14 @@ use tokio::task::JoinHandle;
 pub use report::{ReloadError, ReloadReport};
 
 type Reply = RpcReplyPort<Result<ReloadReport, ReloadError>>;
+
+/// How many reload callers may wait behind the load under way; they all
+/// share the next load. Further callers are refused with [`ReloadError::Busy`].
+///
+/// ```
+/// assert_eq!(micro_actors::config::MAX_QUEUED, 64);
+/// ```
+pub const MAX_QUEUED: usize = 64;
 
 /// What ConfigActor does on request.
 ///
@@ -233,7 +248,14 @@ impl ConfigState {
             return;
         }
         if self.loading.is_some() {
-            self.queued.extend(reply);
+            if let Some(reply) = reply {
+                self.queued.retain(|waiting| !waiting.is_closed());
+                if self.queued.len() >= MAX_QUEUED {
+                    let _ = reply.send(Err(ReloadError::Busy { waiting: MAX_QUEUED }));
+                } else {
+                    self.queued.push(reply);
+                }
+            }
             self.change_queued = change.or(self.change_queued.take());
             return;
         }
@@ -243,18 +265,24 @@ impl ConfigState {
     fn start(&mut self, myself: &ActorRef<ConfigMsg>, waiting: Vec<Reply>, by_change: bool) {
         let config = self.config.clone();
         let actor = myself.clone();
+        let bound = config.site().config.load_timeout;
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let current = config.snapshot();
             let in_use: Vec<String> = current.names().map(str::to_owned).collect();
             let load = config.load_candidate(current.generation() + 1, &in_use);
-            // A panicking backend or validator must still end the load, or
-            // every later reload would wait behind it.
-            let candidate = AssertUnwindSafe(load).catch_unwind().await.unwrap_or_else(|panic| {
-                Err(LoadError::Panicked {
+            // A panicking or hanging backend or validator must still end the
+            // load, or every later reload would wait behind it.
+            let candidate = match tokio::time::timeout(bound, AssertUnwindSafe(load).catch_unwind()).await {
+                Ok(Ok(candidate)) => candidate,
+                Ok(Err(panic)) => Err(LoadError::Panicked {
                     message: crate::callback::panic_message(panic.as_ref()),
-                })
-            });
+                }),
+                Err(_) => Err(LoadError::TimedOut {
+                    bound,
+                    key: format!("{}.config.load_timeout", config.site_path_keys().join(".")),
+                }),
+            };
             let _ = actor.cast(ConfigMsg::Loaded { candidate, started });
         });
         self.loading = Some(Load {
@@ -270,7 +298,13 @@ impl ConfigState {
         let Some(load) = self.loading.take() else {
             return;
         };
-        let mut waiting: Vec<Reply> = load.waiting.into_iter().filter(|reply| !reply.is_closed()).collect();
+        let mut waiting = load.waiting;
+        if matches!(candidate, Err(LoadError::TimedOut { .. })) {
+            // Those queued behind a load that hung would wait as long again
+            // on the same backend: they get this load's answer now.
+            waiting.append(&mut self.queued);
+        }
+        waiting.retain(|reply| !reply.is_closed());
         let outcome = if waiting.is_empty() && !load.by_change {
             // Everyone who asked stopped waiting and was told it failed:
             // it must not happen behind their backs.

@@ -83,6 +83,15 @@ pub enum ReloadError {
     /// The caller stopped waiting before the candidate was ready; nothing changed.
     #[error("reload abandoned: its caller stopped waiting; the configuration in force is unchanged")]
     Abandoned,
+    /// Too many reloads already wait for the load under way (see
+    /// [`MAX_QUEUED`](crate::config::MAX_QUEUED)); nothing changed.
+    #[error(
+        "reload refused: {waiting} reloads already wait for the load under way; the configuration in force is unchanged"
+    )]
+    Busy {
+        /// How many wait.
+        waiting: usize,
+    },
     /// ConfigActor did not answer within the bound.
     #[error("reload unanswered after {waited:?} (bound: site.actors.call_timeout)")]
     Unanswered {

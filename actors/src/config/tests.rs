@@ -185,3 +185,95 @@ async fn a_reload_after_a_document_loaded_on_first_use_changes_nothing() {
     assert_eq!(config.generation(), 1);
     assert_eq!(config.get_path::<u16>("db.port").expect("kept"), 5432);
 }
+
+/// A config whose `demo` loads wait at a gate with one permit (the
+/// preload's), and whose loads are bounded by `load_timeout`.
+async fn gated(load_timeout: &str) -> (ActorRef<ConfigMsg>, PreloadedConfig, Gated) {
+    let inner = MemoryBackend::labelled("test")
+        .with_yaml("demo", "greeting: hi")
+        .expect("yaml")
+        .with_yaml("site", &format!("config: {{load_timeout: {load_timeout}}}"))
+        .expect("yaml");
+    let gated = Gated {
+        inner,
+        gate: Arc::new(tokio::sync::Semaphore::new(1)),
+        loads: Arc::default(),
+    };
+    let config = PreloadedConfig::new(["demo"]).backend(gated.clone());
+    let (actor, _) = Actor::spawn(None, ConfigActor, config.clone()).await.expect("spawn");
+    call!(actor, ConfigMsg::Preload).expect("call").expect("preload");
+    (actor, config, gated)
+}
+
+fn ask_reload(actor: &ActorRef<ConfigMsg>) -> ractor::concurrency::OneshotReceiver<Result<ReloadReport, ReloadError>> {
+    let (reply, answer) = ractor::concurrency::oneshot();
+    actor.cast(ConfigMsg::Reload(reply.into())).expect("sent");
+    answer
+}
+
+#[tokio::test]
+async fn a_load_that_hangs_is_rejected_at_its_bound_and_so_are_the_reloads_queued_behind_it() {
+    let (actor, config, gated) = gated("200ms").await;
+    gated.inner.set_yaml("demo", "greeting: hey").expect("yaml");
+    let started = Instant::now();
+    let answers: Vec<_> = (0..4).map(|_| ask_reload(&actor)).collect();
+    for answer in answers {
+        let err = answer.await.expect("answered").expect_err("rejected");
+        assert!(matches!(err, ReloadError::Rejected { kept: 1, .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "reload rejected, generation 1 stays in force: \
+             config load did not finish within 200ms (site.config.load_timeout)"
+        );
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!(
+        gated.loads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the preload and one reload"
+    );
+    assert_eq!(config.generation(), 1);
+    let last = config.last_reload().expect("recorded");
+    assert!(
+        last.error.as_deref().is_some_and(|e| e.contains("load_timeout")),
+        "{last:?}"
+    );
+
+    // Once the backend answers, the next reload goes through.
+    gated.gate.add_permits(1);
+    let report = call!(actor, ConfigMsg::Reload).expect("call").expect("valid");
+    assert_eq!(
+        (report.generation, report.changed.as_slice()),
+        (2, ["demo.greeting".to_owned()].as_slice())
+    );
+}
+
+#[tokio::test]
+async fn reloads_beyond_the_queue_bound_are_refused_at_once_and_the_queued_ones_share_a_load() {
+    let (actor, config, gated) = gated("4s").await;
+    gated.inner.set_yaml("demo", "greeting: hey").expect("yaml");
+    let first = ask_reload(&actor);
+    let queued: Vec<_> = (0..MAX_QUEUED).map(|_| ask_reload(&actor)).collect();
+    // The load under way still hangs: one more is refused without waiting for it.
+    let refused = ask_reload(&actor).await.expect("answered").expect_err("refused");
+    assert!(
+        matches!(refused, ReloadError::Busy { waiting: MAX_QUEUED }),
+        "{refused}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "reload refused: 64 reloads already wait for the load under way; the configuration in force is unchanged"
+    );
+    assert_eq!(config.generation(), 1);
+
+    gated.gate.add_permits(2);
+    assert_eq!(first.await.expect("answered").expect("valid").generation, 2);
+    for answer in queued {
+        assert_eq!(answer.await.expect("answered").expect("valid").generation, 2);
+    }
+    assert_eq!(
+        gated.loads.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "preload, the first reload, one for the 64 queued"
+    );
+}

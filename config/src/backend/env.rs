@@ -1,3 +1,4 @@
+use std::ffi::OsString;
 use std::sync::Arc;
 
 use crate::document::check_name;
@@ -26,9 +27,10 @@ const SEPARATOR: &str = "__";
 ///   key (`MICRO__`, `MICRO____PORT`, `MICRO__SITE`) is an error naming it:
 ///   a misspelt override should not be ignored silently.
 ///
-/// The environment is read at each load; variables whose name or value is
-/// not UTF-8 are skipped. It does not watch: the environment of a running
-/// process does not change.
+/// The environment is read at each load. A variable with the prefix whose
+/// name or value is not UTF-8 is an error naming it (other variables are
+/// not looked at). It does not watch: the environment of a running process
+/// does not change.
 ///
 /// ```
 /// use micro_config::{ConfigBackend, EnvBackend};
@@ -46,7 +48,7 @@ const SEPARATOR: &str = "__";
 pub struct EnvBackend {
     prefix: String,
     /// Fixed variables, or `None` to read the process environment.
-    vars: Option<Arc<[(String, String)]>>,
+    vars: Option<Arc<[(OsString, OsString)]>>,
 }
 
 impl EnvBackend {
@@ -68,7 +70,8 @@ impl EnvBackend {
 
     /// A backend reading the given variables instead of the process
     /// environment: for tests, and for services that get their variables
-    /// from somewhere else.
+    /// from somewhere else. Names and values are `String`s or `OsString`s
+    /// (which need not be UTF-8, as in the process environment).
     ///
     /// ```
     /// use micro_config::{ConfigBackend, EnvBackend};
@@ -77,32 +80,57 @@ impl EnvBackend {
     /// let backend = EnvBackend::from_vars("APP", vars);
     /// assert_eq!(backend.load("db").await.unwrap().unwrap().value()["host"], "db.internal");
     /// assert!(backend.load("site").await.unwrap().is_none());
+    ///
+    /// use std::os::unix::ffi::OsStringExt;
+    /// let bytes = std::ffi::OsString::from_vec(b"\xff".to_vec());
+    /// let backend = EnvBackend::from_vars("APP", [(std::ffi::OsString::from("APP__DB__HOST"), bytes)]);
+    /// let err = backend.load("db").await.unwrap_err();
+    /// assert_eq!(err.to_string(), "environment variable APP__DB__HOST: db.host: the value is not UTF-8 text");
     /// # });
     /// ```
     #[must_use]
-    pub fn from_vars(prefix: impl Into<String>, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn from_vars<N, V>(prefix: impl Into<String>, vars: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: Into<OsString>,
+        V: Into<OsString>,
+    {
         Self {
             prefix: prefix.into(),
-            vars: Some(vars.into_iter().collect()),
+            vars: Some(
+                vars.into_iter()
+                    .map(|(name, value)| (name.into(), value.into()))
+                    .collect(),
+            ),
         }
     }
 
-    /// The variables with this backend's prefix, sorted by name.
-    fn matching(&self) -> Vec<(String, String)> {
+    /// The variables with this backend's prefix, sorted by name; one whose
+    /// name or value is not UTF-8 is an error naming it.
+    fn matching(&self) -> Result<Vec<(String, String)>, LoadError> {
         let start = format!("{}{SEPARATOR}", self.prefix);
-        let mut vars: Vec<(String, String)> = match &self.vars {
-            Some(vars) => vars
-                .iter()
-                .filter(|(name, _)| name.starts_with(&start))
-                .cloned()
-                .collect(),
-            None => std::env::vars_os()
-                .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-                .filter(|(name, _)| name.starts_with(&start))
-                .collect(),
+        let ours = |name: &OsString| name.as_encoded_bytes().starts_with(start.as_bytes());
+        let vars: Vec<(OsString, OsString)> = match &self.vars {
+            Some(vars) => vars.iter().filter(|(name, _)| ours(name)).cloned().collect(),
+            None => std::env::vars_os().filter(|(name, _)| ours(name)).collect(),
         };
-        vars.sort();
-        vars
+        let mut texts = Vec::with_capacity(vars.len());
+        for (name, value) in vars {
+            let name = name.into_string().map_err(|name| LoadError::Syntax {
+                at: Source::from(Origin::Env(name.to_string_lossy().into_owned())),
+                message: "the variable's name is not UTF-8 text".to_owned(),
+            })?;
+            let Ok(value) = value.into_string() else {
+                let (document, keys) = self.split(&name)?;
+                return Err(LoadError::Invalid {
+                    at: Source::from(Origin::Env(name)),
+                    path: format!("{document}.{}", keys.join(".")),
+                    message: "the value is not UTF-8 text".to_owned(),
+                });
+            };
+            texts.push((name, value));
+        }
+        texts.sort();
+        Ok(texts)
     }
 
     /// Splits `var` (which has the prefix) into a document name and keys.
@@ -164,7 +192,7 @@ impl ConfigBackend for EnvBackend {
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
         check_name(name)?;
         let mut merged: Option<Document> = None;
-        for (var, text) in self.matching() {
+        for (var, text) in self.matching()? {
             // Every variable is checked, not only this document's: a variable
             // that names no document cannot be attributed to one.
             let (doc_name, keys) = self.split(&var)?;
@@ -182,196 +210,4 @@ impl ConfigBackend for EnvBackend {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn backend(vars: &[(&str, &str)]) -> EnvBackend {
-        EnvBackend::from_vars("MICRO", vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
-    }
-
-    async fn load(vars: &[(&str, &str)], name: &str) -> Result<Option<Document>, LoadError> {
-        backend(vars).load(name).await
-    }
-
-    async fn value_of(text: &str) -> Value {
-        let doc = load(&[("MICRO__DEMO__X", text)], "demo")
-            .await
-            .expect("load")
-            .expect("document");
-        doc.value()["x"].clone()
-    }
-
-    #[tokio::test]
-    async fn a_variable_sets_a_nested_key() {
-        let doc = load(&[("MICRO__SITE__HTTP__PORT", "8080")], "site")
-            .await
-            .expect("load")
-            .expect("doc");
-        assert_eq!(doc.name(), "site");
-        assert_eq!(doc.value(), &json!({"http": {"port": 8080}}));
-    }
-
-    #[tokio::test]
-    async fn names_and_keys_are_lowercased_and_a_single_underscore_stays_in_a_key() {
-        let doc = load(&[("MICRO__SITE__SHUTDOWN__DRAIN_TIMEOUT", "5s")], "site")
-            .await
-            .expect("load")
-            .expect("doc");
-        assert_eq!(doc.value(), &json!({"shutdown": {"drain_timeout": "5s"}}));
-    }
-
-    #[tokio::test]
-    async fn values_are_typed_by_yaml_scalar_rules() {
-        assert_eq!(value_of("8080").await, json!(8080));
-        assert_eq!(value_of("-3").await, json!(-3));
-        assert_eq!(value_of("1.5").await, json!(1.5));
-        assert_eq!(value_of("true").await, json!(true));
-        assert_eq!(value_of("5s").await, json!("5s"));
-        assert_eq!(value_of("\"quoted\"").await, json!("quoted"));
-        assert_eq!(value_of("'8080'").await, json!("8080"));
-        assert_eq!(value_of("~").await, Value::Null);
-        assert_eq!(value_of("null").await, Value::Null);
-    }
-
-    #[tokio::test]
-    async fn maps_lists_unparsable_and_empty_values_stay_plain_strings() {
-        for text in [
-            "a: b",
-            "[1, 2]",
-            "- x",
-            "{unclosed",
-            "\"open",
-            "",
-            "# not a comment",
-            ".nan",
-        ] {
-            assert_eq!(value_of(text).await, json!(text), "{text:?}");
-        }
-    }
-
-    #[tokio::test]
-    async fn an_error_about_a_value_names_the_variable_that_set_it() {
-        let vars = [("MICRO__SITE__HTTP__PORT", "x"), ("MICRO__SITE__HTTP__HOST", "a")];
-        let doc = load(&vars, "site").await.expect("load").expect("doc");
-        assert_eq!(doc.value(), &json!({"http": {"host": "a", "port": "x"}}));
-        assert_eq!(
-            doc.locate(&["http", "port"]).to_string(),
-            "environment variable MICRO__SITE__HTTP__PORT"
-        );
-        assert_eq!(doc.layers().count(), 2, "one layer per variable");
-    }
-
-    #[tokio::test]
-    async fn variables_merge_in_sorted_name_order() {
-        // Given out of order; the deeper variable sorts later and wins.
-        let vars = [("MICRO__SITE__HTTP__PORT", "1"), ("MICRO__SITE__HTTP", "5")];
-        let doc = load(&vars, "site").await.expect("load").expect("doc");
-        assert_eq!(doc.value(), &json!({"http": {"port": 1}}));
-        let origins: Vec<String> = doc.layers().map(|(origin, _)| origin.to_string()).collect();
-        assert_eq!(
-            origins,
-            [
-                "environment variable MICRO__SITE__HTTP",
-                "environment variable MICRO__SITE__HTTP__PORT"
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn variables_without_the_prefix_and_separator_are_ignored() {
-        let vars = [
-            ("MICROS__SITE__X", "1"),
-            ("MICRO_SITE__X", "1"),
-            ("MICRO", "1"),
-            ("micro__site__x", "1"),
-        ];
-        assert!(load(&vars, "site").await.expect("load").is_none());
-    }
-
-    #[tokio::test]
-    async fn a_document_no_variable_names_is_none() {
-        let found = load(&[("MICRO__DB__HOST", "a")], "site").await.expect("load");
-        assert!(found.is_none());
-    }
-
-    #[tokio::test]
-    async fn a_variable_with_an_empty_or_invalid_path_is_an_error_naming_it() {
-        let cases = [
-            ("MICRO__", "(empty)"),
-            ("MICRO____X", ".x"),
-            ("MICRO__SITE", "site"),
-            ("MICRO__SITE__", "site."),
-            ("MICRO__SITE____PORT", "site..port"),
-            ("MICRO__BAD.NAME__X", "bad.name.x"),
-        ];
-        for (var, path) in cases {
-            // The error comes whatever document is loaded: the variable
-            // cannot be attributed to one.
-            let err = load(&[(var, "1"), ("MICRO__DB__HOST", "a")], "db")
-                .await
-                .expect_err(var);
-            let LoadError::Invalid { at, path: got, .. } = &err else {
-                panic!("{var}: {err}");
-            };
-            assert_eq!(at.origin, Origin::Env(var.to_owned()), "{err}");
-            assert_eq!(got, path, "{err}");
-            assert!(
-                err.to_string().starts_with(&format!("environment variable {var}: ")),
-                "{err}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn loading_an_invalid_document_name_is_an_error() {
-        let err = load(&[], "../site").await.expect_err("invalid");
-        assert!(matches!(err, LoadError::InvalidName { .. }), "{err}");
-    }
-
-    #[test]
-    fn describe_names_the_prefix_and_watching_is_not_offered() {
-        let backend = EnvBackend::new("APP");
-        assert_eq!(backend.describe(), "environment variables APP__*");
-        let (changes, _rx) = crate::ChangeSender::channel();
-        assert!(backend.watch(&changes).expect("watch").is_none());
-    }
-
-    /// The process environment cannot be changed safely in a test, so the
-    /// test runs itself again as a child process with a variable set.
-    #[tokio::test]
-    async fn the_process_environment_is_read_at_each_load() {
-        const CHILD: &str = "MICRO_CONFIG_ENV_TEST__DEMO__GREETING";
-        if std::env::var_os(CHILD).is_some() {
-            let backend = EnvBackend::new("MICRO_CONFIG_ENV_TEST");
-            let doc = backend.load("demo").await.expect("load").expect("doc");
-            assert_eq!(doc.value(), &json!({"greeting": "hi from the environment"}));
-            return;
-        }
-        let exe = std::env::current_exe().expect("test binary");
-        let output = std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "backend::env::tests::the_process_environment_is_read_at_each_load",
-            ])
-            .env(CHILD, "hi from the environment")
-            .output()
-            .expect("run the child");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(stdout.contains("1 passed"), "the child ran the test: {stdout}");
-    }
-
-    #[tokio::test]
-    async fn a_variable_nested_too_deep_is_an_error_not_a_stack_overflow() {
-        let var = format!("MICRO__DEMO{}", "__A".repeat(40_000));
-        let backend = EnvBackend::from_vars("MICRO", [(var, "1".to_owned())]);
-        let err = backend.load("demo").await.expect_err("too deep");
-        assert!(err.to_string().contains("40000 keys deep; at most 32"), "{err}");
-    }
-}
+mod tests;

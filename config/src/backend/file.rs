@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::document::check_name;
-use crate::{ChangeSender, ConfigBackend, Document, LoadError, Location, Origin, Source, WatchGuard};
+use crate::{ChangeSender, ConfigBackend, Document, LoadError, Origin, WatchGuard, yaml};
 
 mod single;
 #[cfg(test)]
@@ -180,8 +180,21 @@ impl ConfigBackend for FileBackend {
 
     async fn load(&self, name: &str) -> Result<Option<Document>, LoadError> {
         check_name(name)?;
-        // Configuration files are small (and capped); reading them inline
-        // costs less than handing the read to a blocking thread.
+        // A file system can be slow or hang (a network mount), and a file
+        // can hold 10 MiB of YAML: reading and parsing run on a blocking
+        // thread, so the runtime's workers keep serving meanwhile.
+        let (backend, name) = (self.clone(), name.to_owned());
+        tokio::task::spawn_blocking(move || backend.load_blocking(&name))
+            .await
+            .map_err(|err| LoadError::Panicked {
+                message: format!("reading {}: {err}", self.path.display()),
+            })?
+    }
+}
+
+impl FileBackend {
+    /// [`ConfigBackend::load`], on the calling thread.
+    fn load_blocking(&self, name: &str) -> Result<Option<Document>, LoadError> {
         if self.is_single_file() {
             let Some(text) = read_text(&self.path)? else {
                 return Ok(None);
@@ -238,26 +251,5 @@ fn read_text(path: &Path) -> Result<Option<String>, LoadError> {
     if bytes.len() as u64 > FileBackend::MAX_FILE_SIZE {
         return Err(too_large(bytes.len() as u64));
     }
-    String::from_utf8(bytes).map(Some).map_err(|err| {
-        let valid = err.as_bytes().get(..err.utf8_error().valid_up_to()).unwrap_or_default();
-        LoadError::Syntax {
-            at: Source {
-                origin: Origin::File(path.to_owned()),
-                location: Some(location_at(valid)),
-            },
-            message: "the file is not valid UTF-8".to_owned(),
-        }
-    })
-}
-
-/// The line and column just after the valid UTF-8 text `before`.
-fn location_at(before: &[u8]) -> Location {
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
-    let column = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
-        .chars()
-        .count();
-    Location {
-        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
-        column: column + 1,
-    }
+    yaml::decode(bytes, &Origin::File(path.to_owned())).map(Some)
 }

@@ -1,9 +1,9 @@
 //! Typing a site tree, and the checks types alone cannot make: unknown keys
-//! (with a "did you mean" hint) and bounds.
+//! (with a "did you mean" hint), the range of every number (`limits.rs`),
+//! log levels (`level.rs`) and the values that must agree with each other.
 
-use std::time::Duration;
-
-use super::{DEFAULTS_ORIGIN, MAX_BOUND, SiteConfig};
+use super::limits::{LIMITS, limit_of};
+use super::{DEFAULTS_ORIGIN, SiteConfig, level};
 use crate::snapshot::segment_key;
 use crate::{LoadError, Origin, Source, Value};
 
@@ -34,32 +34,19 @@ impl SiteConfig {
         let site: Self = serde_path_to_error::deserialize(tree).map_err(|err| {
             let keys: Vec<String> = err.path().iter().filter_map(segment_key).collect();
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            invalid(&keys, err.into_inner().to_string())
+            // A number too large for its type is out of range as well.
+            let range = limit_of(&keys.join("."))
+                .map(|limit| format!(" ({})", limit.allowed()))
+                .unwrap_or_default();
+            invalid(&keys, format!("{}{range}", err.into_inner()))
         })?;
-        for (path, bound) in site.bounds() {
-            let may_be_zero = matches!(path, "shutdown.pre_drain_delay" | "shutdown.drain_timeout");
-            if bound.is_zero() && !may_be_zero {
-                let keys: Vec<&str> = path.split('.').collect();
-                return Err(invalid(
-                    &keys,
-                    "must be longer than 0s: nothing could finish within it".into(),
-                ));
-            }
-            if bound > MAX_BOUND {
-                let keys: Vec<&str> = path.split('.').collect();
-                let bound = humantime_serde::re::humantime::format_duration(bound);
-                return Err(invalid(
-                    &keys,
-                    format!("{bound} is longer than the longest bound allowed, 1 day"),
-                ));
+        for limit in LIMITS {
+            if let Some(message) = limit.check(&site) {
+                let keys: Vec<&str> = limit.path.split('.').collect();
+                return Err(invalid(&keys, message));
             }
         }
-        if site.logging.buffer_lines == 0 {
-            return Err(invalid(
-                &["logging", "buffer_lines"],
-                "must be at least 1: no line could be written".into(),
-            ));
-        }
+        level::check(&site.logging.level).map_err(|message| invalid(&["logging", "level"], message))?;
         if site.admin.enabled && site.admin.token.len() < 16 {
             return Err(invalid(
                 &["admin", "token"],
@@ -75,38 +62,19 @@ impl SiteConfig {
                 ),
             ));
         }
-        if site.http.body_limit.bytes() == 0 {
-            return Err(invalid(&["http", "body_limit"], "must be more than 0 bytes".into()));
-        }
         if site.shutdown.total < site.shutdown.pre_drain_delay {
             return Err(invalid(
                 &["shutdown", "total"],
                 "is shorter than shutdown.pre_drain_delay: the drain could never start".into(),
             ));
         }
+        if site.config.load_timeout >= site.actors.call_timeout {
+            return Err(invalid(
+                &["config", "load_timeout"],
+                "must be shorter than actors.call_timeout: a reload's caller waits that long for its answer".into(),
+            ));
+        }
         Ok(site)
-    }
-
-    /// Every bound, with its key path under the site document.
-    fn bounds(&self) -> [(&'static str, Duration); 16] {
-        [
-            ("http.header_read_timeout", self.http.header_read_timeout),
-            ("http.request_timeout", self.http.request_timeout),
-            ("startup.timeout", self.startup.timeout),
-            ("startup.init_timeout", self.startup.init_timeout),
-            ("shutdown.total", self.shutdown.total),
-            ("shutdown.pre_drain_delay", self.shutdown.pre_drain_delay),
-            ("shutdown.drain_timeout", self.shutdown.drain_timeout),
-            ("shutdown.finish_timeout", self.shutdown.finish_timeout),
-            ("shutdown.actor_stop_timeout", self.shutdown.actor_stop_timeout),
-            ("shutdown.flush_timeout", self.shutdown.flush_timeout),
-            ("actors.call_timeout", self.actors.call_timeout),
-            ("health.interval", self.health.interval),
-            ("health.timeout", self.health.timeout),
-            ("supervision.backoff_initial", self.supervision.backoff_initial),
-            ("supervision.backoff_max", self.supervision.backoff_max),
-            ("supervision.restart_window", self.supervision.restart_window),
-        ]
     }
 }
 
@@ -200,7 +168,7 @@ mod tests {
         assert!(!err.to_string().contains("did you mean"), "{err}");
         assert!(
             err.to_string()
-                .contains("known here: actors, admin, health, http, logging, shutdown, startup, supervision"),
+                .contains("known here: actors, admin, config, health, http, logging, shutdown, startup, supervision"),
             "{err}"
         );
     }
@@ -210,7 +178,88 @@ mod tests {
         let err = type_site(&serde_json::json!({"startup": {"timeout": "500000000000y"}})).expect_err("too long");
         let text = err.to_string();
         assert!(text.starts_with("t (in memory): site.startup.timeout: "), "{text}");
-        assert!(text.contains("longer than the longest bound allowed, 1 day"), "{text}");
+        assert!(text.contains("out of range (allowed: 1ms to 1day)"), "{text}");
+    }
+
+    #[test]
+    fn a_number_out_of_range_names_its_key_and_the_range() {
+        for (overrides, path, range) in [
+            (
+                serde_json::json!({"logging": {"buffer_lines": 100_000_000_000_u64}}),
+                "site.logging.buffer_lines",
+                "allowed: 1 to 1000000",
+            ),
+            (
+                serde_json::json!({"logging": {"buffer_lines": u64::MAX}}),
+                "site.logging.buffer_lines",
+                "allowed: 1 to 1000000",
+            ),
+            (
+                serde_json::json!({"logging": {"buffer_lines": 0}}),
+                "site.logging.buffer_lines",
+                "allowed: 1 to 1000000",
+            ),
+            (
+                serde_json::json!({"http": {"backlog": 4_000_000_000_u32}}),
+                "site.http.backlog",
+                "allowed: 1 to 65535",
+            ),
+            (
+                serde_json::json!({"http": {"body_limit": "2GiB"}}),
+                "site.http.body_limit",
+                "allowed: 1B to 1GiB",
+            ),
+            (
+                serde_json::json!({"http": {"request_timeout": "0s"}}),
+                "site.http.request_timeout",
+                "allowed: 1ms to 1day",
+            ),
+            (
+                serde_json::json!({"supervision": {"max_restarts": 1_000_000}}),
+                "site.supervision.max_restarts",
+                "allowed: 0 to 10000",
+            ),
+            (
+                serde_json::json!({"config": {"load_timeout": "1h"}}),
+                "site.config.load_timeout",
+                "allowed: 10ms to 10m",
+            ),
+        ] {
+            let text = type_site(&overrides).expect_err("out of range").to_string();
+            assert!(text.starts_with(&format!("t (in memory): {path}: ")), "{text}");
+            assert!(text.contains(&format!("is out of range ({range})")), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_number_too_large_for_its_type_names_the_range_too() {
+        let text = type_site(&serde_json::json!({"http": {"port": 70000}}))
+            .expect_err("too large")
+            .to_string();
+        assert!(text.starts_with("t (in memory): site.http.port: "), "{text}");
+        assert!(text.ends_with("(allowed: 0 to 65535)"), "{text}");
+    }
+
+    #[test]
+    fn a_load_timeout_not_shorter_than_the_call_timeout_is_refused() {
+        let overrides = serde_json::json!({"config": {"load_timeout": "5s"}, "actors": {"call_timeout": "5s"}});
+        let text = type_site(&overrides).expect_err("too long").to_string();
+        assert!(
+            text.starts_with("t (in memory): site.config.load_timeout: must be shorter than actors.call_timeout"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_log_level_that_is_a_bare_word_but_no_level_is_refused() {
+        let text = type_site(&serde_json::json!({"logging": {"level": "loudest"}}))
+            .expect_err("no level")
+            .to_string();
+        assert!(
+            text.starts_with("t (in memory): site.logging.level: `loudest` is not a level; did you mean `"),
+            "{text}"
+        );
+        type_site(&serde_json::json!({"logging": {"level": "INFO,loudest=debug"}})).expect("a target with a level");
     }
 
     #[test]
@@ -218,7 +267,7 @@ mod tests {
         let site =
             type_site(&serde_json::json!({"shutdown": {"drain_timeout": "250ms"}, "http": {"body_limit": "1 MiB"}}))
                 .expect("valid");
-        assert_eq!(site.shutdown.drain_timeout, Duration::from_millis(250));
+        assert_eq!(site.shutdown.drain_timeout, std::time::Duration::from_millis(250));
         assert_eq!(site.http.body_limit.bytes(), 1 << 20);
     }
 

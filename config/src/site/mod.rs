@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 mod bytes;
 mod check;
+mod level;
+mod limits;
 
 use crate::{Origin, Value, value, yaml};
 
@@ -70,6 +72,25 @@ pub struct SiteConfig {
     pub supervision: SupervisionConfig,
     /// Bounds on talking to actors.
     pub actors: ActorsConfig,
+    /// Bounds on loading configuration at reload.
+    pub config: LoadingConfig,
+}
+
+/// `site.config`: loading the configuration itself.
+///
+/// ```
+/// let config = micro_config::SiteConfig::default().config;
+/// assert_eq!(config.load_timeout, std::time::Duration::from_secs(3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LoadingConfig {
+    /// Bound on loading a reload's candidate from the backend (every
+    /// document, validation included); past it the reload is rejected and
+    /// the configuration in force stays. Shorter than `actors.call_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub load_timeout: Duration,
 }
 
 /// `site.admin`.
