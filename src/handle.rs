@@ -236,7 +236,9 @@ impl ServiceHandle {
     }
 
     /// Waits until the run ends and returns how it ended, with the shutdown
-    /// report; fails when `bound` passes first.
+    /// report; fails when `bound` passes first. Called while no run is under
+    /// way, it answers at once with how the last run ended (to wait for a
+    /// run about to start, wait for it to be running first).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -298,6 +300,7 @@ impl ServiceHandle {
     }
 
     /// Waits until the run has ended; fails when `bound` passes first.
+    /// Called while no run is under way, it answers at once when one ran.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
