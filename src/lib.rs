@@ -70,7 +70,7 @@ pub use micro_actors::{BindError, BoxError, CallbackError, Changes, LogError, Sh
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};
 pub use micro_config::PreloadedConfig;
 pub use phases::{LifecyclePhase, ShutdownPhase, StartupPhase};
-pub use report::{ShutdownReport, StopCause};
+pub use report::{PreDrainEnd, PreDrainReport, ShutdownReport, StopCause};
 pub use resources::Resources;
 pub use restart::RestartPolicy;
 pub use service::Service;

@@ -51,6 +51,9 @@ pub struct ShutdownReport {
     /// Each phase that ran (`unready`, `drain`, `finish`, `flush`, `stop`)
     /// with how long it took, in order.
     pub phases: Vec<(crate::ShutdownPhase, Duration)>,
+    /// How long the listener kept serving after readiness turned 503, when
+    /// it was open.
+    pub pre_drain: Option<PreDrainReport>,
     /// What the drain did, when the listener was open.
     pub drain: Option<DrainReport>,
     /// Finish callbacks and workers that failed, panicked or did not stop in
@@ -77,6 +80,9 @@ impl fmt::Display for ShutdownReport {
         if !phases.is_empty() {
             write!(f, ": {}", phases.join(", "))?;
         }
+        if let Some(pre_drain) = &self.pre_drain {
+            write!(f, "; pre-drain: {pre_drain}")?;
+        }
         if let Some(drain) = &self.drain {
             write!(f, "; drain: {drain}")?;
         }
@@ -87,5 +93,63 @@ impl fmt::Display for ShutdownReport {
             write!(f, "; killed: {}", self.killed.join(", "))?;
         }
         Ok(())
+    }
+}
+
+/// What the pre-drain did: between readiness turning 503 and the listener
+/// closing, the service served whatever still came.
+///
+/// ```
+/// use micro::{PreDrainEnd, PreDrainReport};
+/// use std::time::Duration;
+/// let report = PreDrainReport { waited: Duration::from_millis(1200), served: 340, end: PreDrainEnd::Quiet(Duration::from_secs(1)) };
+/// assert_eq!(report.to_string(), "served 340 requests in 1.20s after unready, until none came for 1s (site.shutdown.quiet_period)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreDrainReport {
+    /// How long it kept serving.
+    pub waited: Duration,
+    /// Requests that came meanwhile (probes and `/metrics` not counted).
+    pub served: u64,
+    /// Why it ended.
+    pub end: PreDrainEnd,
+}
+
+/// Why the pre-drain ended.
+///
+/// ```
+/// assert_eq!(micro::PreDrainEnd::Max(std::time::Duration::from_secs(8)).to_string(), "its bound of 8s (site.shutdown.pre_drain_max)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PreDrainEnd {
+    /// No request had come for `site.shutdown.quiet_period`.
+    Quiet(Duration),
+    /// It reached `site.shutdown.pre_drain_max` (or what `shutdown.total`
+    /// left it before the drain's own bound).
+    Max(Duration),
+}
+
+impl fmt::Display for PreDrainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = match self.end {
+            PreDrainEnd::Quiet(quiet) => format!("none came for {} (site.shutdown.quiet_period)", humantime(quiet)),
+            max @ PreDrainEnd::Max(_) => max.to_string(),
+        };
+        write!(
+            f,
+            "served {} requests in {} after unready, until {end}",
+            self.served,
+            humantime(self.waited)
+        )
+    }
+}
+
+impl fmt::Display for PreDrainEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Quiet(quiet) => write!(f, "no request for {} (site.shutdown.quiet_period)", humantime(*quiet)),
+            Self::Max(max) => write!(f, "its bound of {} (site.shutdown.pre_drain_max)", humantime(*max)),
+        }
     }
 }

@@ -39,7 +39,7 @@ pub mod worker;
 pub use callback::{BoxError, Callback, CallbackActor, CallbackError, CallbackMsg, Changes};
 pub use config::{ConfigActor, ConfigMsg, ConfigState, ReloadError, ReloadReport};
 pub use http::{
-    BindError, DrainReport, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg, InFlight, Listen, Readiness,
+    BindError, DrainReport, HttpActor, HttpArgs, HttpLayers, HttpLimits, HttpMsg, InFlight, Listen, Readiness, Traffic,
 };
 pub use logger::{BoxedLayer, LogError, LogFormat, LogOutput, LogSettings, LoggerActor, LoggerMsg};
 pub use worker::{Shutdown, Worker, WorkerActor, WorkerEnd, WorkerMsg, WorkerState};

@@ -19,6 +19,7 @@
 mod blueprint;
 mod children;
 mod force;
+mod pre_drain;
 mod reload;
 mod shutdown;
 mod startup;
@@ -225,7 +226,7 @@ impl Actor for Supervisor {
             startup_deadline: now + bound,
             addr: None,
             readiness: Readiness::default(),
-            in_flight: InFlight::default(),
+            in_flight: InFlight::not_counting(&pre_drain::NOT_TRAFFIC),
             exit: None,
             report: ShutdownReport::default(),
             stop_signals: 0,

@@ -92,6 +92,7 @@ impl SupervisorState {
 
     pub(super) fn shutdown_done(&mut self, myself: &ActorRef<SupervisorMsg>, partial: ShutdownReport) {
         self.enter_shutdown_phase(None);
+        self.report.pre_drain = partial.pre_drain;
         self.report.drain = partial.drain;
         self.report.callbacks_failed = partial.callbacks_failed;
         myself.stop(None);
@@ -175,11 +176,12 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     for (_, http) in &listeners {
         let _ = http.cast(HttpMsg::SetReady(false));
     }
-    let delay = plan.site.shutdown.pre_drain_delay;
-    if !listeners.is_empty() && !delay.is_zero() {
-        // Load balancers see the 503 and stop sending before the listener closes.
-        tracing::info!(target: "micro", "not ready; draining in {} (site.shutdown.pre_drain_delay)", humantime(delay));
-        tokio::time::sleep(delay).await;
+    if children.http(ChildId::Http).is_some() {
+        // Balancers see the 503 and take the instance out; what they still
+        // send meanwhile is served, each HTTP/1 answer closing its connection.
+        let pre_drain = super::pre_drain::wait(plan.in_flight.traffic(), &plan.site).await;
+        tracing::info!(target: "micro", "pre-drain: {pre_drain}");
+        report.pre_drain = Some(pre_drain);
     }
 
     phase(ShutdownPhase::Drain);

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 
 pub use layers::{HttpLayers, with_layers};
 pub use server::DrainReport;
-pub use state::{InFlight, InFlightGuard, Readiness};
+pub use state::{InFlight, InFlightGuard, Readiness, Traffic};
 
 use server::Server;
 

@@ -1,8 +1,9 @@
-//! Shared HTTP state read on the request path without messages: readiness
-//! and the in-flight request count.
+//! Shared HTTP state read on the request path without messages: readiness,
+//! the in-flight request count, and when requests last arrived.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
 /// read by the health routes with one atomic load.
@@ -44,7 +45,8 @@ impl Readiness {
 }
 
 /// Counts requests being handled. A guard per request decrements on drop,
-/// so cancelled requests count down too.
+/// so cancelled requests count down too. It also carries the service's
+/// [`Traffic`]: when requests last arrived, for the pre-drain.
 ///
 /// ```
 /// let in_flight = micro_actors::InFlight::default();
@@ -54,9 +56,40 @@ impl Readiness {
 /// assert_eq!(in_flight.current(), 0);
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct InFlight(Arc<AtomicUsize>);
+pub struct InFlight(Arc<AtomicUsize>, Traffic);
 
 impl InFlight {
+    /// An in-flight count whose [`Traffic`] does not count requests to
+    /// `paths` (probes and scrapes, which keep coming from the balancer
+    /// and the monitoring after the service turned unready).
+    ///
+    /// ```
+    /// let in_flight = micro_actors::InFlight::not_counting(&["/health/ready"]);
+    /// in_flight.traffic().arrived("/health/ready");
+    /// assert_eq!(in_flight.traffic().arrivals(), 0);
+    /// in_flight.traffic().arrived("/orders");
+    /// assert_eq!(in_flight.traffic().arrivals(), 1);
+    /// ```
+    #[must_use]
+    pub fn not_counting(paths: &[&str]) -> Self {
+        let traffic = Traffic(Arc::new(TrafficState {
+            exempt: paths.iter().map(|path| (*path).to_owned()).collect(),
+            ..TrafficState::default()
+        }));
+        Self(Arc::default(), traffic)
+    }
+
+    /// When requests arrive, and whether the service is winding down.
+    ///
+    /// ```
+    /// let in_flight = micro_actors::InFlight::default();
+    /// assert!(!in_flight.traffic().is_winding_down());
+    /// ```
+    #[must_use]
+    pub fn traffic(&self) -> &Traffic {
+        &self.1
+    }
+
     /// Requests being handled now, across every clone.
     ///
     /// ```
@@ -88,6 +121,111 @@ impl InFlight {
     pub fn enter(&self) -> InFlightGuard {
         self.0.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(Arc::clone(&self.0))
+    }
+}
+
+/// When requests arrive, read by the shutdown's pre-drain without a
+/// message: it waits until none has come for a quiet period. Once winding
+/// down, every HTTP/1 answer carries `Connection: close`, so a keep-alive
+/// client reconnects (through its balancer, elsewhere) instead of sending
+/// on a connection the drain will close.
+///
+/// ```
+/// let traffic = micro_actors::InFlight::default().traffic().clone();
+/// assert_eq!(traffic.idle_for(), None, "nothing arrived yet");
+/// traffic.arrived("/orders");
+/// assert!(traffic.idle_for().is_some());
+/// traffic.wind_down();
+/// assert!(traffic.is_winding_down());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Traffic(Arc<TrafficState>);
+
+#[derive(Debug)]
+struct TrafficState {
+    /// What arrival times are counted from.
+    origin: Instant,
+    /// Milliseconds after `origin` of the last arrival, plus one (0: none).
+    last: AtomicU64,
+    arrivals: AtomicU64,
+    winding_down: AtomicBool,
+    /// Paths whose requests are not traffic.
+    exempt: Vec<String>,
+}
+
+impl Default for TrafficState {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+            arrivals: AtomicU64::new(0),
+            winding_down: AtomicBool::new(false),
+            exempt: Vec::new(),
+        }
+    }
+}
+
+impl Traffic {
+    /// Records a request to `path` (unless the path is exempt).
+    ///
+    /// ```
+    /// let traffic = micro_actors::InFlight::default().traffic().clone();
+    /// traffic.arrived("/orders");
+    /// assert_eq!(traffic.arrivals(), 1);
+    /// ```
+    pub fn arrived(&self, path: &str) {
+        let state = &self.0;
+        if state.exempt.iter().any(|exempt| exempt == path) {
+            return;
+        }
+        let millis = u64::try_from(state.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        state.last.fetch_max(millis + 1, Ordering::AcqRel);
+        state.arrivals.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Requests counted so far.
+    ///
+    /// ```
+    /// assert_eq!(micro_actors::InFlight::default().traffic().arrivals(), 0);
+    /// ```
+    #[must_use]
+    pub fn arrivals(&self) -> u64 {
+        self.0.arrivals.load(Ordering::Acquire)
+    }
+
+    /// How long since the last request counted (to the millisecond);
+    /// `None` when none came yet.
+    ///
+    /// ```
+    /// let traffic = micro_actors::InFlight::default().traffic().clone();
+    /// traffic.arrived("/");
+    /// assert!(traffic.idle_for().unwrap() < std::time::Duration::from_secs(60));
+    /// ```
+    #[must_use]
+    pub fn idle_for(&self) -> Option<Duration> {
+        let last = self.0.last.load(Ordering::Acquire).checked_sub(1)?;
+        Some(self.0.origin.elapsed().saturating_sub(Duration::from_millis(last)))
+    }
+
+    /// From now on, HTTP/1 answers carry `Connection: close`.
+    ///
+    /// ```
+    /// let traffic = micro_actors::InFlight::default().traffic().clone();
+    /// traffic.wind_down();
+    /// assert!(traffic.is_winding_down());
+    /// ```
+    pub fn wind_down(&self) {
+        self.0.winding_down.store(true, Ordering::Release);
+    }
+
+    /// Whether [`wind_down`](Self::wind_down) was called.
+    ///
+    /// ```
+    /// assert!(!micro_actors::InFlight::default().traffic().is_winding_down());
+    /// ```
+    #[must_use]
+    pub fn is_winding_down(&self) -> bool {
+        self.0.winding_down.load(Ordering::Acquire)
     }
 }
 

@@ -71,6 +71,10 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let id = self.duties.ids.as_ref().map(|ids| ids.assign(request.headers_mut()));
         let guard = self.in_flight.enter();
+        let traffic = self.in_flight.traffic();
+        traffic.arrived(request.uri().path());
+        // HTTP/2 and later close with GOAWAY; the header is HTTP/1's.
+        let close = traffic.is_winding_down() && request.version() <= http::Version::HTTP_11;
         let span = if self.duties.trace {
             request_span(&request)
         } else {
@@ -94,6 +98,7 @@ where
             catch_panic: self.duties.catch_panic,
             span,
             started,
+            close,
         }
     }
 }
@@ -111,6 +116,8 @@ pin_project_lite::pin_project! {
         span: tracing::Span,
         // When the request started, while its span is enabled.
         started: Option<Instant>,
+        // Answer with `Connection: close` (winding down).
+        close: bool,
     }
 }
 
@@ -147,6 +154,11 @@ where
         }
         if let Some(id) = this.id.take() {
             echo(response.headers_mut(), id);
+        }
+        if *this.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         let guard = this.guard.take();
         Poll::Ready(Ok(response.map(|body| GuardedBody { body, _guard: guard })))

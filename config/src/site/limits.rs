@@ -127,6 +127,18 @@ pub(crate) const LIMITS: &[Limit] = &[
         max: DAY,
     },
     Limit {
+        path: "shutdown.quiet_period",
+        get: |s| Amount::Time(s.shutdown.quiet_period),
+        min: ms(10),
+        max: secs(10 * 60),
+    },
+    Limit {
+        path: "shutdown.pre_drain_max",
+        get: |s| Amount::Time(s.shutdown.pre_drain_max),
+        min: ZERO,
+        max: DAY,
+    },
+    Limit {
         path: "shutdown.pre_drain_delay",
         get: |s| Amount::Time(s.shutdown.pre_drain_delay),
         min: ZERO,

@@ -290,7 +290,14 @@ pub struct ShutdownConfig {
     /// Bound on the whole shutdown, all phases together.
     #[serde(with = "humantime_serde")]
     pub total: Duration,
-    /// Time between readiness turning 503 and the listener closing.
+    /// The pre-drain ends once no request has come for this long.
+    #[serde(with = "humantime_serde")]
+    pub quiet_period: Duration,
+    /// The pre-drain ends at this bound, whatever the traffic.
+    #[serde(with = "humantime_serde")]
+    pub pre_drain_max: Duration,
+    /// The least time between readiness turning 503 and the listener
+    /// closing, whatever the traffic.
     #[serde(with = "humantime_serde")]
     pub pre_drain_delay: Duration,
     /// Bound on waiting for in-flight requests after the listener closed.

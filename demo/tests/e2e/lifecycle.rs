@@ -92,7 +92,8 @@ fn readiness_and_liveness_answer_200_while_running() {
 }
 
 fn stop_with_a_request_in_flight(signal: Signal) {
-    let mut demo = Demo::new().start();
+    // No pre-drain: the request is still in flight when the drain begins.
+    let mut demo = Demo::new().env("MICRO__SITE__SHUTDOWN__PRE_DRAIN_MAX", "0s").start();
     // In flight until the test sends the rest of its body: the server has
     // read its headers and runs its handler, which waits for the body.
     let mut request = TcpStream::connect(demo.addr.expect("listening")).expect("connect");
@@ -159,7 +160,8 @@ fn a_port_in_use_exits_69_with_a_clear_message() {
 /// A second `signal` while the drain waits on a request: exit `code` at
 /// once, the drain cut short.
 fn a_second_stop_signal_while_draining_exits_at_once(signal: Signal, code: i32) {
-    let mut demo = Demo::new().start();
+    // No pre-drain: the second signal comes while the drain waits.
+    let mut demo = Demo::new().env("MICRO__SITE__SHUTDOWN__PRE_DRAIN_MAX", "0s").start();
     let url = demo.url("/sleep/60000");
     let request = thread::spawn(move || std::panic::catch_unwind(|| support::get(&url)));
     demo.wait_for_line("sleeping 60000 ms");
