@@ -125,8 +125,8 @@ pub struct PreDrainReport {
 pub enum PreDrainEnd {
     /// No request had come for `site.shutdown.quiet_period`.
     Quiet(Duration),
-    /// It reached `site.shutdown.pre_drain_max` (or what `shutdown.total`
-    /// left it before the drain's own bound).
+    /// It reached `site.shutdown.pre_drain_max` (at most half of
+    /// `site.shutdown.total`).
     Max(Duration),
 }
 

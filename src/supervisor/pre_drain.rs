@@ -23,13 +23,15 @@ pub(crate) const NOT_TRAFFIC: [&str; 6] = [
     "/grpc.health.v1.Health/Watch",
 ];
 
-/// How long the pre-drain may last: `pre_drain_max`, within what
-/// `shutdown.total` leaves before the drain's own bound, and never under
-/// `pre_drain_delay`.
+/// How long the pre-drain may last: `pre_drain_max`, at most half of
+/// `shutdown.total` (the drain and what follows keep the other half), and
+/// never under `pre_drain_delay`.
 pub(super) fn longest(site: &SiteConfig) -> Duration {
     let shutdown = &site.shutdown;
-    let before_drain = shutdown.total.saturating_sub(shutdown.drain_timeout);
-    shutdown.pre_drain_max.min(before_drain).max(shutdown.pre_drain_delay)
+    shutdown
+        .pre_drain_max
+        .min(shutdown.total / 2)
+        .max(shutdown.pre_drain_delay)
 }
 
 /// Serves on until the traffic is quiet or the bound is reached; from its
@@ -72,11 +74,11 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_pre_drain_leaves_the_drain_its_bound_within_the_total_but_never_cuts_the_fixed_delay() {
+    fn the_longest_pre_drain_takes_at_most_half_the_total_but_never_cuts_the_fixed_delay() {
         let defaults = site(&serde_json::json!({}));
         assert_eq!(longest(&defaults), Duration::from_secs(8));
-        let tight = site(&serde_json::json!({"total": "21s", "drain_timeout": "20s", "pre_drain_max": "8s"}));
-        assert_eq!(longest(&tight), Duration::from_secs(1));
+        let tight = site(&serde_json::json!({"total": "4s", "pre_drain_max": "8s"}));
+        assert_eq!(longest(&tight), Duration::from_secs(2));
         let fixed = site(&serde_json::json!({"pre_drain_delay": "9s"}));
         assert_eq!(longest(&fixed), Duration::from_secs(9));
     }

@@ -315,6 +315,7 @@ async fn serve(
             request_timeout: site.http.request_timeout,
             body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
             backlog: site.http.backlog,
+            quiet_period: site.shutdown.quiet_period,
         },
         layers: HttpLayers::from(&site.http),
         readiness,

@@ -127,6 +127,10 @@ pub struct HttpLimits {
     /// Completed connections the kernel queues until accepted (capped by
     /// `net.core.somaxconn`); past it new clients wait for a SYN retry.
     pub backlog: u32,
+    /// A connection accepted before the listener closed, whose first byte
+    /// had not come yet, is still served if the byte comes within this long
+    /// of the close (its client sent a request it will not see refused).
+    pub quiet_period: Duration,
 }
 
 impl Default for HttpLimits {
@@ -136,6 +140,7 @@ impl Default for HttpLimits {
             request_timeout: Duration::from_secs(30),
             body_limit: 2 * 1024 * 1024,
             backlog: 1024,
+            quiet_period: Duration::from_secs(1),
         }
     }
 }
@@ -342,14 +347,14 @@ impl HttpState {
             }
         };
         let (limits, switches, in_flight) = (args.limits, args.layers, self.in_flight.clone());
-        let (wait, header_timeout) = (limits.header_read_timeout, switches.header_timeout);
+        let header_timeout = switches.header_timeout;
         // One stack type per server, chosen here, not a toggle per request.
         let server = if switches.wrap_router() {
             let service = layers::with_layers(args.router, limits, switches, in_flight.clone());
-            Server::start(listener, service, wait, in_flight, header_timeout)
+            Server::start(listener, service, limits, in_flight, header_timeout)
         } else {
             let service = layers::tracked(args.router, limits, switches, in_flight.clone());
-            Server::start(listener, service, wait, in_flight, header_timeout)
+            Server::start(listener, service, limits, in_flight, header_timeout)
         }
         .map_err(bind_error)?;
         let bound = server.addr;

@@ -26,7 +26,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::Service;
 
-use super::InFlight;
+use super::{HttpLimits, InFlight};
 
 /// What a drain did.
 ///
@@ -95,26 +95,33 @@ impl Server {
     pub(super) fn start(
         listener: TcpListener,
         service: impl Serves,
-        header_read_timeout: Duration,
+        limits: HttpLimits,
         in_flight: InFlight,
         header_timeout: bool,
     ) -> std::io::Result<Self> {
+        let header_read_timeout = limits.header_read_timeout;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        if header_timeout {
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-        } else {
-            builder.http1().header_read_timeout(None);
-        }
+        let builder = |keep_alive| {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().keep_alive(keep_alive);
+            if header_timeout {
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout);
+            } else {
+                builder.http1().header_read_timeout(None);
+            }
+            Arc::new(builder)
+        };
         let accept = Accept {
             listener,
             service,
-            builder: Arc::new(builder),
+            builder: builder(true),
+            last_call: builder(false),
             header_read_timeout,
+            quiet_period: limits.quiet_period,
             in_flight,
         };
         Ok(Self {
@@ -156,7 +163,11 @@ struct Accept<S> {
     listener: TcpListener,
     service: S,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    /// For a connection whose first byte came after the listener closed:
+    /// one HTTP/1 request served, then closed.
+    last_call: Arc<auto::Builder<TokioExecutor>>,
     header_read_timeout: Duration,
+    quiet_period: Duration,
     in_flight: InFlight,
 }
 
@@ -182,8 +193,15 @@ impl<S: Serves> Accept<S> {
                 },
             }
         };
-        drop(self.listener);
         let _ = closing.send(true);
+        // Connections the kernel completed before the close are served (their
+        // first byte within the quiet period), not reset with the listener:
+        // taken with accept(2) itself until none is left, as the runtime's
+        // accept answers only once it has seen the socket readable.
+        for stream in backlog(&self.listener) {
+            connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
+        }
+        drop(self.listener);
 
         let started = Instant::now();
         let at_close = self.in_flight.current();
@@ -207,32 +225,69 @@ impl<S: Serves> Accept<S> {
     }
 
     /// Serves one connection. A client that connects and sends nothing
-    /// holds no connection past the header read timeout, nor past the
-    /// moment the server closes.
+    /// holds no connection past the header read timeout, nor past a quiet
+    /// period after the server closes: a client that connected before the
+    /// close and sends its request at once is answered, not dropped.
     fn serve(
         &self,
         stream: TcpStream,
         watcher: Watcher,
         mut closed: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let builder = Arc::clone(&self.builder);
+        let (builder, last_call) = (Arc::clone(&self.builder), Arc::clone(&self.last_call));
         let service = TowerToHyperService::new(self.service.clone());
-        let wait = self.header_read_timeout;
+        let (wait, grace) = (self.header_read_timeout, self.quiet_period);
+        let traffic = self.in_flight.traffic().clone();
         async move {
-            let mut first = [0_u8; 1];
-            let spoke = tokio::select! {
-                peeked = tokio::time::timeout(wait, stream.peek(&mut first)) => matches!(peeked, Ok(Ok(1..))),
-                _ = closed.wait_for(|closed| *closed) => false,
+            let spoke = {
+                let mut first = [0_u8; 1];
+                let first_byte = tokio::time::timeout(wait, stream.peek(&mut first));
+                tokio::pin!(first_byte);
+                let close = async {
+                    let _ = closed.wait_for(|closed| *closed).await;
+                };
+                tokio::select! {
+                    peeked = &mut first_byte => matches!(peeked, Ok(Ok(1..))),
+                    () = close => {
+                        matches!(tokio::time::timeout(grace, first_byte).await, Ok(Ok(Ok(1..))))
+                    }
+                }
             };
             if !spoke {
                 return;
             }
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(err) = watcher.watch(connection).await {
+            let served = if *closed.borrow() || traffic.is_winding_down() {
+                // Winding down, each answer closes its connection anyway; and
+                // a graceful shutdown could close it before reading the
+                // request its client already sent: serve that one, then
+                // close, unwatched (the drain waits for it within its bound).
+                last_call
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await
+            } else {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                watcher.watch(connection).await
+            };
+            if let Err(err) = served {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
         }
     }
+}
+
+/// The connections waiting in `listener`'s accept queue now.
+fn backlog(listener: &TcpListener) -> Vec<TcpStream> {
+    use std::os::fd::AsFd as _;
+    let Ok(fd) = listener.as_fd().try_clone_to_owned() else {
+        return Vec::new();
+    };
+    let listener = std::net::TcpListener::from(fd);
+    std::iter::from_fn(|| listener.accept().ok())
+        .filter_map(|(stream, _)| {
+            stream.set_nonblocking(true).ok()?;
+            TcpStream::from_std(stream).ok()
+        })
+        .collect()
 }

@@ -317,3 +317,43 @@ fn the_admin_listener_is_drained_not_aborted() {
     assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
     demo.wait_for_line("admin listener drained in ");
 }
+
+#[test]
+fn an_idle_service_starts_draining_at_once_on_sigterm() {
+    let mut demo = Demo::new().start();
+    demo.signal(Signal::SIGTERM);
+    assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
+    let pre_drain = demo.wait_for_line("pre-drain: ");
+    assert!(
+        pre_drain.contains("served 0 requests in ")
+            && pre_drain.ends_with("until none came for 1s (site.shutdown.quiet_period)"),
+        "{pre_drain}"
+    );
+}
+
+#[test]
+fn after_sigterm_requests_are_served_closing_their_connections_until_none_comes_for_the_quiet_period() {
+    let mut demo = Demo::new().env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "600ms").start();
+    let agent = support::agent();
+    let hello = demo.url("/hello");
+    let before = agent.get(&hello).call().expect("served");
+    assert_eq!(before.header("connection"), None, "kept alive while running");
+
+    demo.signal(Signal::SIGTERM);
+    demo.wait_for_line("stopping micro-demo (SIGTERM)");
+    // The balancer still sends for a while: each request is served, and its
+    // answer closes the connection; readiness says 503 meanwhile.
+    for _ in 0..5 {
+        let response = agent.get(&hello).call().expect("served after unready");
+        assert_eq!((response.status(), response.header("connection")), (200, Some("close")));
+        assert_eq!(support::status(agent.get(&demo.url("/health/ready")).call()), 503);
+    }
+    // Then nothing more: the drain begins a quiet period later.
+    assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
+    let pre_drain = demo.wait_for_line("pre-drain: ");
+    assert!(
+        pre_drain.contains("served 5 requests in ")
+            && pre_drain.ends_with("until none came for 600.0ms (site.shutdown.quiet_period)"),
+        "probes are not traffic: {pre_drain}"
+    );
+}

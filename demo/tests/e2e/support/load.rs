@@ -58,8 +58,13 @@ pub struct Tally {
     /// Connections refused: the listener was closed (nothing sent). A
     /// refused client stops.
     pub refused: usize,
-    /// Request ids whose connection closed before any byte of an answer.
+    /// Request ids whose connection closed before any byte of an answer,
+    /// on a connection that had answered before (kept alive).
     pub unanswered: Vec<String>,
+    /// The same, as the first request of a new connection: a connect the
+    /// kernel completed just as the listener closed, reset unread (a
+    /// client retries it as it would a refused one). A client stops there.
+    pub reset_new: Vec<String>,
     /// Request ids answered in part, then cut: a dropped request.
     pub cut: Vec<String>,
     /// 2xx bodies that must not be served, and bodies older than one the
@@ -91,9 +96,10 @@ impl Tally {
         assert_eq!(self.refused, 0, "connections refused {during}: {}", self.summary());
         self.assert_none_cut_or_wrong(during);
         assert!(
-            self.unanswered.is_empty(),
-            "left unanswered {during}: {:?}; {}",
+            self.unanswered.is_empty() && self.reset_new.is_empty(),
+            "left unanswered {during}: {:?} {:?}; {}",
             self.unanswered,
+            self.reset_new,
             self.summary()
         );
     }
@@ -115,10 +121,11 @@ impl Tally {
     /// The counts, for a failure message or a report.
     pub fn summary(&self) -> String {
         format!(
-            "{} answered {:?}, {} refused, {} unanswered, {} cut, {} wrong bodies, {} errors",
+            "{} answered {:?}, {} refused, {} reset new, {} unanswered, {} cut, {} wrong bodies, {} errors",
             self.answered(),
             self.statuses,
             self.refused,
+            self.reset_new.len(),
             self.unanswered.len(),
             self.cut.len(),
             self.wrong_bodies.len(),
@@ -134,6 +141,7 @@ impl Tally {
         self.refused += other.refused;
         self.wrong_bodies.extend(other.wrong_bodies);
         self.unanswered.extend(other.unanswered);
+        self.reset_new.extend(other.reset_new);
         self.cut.extend(other.cut);
         self.errors.extend(other.errors);
     }
@@ -204,6 +212,7 @@ fn run(addr: SocketAddr, client: usize, path: &str, bodies: &Bodies, stop: &Atom
         let _ = stream.set_nodelay(true);
         let mut reader = BufReader::new(stream.try_clone().expect("a clone of the stream"));
         let mut writer = stream;
+        let mut new = true;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return tally;
@@ -215,6 +224,7 @@ fn run(addr: SocketAddr, client: usize, path: &str, bodies: &Bodies, stop: &Atom
                 tally.unanswered.push(id);
                 break;
             }
+            let first = std::mem::take(&mut new);
             sent.fetch_add(1, Ordering::Relaxed);
             match read_response(&mut reader) {
                 Answer::Complete { status, close, body } => {
@@ -232,6 +242,10 @@ fn run(addr: SocketAddr, client: usize, path: &str, bodies: &Bodies, stop: &Atom
                     if close {
                         break;
                     }
+                }
+                Answer::Nothing if first => {
+                    tally.reset_new.push(id);
+                    return tally;
                 }
                 Answer::Nothing => {
                     tally.unanswered.push(id);
