@@ -9,6 +9,7 @@
 
 mod support;
 
+mod balancer;
 mod cli;
 mod config_errors;
 mod connections;
