@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -18,11 +19,13 @@ use crate::support::{DEADLINE, Demo, Running, poll};
 /// Server slots in the backend: the instances and their replacements.
 const SLOTS: usize = 6;
 
-/// HAProxy with its runtime API on a unix socket; killed when dropped.
+/// HAProxy with its runtime API on a unix socket and its request log sent
+/// here over UDP (it never waits on it); killed when dropped.
 struct Haproxy {
     child: Child,
     front: SocketAddr,
     admin: PathBuf,
+    requests: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,9 +47,10 @@ impl Haproxy {
     fn on(port: u16, servers: &[SocketAddr]) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let admin = dir.path().join("admin.sock");
+        let (log, requests) = log_receiver();
         let mut config = format!(
-            "global\n    stats socket {} level admin\n\
-             defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+            "global\n    stats socket {} level admin\n    log {log} format raw local0\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
              frontend front\n    bind 127.0.0.1:{port}\n    default_backend demos\n\
              backend demos\n    option httpchk GET /health/ready\n    default-server inter 100ms fall 1 rise 1\n",
             admin.display()
@@ -72,6 +76,7 @@ impl Haproxy {
             child,
             front: SocketAddr::from(([127, 0, 0, 1], port)),
             admin,
+            requests,
             _dir: dir,
         };
         // Up once its runtime API answers; ended at once: the port was taken.
@@ -111,7 +116,8 @@ impl Haproxy {
 }
 
 impl Haproxy {
-    /// Stops it and returns what it said (state changes, alerts).
+    /// Stops it and returns what it said (state changes, alerts) and its
+    /// log lines of requests not answered 200.
     fn log(mut self) -> String {
         // SIGUSR1: a soft stop, which writes out what it logged.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), Signal::SIGUSR1);
@@ -124,8 +130,32 @@ impl Haproxy {
         if let Some(mut stderr) = self.child.stderr.take() {
             let _ = stderr.read_to_string(&mut log);
         }
-        log
+        let requests = self.requests.lock().expect("lock");
+        let failed = requests.iter().filter(|line| !line.contains(" 200 "));
+        format!("{log}\n{}", failed.cloned().collect::<Vec<_>>().join("\n"))
     }
+}
+
+/// A UDP socket collecting syslog datagrams, and what it collected.
+fn log_receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let addr = socket.local_addr().expect("addr");
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        let mut buffer = [0_u8; 4096];
+        // Wakes every 100 ms to end once the balancer (and its sink) is gone.
+        while Arc::strong_count(&sink) > 1 {
+            if let Ok(n) = socket.recv(&mut buffer) {
+                let line = String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned();
+                sink.lock().expect("lock").push(line);
+            }
+        }
+    });
+    (addr, lines)
 }
 
 impl Drop for Haproxy {
