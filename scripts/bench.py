@@ -168,6 +168,9 @@ def lifecycle(variants, repeats):
             run["starts"].append((ready - began) * 1e3)
             time.sleep(0.2)
             run["rss"].append(rss_kib(server.pid) / 1024)
+            # Idle: no request for longer than micro's quiet period (1s), so
+            # its pre-drain ends at once, as for any idle service.
+            time.sleep(1.0)
             began = time.perf_counter()
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
@@ -247,6 +250,28 @@ def interval(values):
     return mean, t95(len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
 
 
+def lifecycle_rows(variants_, repeats):
+    """The lifecycle table's lines for bare axum and micro's defaults."""
+    bare_v, micro_v = variants_[0], variants_[3]
+    life = lifecycle([bare_v, micro_v], repeats)
+    flight = {"bare axum": stop_in_flight(bare_v), "micro, production defaults": stop_in_flight(micro_v)}
+    lines = [f"Lifecycle, median of {repeats} starts each:", "",
+             "| | exec → first 200 | SIGTERM → exit, idle (max) | idle RSS | SIGTERM → exit, 16 × /sleep/300 in flight | answered 200 |",
+             "|---|---|---|---|---|---|"]
+    for name in life:
+        l, f = life[name], flight[name]
+        lines.append(f"| {name} | {l['start_ms']:.1f} ms | {l['stop_ms']:.1f} ms ({l['stop_max_ms']:.1f}) "
+                     f"| {l['rss_mib']:.1f} MiB | {f['stop_ms']:.0f} ms | {f['ok']}/{f['of']} |")
+    lm, lb = life["micro, production defaults"], life["bare axum"]
+    lines += ["", f"Ratios micro ÷ bare: exec → ready {lm['start_ratio']:.2f}× (median of ratios paired by start), "
+              f"idle RSS {lm['rss_mib'] / lb['rss_mib']:.2f}×."]
+    return lines
+
+
+def print_lifecycle(variants_, repeats):
+    print("\n".join(lifecycle_rows(variants_, repeats)))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("target")
@@ -256,7 +281,11 @@ def main():
     parser.add_argument("--out", default="target/bench")
     parser.add_argument("--instructions", type=int, default=4000,
                         help="requests per variant under callgrind (0: skip)")
+    parser.add_argument("--lifecycle-only", action="store_true",
+                        help="only start, stop and memory, no load")
     args = parser.parse_args()
+    if args.lifecycle_only:
+        return print_lifecycle(variants(args.target), args.repeats)
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found (scripts/bench.sh installs it)")
@@ -285,10 +314,6 @@ def main():
     hand = runs["bare axum + layers by hand"]
     micro_vs_hand = interval([m["cpu_us"] / h["cpu_us"] for m, h in zip(runs["micro, production defaults"], hand)])
 
-    bare_v, micro_v = all_variants[0], all_variants[3]
-    life = lifecycle([bare_v, micro_v], args.repeats)
-    flight = {"bare axum": stop_in_flight(bare_v), "micro, production defaults": stop_in_flight(micro_v)}
-
     def ci(pair, fmt="{:.3f}"):
         mean, half = pair
         return f"{fmt.format(mean)} ± {fmt.format(half)}"
@@ -308,17 +333,8 @@ def main():
     lines += ["", "Each optional layer alone, CPU per request over micro with every optional layer off:", "",
               "| layer | + µs per request |", "|---|---|"]
     lines += [f"| {layer} | {ci(cost, '{:+.2f}')} |" for layer, cost in layer_cost.items()]
-    lines += ["", f"micro production defaults ÷ the same layers by hand on bare axum (CPU/request): {ci(micro_vs_hand)}", "",
-              f"Lifecycle, median of {args.repeats} starts each:", "",
-              "| | exec → first 200 | SIGTERM → exit, idle (max) | idle RSS | SIGTERM → exit, 16 × /sleep/300 in flight | answered 200 |",
-              "|---|---|---|---|---|---|"]
-    for name in life:
-        l, f = life[name], flight[name]
-        lines.append(f"| {name} | {l['start_ms']:.1f} ms | {l['stop_ms']:.1f} ms ({l['stop_max_ms']:.1f}) "
-                     f"| {l['rss_mib']:.1f} MiB | {f['stop_ms']:.0f} ms | {f['ok']}/{f['of']} |")
-    lm, lb = life["micro, production defaults"], life["bare axum"]
-    lines += ["", f"Ratios micro ÷ bare: exec → ready {lm['start_ratio']:.2f}× (median of ratios paired by start), "
-              f"idle RSS {lm['rss_mib'] / lb['rss_mib']:.2f}×."]
+    lines += ["", f"micro production defaults ÷ the same layers by hand on bare axum (CPU/request): {ci(micro_vs_hand)}", ""]
+    lines += lifecycle_rows(all_variants, args.repeats)
     if args.instructions and shutil.which("valgrind"):
         counted = {v.name: instructions(v, args.instructions, args.out)
                    for v in all_variants if v.name != "bare axum (control)"}
