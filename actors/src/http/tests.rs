@@ -191,3 +191,5 @@ async fn draining_twice_returns_the_first_report_and_serving_after_a_drain_fails
     let served = call!(actor, HttpMsg::Serve).expect("the actor is alive");
     assert!(served.is_err(), "a drained server cannot serve again");
 }
+
+mod upgrades;
