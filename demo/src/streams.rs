@@ -13,8 +13,8 @@ use micro::Shutdown;
 use micro::axum::extract::Query;
 use micro::axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use micro::axum::http::StatusCode;
-use micro::axum::response::sse::{Event, Sse};
 use micro::axum::response::Response;
+use micro::axum::response::sse::{Event, Sse};
 use micro::axum::{Router, routing::get};
 
 /// Shortest and longest `/events?every=ms`.

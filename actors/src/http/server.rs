@@ -44,7 +44,7 @@ use crate::worker::Shutdown;
 /// let report = micro_actors::DrainReport::default();
 /// assert_eq!(
 ///     report.to_string(),
-///     "0 requests in flight, 0 completed, 0 cut off (0 connections); 0 upgraded connections, 0 cut off"
+///     "0 requests in flight, 0 completed, 0 cut off (0 connections), 0 upgraded connections (0 cut off)"
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl std::fmt::Display for DrainReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} requests in flight, {} completed, {} cut off ({} connections); {} upgraded connections, {} cut off",
+            "{} requests in flight, {} completed, {} cut off ({} connections), {} upgraded connections ({} cut off)",
             self.in_flight, self.completed, self.cut, self.cut_connections, self.upgraded, self.cut_upgraded
         )
     }

@@ -7,7 +7,7 @@ use super::*;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::worker::Shutdown;
 
@@ -16,26 +16,28 @@ use crate::worker::Shutdown;
 fn upgrading(heed: bool) -> Router {
     Router::new().route(
         "/up",
-        get(move |shutdown: Shutdown, mut request: axum::extract::Request| async move {
-            let upgrade = hyper::upgrade::on(&mut request);
-            tokio::spawn(async move {
-                let Ok(upgraded) = upgrade.await else { return };
-                let mut io = TokioIo::new(upgraded);
-                let _ = io.write_all(b"hi").await;
-                if heed {
-                    shutdown.requested().await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-                let _ = io.write_all(b"bye").await;
-            });
-            axum::http::Response::builder()
-                .status(StatusCode::SWITCHING_PROTOCOLS)
-                .header(header::CONNECTION, "upgrade")
-                .header(header::UPGRADE, "test")
-                .body(Body::empty())
-                .expect("a response")
-        }),
+        get(
+            move |shutdown: Shutdown, mut request: axum::extract::Request| async move {
+                let upgrade = hyper::upgrade::on(&mut request);
+                tokio::spawn(async move {
+                    let Ok(upgraded) = upgrade.await else { return };
+                    let mut io = TokioIo::new(upgraded);
+                    let _ = io.write_all(b"hi").await;
+                    if heed {
+                        shutdown.requested().await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = io.write_all(b"bye").await;
+                });
+                axum::http::Response::builder()
+                    .status(StatusCode::SWITCHING_PROTOCOLS)
+                    .header(header::CONNECTION, "upgrade")
+                    .header(header::UPGRADE, "test")
+                    .body(Body::empty())
+                    .expect("a response")
+            },
+        ),
     )
 }
 
@@ -43,7 +45,11 @@ fn upgrading(heed: bool) -> Router {
 fn upgraded(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "GET /up HTTP/1.1\r\nhost: test\r\nconnection: upgrade\r\nupgrade: test\r\n\r\n").expect("write");
+    write!(
+        stream,
+        "GET /up HTTP/1.1\r\nhost: test\r\nconnection: upgrade\r\nupgrade: test\r\n\r\n"
+    )
+    .expect("write");
     let mut received = Vec::new();
     let mut buf = [0_u8; 256];
     while !received.ends_with(b"hi") {
@@ -51,7 +57,11 @@ fn upgraded(addr: SocketAddr) -> TcpStream {
         assert!(n > 0, "closed before hi: {}", String::from_utf8_lossy(&received));
         received.extend_from_slice(&buf[..n]);
     }
-    assert!(received.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&received));
+    assert!(
+        received.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
     stream
 }
 
@@ -65,14 +75,20 @@ fn rest(mut stream: TcpStream) -> String {
 #[tokio::test]
 async fn an_upgraded_connection_that_ends_on_the_signal_is_waited_for_and_counted() {
     let (actor, addr, _) = serving(upgrading(true)).await;
-    let stream = tokio::task::spawn_blocking(move || upgraded(addr)).await.expect("joined");
+    let stream = tokio::task::spawn_blocking(move || upgraded(addr))
+        .await
+        .expect("joined");
     let report = call!(actor, |reply| HttpMsg::Drain {
         bound: Duration::from_secs(10),
         reply
     })
     .expect("drained");
     assert_eq!((report.upgraded, report.cut_upgraded), (1, 0), "{report}");
-    assert_eq!((report.in_flight, report.cut, report.cut_connections), (0, 0, 0), "{report}");
+    assert_eq!(
+        (report.in_flight, report.cut, report.cut_connections),
+        (0, 0, 0),
+        "{report}"
+    );
     assert!(report.took < Duration::from_secs(5), "{report} in {:?}", report.took);
     let rest = tokio::task::spawn_blocking(move || rest(stream)).await.expect("joined");
     assert_eq!(rest, "bye", "the handler saw the signal and finished");
@@ -81,11 +97,17 @@ async fn an_upgraded_connection_that_ends_on_the_signal_is_waited_for_and_counte
 #[tokio::test]
 async fn an_upgraded_connection_that_ignores_the_signal_is_shut_down_at_the_bound_and_counted() {
     let (actor, addr, _) = serving(upgrading(false)).await;
-    let stream = tokio::task::spawn_blocking(move || upgraded(addr)).await.expect("joined");
+    let stream = tokio::task::spawn_blocking(move || upgraded(addr))
+        .await
+        .expect("joined");
     let bound = Duration::from_millis(200);
     let report = call!(actor, |reply| HttpMsg::Drain { bound, reply }).expect("drained");
     assert_eq!((report.upgraded, report.cut_upgraded), (1, 1), "{report}");
-    assert_eq!((report.in_flight, report.cut, report.cut_connections), (0, 0, 0), "{report}");
+    assert_eq!(
+        (report.in_flight, report.cut, report.cut_connections),
+        (0, 0, 0),
+        "{report}"
+    );
     assert!(report.took >= bound, "{report} in {:?}", report.took);
     // Its handler never touches the socket again: it is shut down from outside.
     let rest = tokio::task::spawn_blocking(move || rest(stream)).await.expect("joined");
@@ -99,6 +121,7 @@ async fn idle_connections_close_and_count_as_nothing_while_a_busy_one_is_cut() {
         (0..3)
             .map(|_| {
                 let mut stream = TcpStream::connect(addr).expect("connect");
+                stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
                 write!(stream, "GET / HTTP/1.1\r\nhost: test\r\n\r\n").expect("write");
                 let mut buf = [0_u8; 512];
                 assert!(stream.read(&mut buf).expect("answered") > 0);
