@@ -19,6 +19,14 @@ use tungstenite::{Message, WebSocket};
 /// before it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The demo with [`DRAIN_TIMEOUT`], its streams heeding the signal.
+fn heeding() -> Running {
+    let timeout = format!("{}s", DRAIN_TIMEOUT.as_secs());
+    Demo::new()
+        .env("MICRO__SITE__SHUTDOWN__DRAIN_TIMEOUT", &timeout)
+        .start()
+}
+
 /// A WebSocket on `/ws` that echoed once.
 fn websocket(demo: &Running) -> WebSocket<TcpStream> {
     let addr = demo.addr.expect("the demo listens");
@@ -67,10 +75,7 @@ fn drain_report(demo: &Running) -> String {
 
 #[test]
 fn a_websocket_is_closed_going_away_when_the_drain_begins_and_the_report_counts_it() {
-    let timeout = format!("{}s", DRAIN_TIMEOUT.as_secs());
-    let mut demo = Demo::new()
-        .env("MICRO__SITE__SHUTDOWN__DRAIN_TIMEOUT", &timeout)
-        .start();
+    let mut demo = heeding();
     let mut socket = websocket(&demo);
 
     let signalled = Instant::now();
@@ -99,10 +104,7 @@ fn a_websocket_is_closed_going_away_when_the_drain_begins_and_the_report_counts_
 
 #[test]
 fn an_event_stream_ends_with_a_shutdown_event_when_the_drain_begins_and_the_report_counts_it() {
-    let timeout = format!("{}s", DRAIN_TIMEOUT.as_secs());
-    let mut demo = Demo::new()
-        .env("MICRO__SITE__SHUTDOWN__DRAIN_TIMEOUT", &timeout)
-        .start();
+    let mut demo = heeding();
     let (stream, _) = events(&demo);
 
     let signalled = Instant::now();

@@ -72,45 +72,38 @@ fn rest(mut stream: TcpStream) -> String {
     rest
 }
 
-#[tokio::test]
-async fn an_upgraded_connection_that_ends_on_the_signal_is_waited_for_and_counted() {
-    let (actor, addr, _) = serving(upgrading(true)).await;
+/// Serves [`upgrading`], upgrades a connection, drains within `bound`:
+/// what the drain did and what the client received after `hi`.
+async fn upgraded_then_drained(heed: bool, bound: Duration) -> (DrainReport, String) {
+    let (actor, addr, _) = serving(upgrading(heed)).await;
     let stream = tokio::task::spawn_blocking(move || upgraded(addr))
         .await
         .expect("joined");
-    let report = call!(actor, |reply| HttpMsg::Drain {
-        bound: Duration::from_secs(10),
-        reply
-    })
-    .expect("drained");
-    assert_eq!((report.upgraded, report.cut_upgraded), (1, 0), "{report}");
+    let report = drain(&actor, bound).await;
     assert_eq!(
         (report.in_flight, report.cut, report.cut_connections),
         (0, 0, 0),
-        "{report}"
+        "an upgraded connection is no request: {report}"
     );
-    assert!(report.took < Duration::from_secs(5), "{report} in {:?}", report.took);
     let rest = tokio::task::spawn_blocking(move || rest(stream)).await.expect("joined");
+    (report, rest)
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_that_ends_on_the_signal_is_waited_for_and_counted() {
+    let (report, rest) = upgraded_then_drained(true, Duration::from_secs(10)).await;
+    assert_eq!((report.upgraded, report.cut_upgraded), (1, 0), "{report}");
+    assert!(report.took < Duration::from_secs(5), "{report} in {:?}", report.took);
     assert_eq!(rest, "bye", "the handler saw the signal and finished");
 }
 
 #[tokio::test]
 async fn an_upgraded_connection_that_ignores_the_signal_is_shut_down_at_the_bound_and_counted() {
-    let (actor, addr, _) = serving(upgrading(false)).await;
-    let stream = tokio::task::spawn_blocking(move || upgraded(addr))
-        .await
-        .expect("joined");
     let bound = Duration::from_millis(200);
-    let report = call!(actor, |reply| HttpMsg::Drain { bound, reply }).expect("drained");
+    let (report, rest) = upgraded_then_drained(false, bound).await;
     assert_eq!((report.upgraded, report.cut_upgraded), (1, 1), "{report}");
-    assert_eq!(
-        (report.in_flight, report.cut, report.cut_connections),
-        (0, 0, 0),
-        "{report}"
-    );
     assert!(report.took >= bound, "{report} in {:?}", report.took);
     // Its handler never touches the socket again: it is shut down from outside.
-    let rest = tokio::task::spawn_blocking(move || rest(stream)).await.expect("joined");
     assert_eq!(rest, "", "closed at the bound, nothing more sent");
 }
 
@@ -133,11 +126,7 @@ async fn idle_connections_close_and_count_as_nothing_while_a_busy_one_is_cut() {
     .expect("joined");
     let busy = tokio::task::spawn_blocking(move || get_blocking(addr, "/sleep/60000"));
     wait_for_in_flight(&in_flight).await;
-    let report = call!(actor, |reply| HttpMsg::Drain {
-        bound: Duration::from_millis(300),
-        reply
-    })
-    .expect("drained");
+    let report = drain(&actor, Duration::from_millis(300)).await;
     assert_eq!(
         (report.in_flight, report.completed, report.cut, report.cut_connections),
         (1, 0, 1, 1),
@@ -163,11 +152,7 @@ async fn every_request_carries_the_shutdown_signal_requested_when_the_drain_begi
     let (actor, addr, in_flight) = serving(router).await;
     let request = tokio::task::spawn_blocking(move || get_blocking(addr, "/wait"));
     wait_for_in_flight(&in_flight).await;
-    let report = call!(actor, |reply| HttpMsg::Drain {
-        bound: Duration::from_secs(10),
-        reply
-    })
-    .expect("drained");
+    let report = drain(&actor, Duration::from_secs(10)).await;
     assert_eq!((report.in_flight, report.completed, report.cut), (1, 1, 0), "{report}");
     let response = request.await.expect("joined").expect("answered");
     assert!(response.ends_with("requested before: false"), "{response}");
