@@ -25,7 +25,9 @@ use crate::callback::{BoxError, panic_message};
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
-/// Tells a worker's task that the service is stopping.
+/// Tells a worker's task that the service is stopping. HTTP handlers get
+/// one too: every request carries the server's, requested when its drain
+/// begins (an axum extractor; a request extension for other services).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

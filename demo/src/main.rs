@@ -4,7 +4,10 @@
 //! needed. Its own routes make the runtime visible from outside:
 //! `GET /hello` answers the `greeting` of config document `demo` (so a
 //! reload shows), `GET /sleep/{ms}` answers after that many milliseconds (so
-//! a drain shows).
+//! a drain shows); `GET /ws` (a WebSocket echo) and `GET /events` (a
+//! server-sent events ticker) end when the drain begins (`streams.rs`).
+
+mod streams;
 
 use std::time::Duration;
 
@@ -54,6 +57,11 @@ struct Args {
     /// see it cut at site.shutdown.finish_timeout and the demo's still run.
     #[arg(long, hide = true)]
     hanging_finish_callback: bool,
+    /// Test-only fault injection, hidden from `--help`: `/ws` and
+    /// `/events` ignore the shutdown signal, so the end-to-end tests see
+    /// the drain cut them at site.shutdown.drain_timeout.
+    #[arg(long, hide = true)]
+    streams_ignore_shutdown: bool,
 }
 
 #[tokio::main]
@@ -83,7 +91,7 @@ async fn main() -> micro::ExitStatus {
         });
     }
     let builder = builder
-        .app(app())
+        .app(app(!args.streams_ignore_shutdown))
         .config(PreloadedConfig::new(["site", "demo"]).backend(defaults))
         .init_callback_named("greet", move || async move {
             if let Some(delay) = init_delay {
@@ -103,8 +111,8 @@ async fn main() -> micro::ExitStatus {
     args.micro.run(builder).await
 }
 
-fn app() -> Router {
-    Router::new()
+fn app(streams_heed_shutdown: bool) -> Router {
+    streams::routes(streams_heed_shutdown)
         .route("/hello", get(hello))
         .route("/sleep/{ms}", get(sleep))
         .route("/echo", post(echo))

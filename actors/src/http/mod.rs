@@ -10,10 +10,12 @@
 //! Requests never pass through this actor: they are served by tasks of their
 //! own; the actor only starts and stops the accept loop.
 
+mod conn;
 mod layers;
 pub mod metrics;
 mod request_id;
 mod server;
+mod signal;
 mod state;
 mod timeout;
 mod toggle;

@@ -4,7 +4,11 @@
 //! cannot cut connections, so connections are served here with hyper-util:
 //! each is watched by a `GracefulShutdown` and owned by a `JoinSet`, so a
 //! drain can wait for them up to a bound and then abort the rest, counting
-//! what it cut.
+//! what it cut. Each socket is counted open until dropped (`conn.rs`), so
+//! upgraded connections (WebSockets), which leave hyper's task for the
+//! handler's, are waited for and cut at the bound too. Every request
+//! carries the server's [`Shutdown`], requested when the drain begins
+//! (`signal.rs`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,13 +30,22 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::Service;
 
+use super::conn::Connections;
+use super::signal::WithShutdown;
 use super::{HttpLimits, InFlight};
+use crate::worker::Shutdown;
 
-/// What a drain did.
+/// What a drain did. A request is in flight until its response body is
+/// sent, so a streaming response (SSE, chunked) still running at the bound
+/// is a request cut off, its connection a connection cut. An upgraded
+/// connection (a WebSocket) is no request: it is counted apart.
 ///
 /// ```
 /// let report = micro_actors::DrainReport::default();
-/// assert_eq!(report.to_string(), "0 requests in flight, 0 completed, 0 cut off (0 connections)");
+/// assert_eq!(
+///     report.to_string(),
+///     "0 requests in flight, 0 completed, 0 cut off (0 connections), 0 upgraded connections (0 cut off)"
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,6 +58,12 @@ pub struct DrainReport {
     pub cut: usize,
     /// Connections aborted at the bound.
     pub cut_connections: usize,
+    /// Upgraded connections (WebSockets) open when the listener closed or
+    /// upgraded during the drain.
+    pub upgraded: usize,
+    /// Of those, how many were still open at the bound: their sockets
+    /// were shut down.
+    pub cut_upgraded: usize,
     /// How long the drain took.
     pub took: Duration,
 }
@@ -53,8 +72,8 @@ impl std::fmt::Display for DrainReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} requests in flight, {} completed, {} cut off ({} connections)",
-            self.in_flight, self.completed, self.cut, self.cut_connections
+            "{} requests in flight, {} completed, {} cut off ({} connections), {} upgraded connections ({} cut off)",
+            self.in_flight, self.completed, self.cut, self.cut_connections, self.upgraded, self.cut_upgraded
         )
     }
 }
@@ -65,6 +84,7 @@ pub(super) struct Server {
     stop: Option<oneshot::Sender<Duration>>,
     task: Option<JoinHandle<DrainReport>>,
     drained: Option<DrainReport>,
+    connections: Connections,
 }
 
 /// What the server can serve: the layered router (see `layers.rs`).
@@ -115,20 +135,25 @@ impl Server {
             }
             Arc::new(builder)
         };
+        let (signal, shutdown) = Shutdown::pair();
+        let connections = Connections::default();
         let accept = Accept {
             listener,
-            service,
+            service: WithShutdown::new(service, shutdown),
             builder: builder(true),
             last_call: builder(false),
             header_read_timeout,
             quiet_period: limits.quiet_period,
             in_flight,
+            signal,
+            connections: connections.clone(),
         };
         Ok(Self {
             addr,
             stop: Some(stop),
             task: Some(tokio::spawn(accept.run(stopped))),
             drained: None,
+            connections,
         })
     }
 
@@ -155,6 +180,7 @@ impl Drop for Server {
         // An actor that fails skips post_stop: never leave connections behind.
         if let Some(task) = &self.task {
             task.abort();
+            self.connections.cut();
         }
     }
 }
@@ -169,6 +195,9 @@ struct Accept<S> {
     header_read_timeout: Duration,
     quiet_period: Duration,
     in_flight: InFlight,
+    /// Requests the [`Shutdown`] every request carries.
+    signal: watch::Sender<bool>,
+    connections: Connections,
 }
 
 impl<S: Serves> Accept<S> {
@@ -202,24 +231,33 @@ impl<S: Serves> Accept<S> {
             connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
         }
         drop(self.listener);
+        self.signal.send_replace(true);
 
         let started = Instant::now();
         let at_close = self.in_flight.current();
+        let (upgraded_at_close, upgrades_before) = (self.connections.upgraded_now(), self.connections.upgrades());
         let finished = tokio::time::timeout(bound, async {
             graceful.shutdown().await;
             while connections.join_next().await.is_some() {}
+            self.connections.all_closed().await;
         })
         .await
         .is_ok();
         let cut = if finished { 0 } else { self.in_flight.current() };
+        // Connections that ended while the drain waited on others are not cut.
+        while connections.try_join_next().is_some() {}
         let cut_connections = connections.len();
         connections.abort_all();
         while connections.join_next().await.is_some() {}
+        // What is open now outlived hyper's tasks: upgraded connections.
+        let cut_upgraded = if finished { 0 } else { self.connections.cut() };
         DrainReport {
             in_flight: at_close,
             completed: at_close.saturating_sub(cut),
             cut,
             cut_connections,
+            upgraded: upgraded_at_close + (self.connections.upgrades() - upgrades_before),
+            cut_upgraded,
             took: started.elapsed(),
         }
     }
@@ -238,6 +276,7 @@ impl<S: Serves> Accept<S> {
         let service = TowerToHyperService::new(self.service.clone());
         let (wait, grace) = (self.header_read_timeout, self.quiet_period);
         let traffic = self.in_flight.traffic().clone();
+        let connections = self.connections.clone();
         async move {
             let spoke = {
                 let mut first = [0_u8; 1];
@@ -256,23 +295,26 @@ impl<S: Serves> Accept<S> {
             if !spoke {
                 return;
             }
+            let io = connections.open(stream);
+            let id = io.id();
             let served = if *closed.borrow() || traffic.is_winding_down() {
                 // Winding down, each answer closes its connection anyway; and
                 // a graceful shutdown could close it before reading the
                 // request its client already sent: serve that one, then
                 // close, unwatched (the drain waits for it within its bound).
                 last_call
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(io), service)
                     .await
             } else {
                 let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(io), service)
                     .into_owned();
                 watcher.watch(connection).await
             };
             if let Err(err) = served {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
+            connections.served(id);
         }
     }
 }

@@ -43,6 +43,11 @@ async fn serving(router: Router) -> (ActorRef<HttpMsg>, SocketAddr, InFlight) {
     (actor, addr, in_flight)
 }
 
+/// Drains the server within `bound`: what the drain did.
+async fn drain(actor: &ActorRef<HttpMsg>, bound: Duration) -> DrainReport {
+    call!(actor, |reply| HttpMsg::Drain { bound, reply }).expect("drained")
+}
+
 /// One HTTP/1.1 request on a blocking socket, answered in full.
 fn get_blocking(addr: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr)?;
@@ -57,11 +62,7 @@ async fn a_request_in_flight_completes_during_the_drain() {
     let (actor, addr, in_flight) = serving(sleepy_router()).await;
     let request = tokio::task::spawn_blocking(move || get_blocking(addr, "/sleep/300"));
     wait_for_in_flight(&in_flight).await;
-    let report = call!(actor, |reply| HttpMsg::Drain {
-        bound: Duration::from_secs(10),
-        reply
-    })
-    .expect("drained");
+    let report = drain(&actor, Duration::from_secs(10)).await;
     let response = request.await.expect("joined").expect("answered");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("slept"), "{response}");
@@ -77,11 +78,7 @@ async fn a_request_past_the_drain_bound_is_cut_and_counted() {
     let (actor, addr, in_flight) = serving(sleepy_router()).await;
     let request = tokio::task::spawn_blocking(move || get_blocking(addr, "/sleep/60000"));
     wait_for_in_flight(&in_flight).await;
-    let report = call!(actor, |reply| HttpMsg::Drain {
-        bound: Duration::from_millis(100),
-        reply
-    })
-    .expect("drained");
+    let report = drain(&actor, Duration::from_millis(100)).await;
     assert_eq!(report.cut, 1, "{report}");
     assert_eq!(report.cut_connections, 1, "{report}");
     let response = request.await.expect("joined").unwrap_or_default();
@@ -172,11 +169,7 @@ async fn a_streaming_response_counts_as_in_flight_until_its_body_is_sent() {
         "the handler returned but its body is still streaming"
     );
 
-    let report = call!(actor, |reply| HttpMsg::Drain {
-        bound: Duration::from_millis(100),
-        reply
-    })
-    .expect("drained");
+    let report = drain(&actor, Duration::from_millis(100)).await;
     assert_eq!((report.in_flight, report.cut), (1, 1), "{report}");
     let _ = request.await.expect("joined");
 }
@@ -191,3 +184,5 @@ async fn draining_twice_returns_the_first_report_and_serving_after_a_drain_fails
     let served = call!(actor, HttpMsg::Serve).expect("the actor is alive");
     assert!(served.is_err(), "a drained server cannot serve again");
 }
+
+mod upgrades;

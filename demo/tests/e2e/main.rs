@@ -24,5 +24,6 @@ mod lifecycle;
 mod metrics;
 mod reload;
 mod socket_activation;
+mod streams;
 mod systemd;
 mod under_load;

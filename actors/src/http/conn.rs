@@ -1,0 +1,166 @@
+//! The sockets a server has open, counted until each is dropped, wherever
+//! it lives: hyper's connection task for an ordinary connection, the
+//! handler's task once a connection is upgraded (a WebSocket). So the drain
+//! sees upgraded connections too, waits for them, and shuts their sockets
+//! down at its bound.
+//!
+//! A socket is behind an uncontended mutex: the drain shuts it down from
+//! outside (`shutdown(2)`, which wakes its reader and writer) even when the
+//! task holding it never polls it again.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// One open socket.
+#[derive(Debug)]
+struct Socket {
+    stream: Mutex<TcpStream>,
+    /// Its connection was handed to an upgrade (it outlived hyper's task).
+    upgraded: AtomicBool,
+}
+
+impl Socket {
+    fn stream(&self) -> MutexGuard<'_, TcpStream> {
+        self.stream.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The open sockets of one server; clones share them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Connections(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    open: watch::Sender<HashMap<u64, Arc<Socket>>>,
+    next: AtomicU64,
+    /// Connections upgraded so far.
+    upgrades: AtomicUsize,
+}
+
+impl Connections {
+    /// Counts `stream` open until the returned IO is dropped.
+    pub(super) fn open(&self, stream: TcpStream) -> Counted {
+        let id = self.0.next.fetch_add(1, Ordering::Relaxed);
+        let socket = Arc::new(Socket {
+            stream: Mutex::new(stream),
+            upgraded: AtomicBool::new(false),
+        });
+        self.0.open.send_modify(|open| {
+            open.insert(id, Arc::clone(&socket));
+        });
+        Counted {
+            socket,
+            id,
+            connections: self.clone(),
+        }
+    }
+
+    /// Called when hyper is done with connection `id`: if its socket is
+    /// still open, the connection was upgraded and lives on in the handler.
+    pub(super) fn served(&self, id: u64) {
+        if let Some(socket) = self.0.open.borrow().get(&id) {
+            self.mark_upgraded(socket);
+        }
+    }
+
+    fn mark_upgraded(&self, socket: &Socket) {
+        if !socket.upgraded.swap(true, Ordering::Relaxed) {
+            self.0.upgrades.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Upgraded connections open now.
+    pub(super) fn upgraded_now(&self) -> usize {
+        let open = self.0.open.borrow();
+        open.values().filter(|s| s.upgraded.load(Ordering::Relaxed)).count()
+    }
+
+    /// Connections upgraded so far.
+    pub(super) fn upgrades(&self) -> usize {
+        self.0.upgrades.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once no socket is open.
+    pub(super) async fn all_closed(&self) {
+        let mut open = self.0.open.subscribe();
+        let _ = open.wait_for(HashMap::is_empty).await;
+    }
+
+    /// Shuts down every socket still open (their reads end, their writes
+    /// fail, the peer sees the connection closed) and returns how many.
+    /// Any still open here outlived hyper's task: they count as upgraded.
+    pub(super) fn cut(&self) -> usize {
+        let open: Vec<Arc<Socket>> = self.0.open.borrow().values().cloned().collect();
+        for socket in &open {
+            self.mark_upgraded(socket);
+            if let Err(err) = socket2::SockRef::from(&*socket.stream()).shutdown(std::net::Shutdown::Both) {
+                tracing::debug!(error = %err, "cannot shut down a connection's socket");
+            }
+        }
+        open.len()
+    }
+}
+
+/// A server's socket: reads and writes as the `TcpStream` it wraps, and
+/// counts as open until dropped.
+#[derive(Debug)]
+pub(super) struct Counted {
+    socket: Arc<Socket>,
+    id: u64,
+    connections: Connections,
+}
+
+impl Counted {
+    /// Its key among the open sockets.
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.connections.0.open.send_modify(|open| {
+            open.remove(&self.id);
+        });
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.socket.stream()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.socket.stream()).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.socket.stream()).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.socket.stream().is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.socket.stream()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.socket.stream()).poll_shutdown(cx)
+    }
+}
