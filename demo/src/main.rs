@@ -4,7 +4,10 @@
 //! needed. Its own routes make the runtime visible from outside:
 //! `GET /hello` answers the `greeting` of config document `demo` (so a
 //! reload shows), `GET /sleep/{ms}` answers after that many milliseconds (so
-//! a drain shows).
+//! a drain shows). Its gRPC greeter (`proto/greeter.proto`, module
+//! `greeter`) is served on the same port.
+
+mod greeter;
 
 use std::time::Duration;
 
@@ -84,6 +87,7 @@ async fn main() -> micro::ExitStatus {
     }
     let builder = builder
         .app(app())
+        .grpc(greeter::GreeterServer::new(greeter::Greeter))
         .config(PreloadedConfig::new(["site", "demo"]).backend(defaults))
         .init_callback_named("greet", move || async move {
             if let Some(delay) = init_delay {

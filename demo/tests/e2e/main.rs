@@ -17,6 +17,7 @@ mod documented;
 mod etcd;
 mod faults;
 mod first_day;
+mod grpc;
 mod hostile;
 mod http;
 mod lifecycle;
