@@ -23,6 +23,8 @@ use crate::Resources;
 
 mod status;
 
+pub(crate) use status::GRPC_REQUESTS;
+
 /// What a tonic service must be to be served: what a `tonic-build`
 /// generated server (`GreeterServer<T>`) is.
 pub trait GrpcService:

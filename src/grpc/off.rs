@@ -7,7 +7,7 @@ use crate::Resources;
 
 /// No services can be registered without the feature.
 #[derive(Clone, Default)]
-pub(crate) struct GrpcServices;
+pub(crate) struct GrpcServices {}
 
 impl GrpcServices {
     pub(crate) fn merge_into(&self, app: Router, _resources: &Resources, _readiness: &Readiness) -> Router {

@@ -122,6 +122,40 @@ fn the_health_service_answers_serving_for_the_server_and_each_service_while_runn
 }
 
 #[test]
+fn the_request_timeout_bounds_a_call_until_its_headers_so_a_stream_may_outlive_it() {
+    let demo = Demo::new().env("MICRO__SITE__HTTP__REQUEST_TIMEOUT", "300ms").start();
+    let rt = runtime();
+    let (received, late) = rt.block_on(async {
+        let mut greeter = GreeterClient::new(channel(&demo).await);
+        let asked = HellosRequest {
+            name: "long".into(),
+            count: 8,
+            interval_ms: 100,
+        };
+        let mut stream = greeter.say_hellos(asked).await.expect("SayHellos answers").into_inner();
+        let mut received = Vec::new();
+        while let Some(reply) = stream.message().await.expect("the stream outlives the timeout") {
+            received.push(reply.message);
+        }
+        let late = greeter
+            .say_hello(hello("late", 1_000))
+            .await
+            .expect_err("past the timeout");
+        (received, late)
+    });
+    assert_eq!(received.len(), 8, "{received:?}");
+    assert_eq!(received.last().map(String::as_str), Some("hello, long (8)"));
+    // The timeout layer answers HTTP 503, which gRPC clients read as UNAVAILABLE.
+    assert_eq!(late.code(), tonic::Code::Unavailable, "{late:?}");
+    let samples = scrape(&demo);
+    let cancelled = [("service", "greeter.Greeter"), ("code", "CANCELLED")];
+    assert_eq!(
+        find(&samples, "grpc_requests_total", &cancelled).map(|s| s.value),
+        Some(1.0)
+    );
+}
+
+#[test]
 fn through_sigterm_calls_in_flight_finish_and_health_turns_not_serving_at_once() {
     // The listener stays open a second after readiness turns off.
     let mut demo = Demo::new().env("MICRO__SITE__SHUTDOWN__PRE_DRAIN_DELAY", "1s").start();
