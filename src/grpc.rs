@@ -21,12 +21,20 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 use crate::Resources;
 
+mod builder;
 mod status;
 
 pub(crate) use status::GRPC_REQUESTS;
 
 /// What a tonic service must be to be served: what a `tonic-build`
-/// generated server (`GreeterServer<T>`) is.
+/// generated server (`GreeterServer<T>`) is. Feature `grpc`.
+///
+/// ```
+/// fn servable<S: micro::GrpcService>(_: &S) {}
+/// // tonic-health's server, generated as any other.
+/// let (_reporter, health) = tonic_health::server::health_reporter();
+/// servable(&health);
+/// ```
 pub trait GrpcService:
     tower::Service<Request<Body>, Response: IntoResponse + 'static, Error = Infallible, Future: Send + 'static>
     + NamedService
@@ -158,5 +166,58 @@ impl Health for ReadinessHealth {
             Some((Ok(answer(ready)), (changes, false)))
         });
         Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(readiness: &Readiness) -> ReadinessHealth {
+        ReadinessHealth {
+            readiness: readiness.clone(),
+            names: Arc::new(vec!["greeter.Greeter"]),
+        }
+    }
+
+    async fn watch(health: &ReadinessHealth, service: &str) -> Changes {
+        let request = tonic::Request::new(HealthCheckRequest {
+            service: service.into(),
+        });
+        health.watch(request).await.expect("watched").into_inner()
+    }
+
+    async fn next(changes: &mut Changes) -> Option<ServingStatus> {
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), changes.next())
+            .await
+            .expect("a message within the bound")?;
+        Some(answer.expect("a status").status())
+    }
+
+    #[tokio::test]
+    async fn a_watch_sends_the_status_at_once_then_each_flip_and_ends_with_the_run() {
+        let readiness = Readiness::default();
+        let health = health(&readiness);
+        let mut changes = watch(&health, "greeter.Greeter").await;
+        assert_eq!(next(&mut changes).await, Some(ServingStatus::NotServing));
+        readiness.set(true);
+        assert_eq!(next(&mut changes).await, Some(ServingStatus::Serving));
+        readiness.set(false);
+        assert_eq!(next(&mut changes).await, Some(ServingStatus::NotServing));
+        drop((health, readiness));
+        assert_eq!(next(&mut changes).await, None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_service_is_watched_as_service_unknown_and_checked_as_not_found() {
+        let readiness = Readiness::default();
+        let health = health(&readiness);
+        let mut changes = watch(&health, "no.Such").await;
+        assert_eq!(next(&mut changes).await, Some(ServingStatus::ServiceUnknown));
+        let request = tonic::Request::new(HealthCheckRequest {
+            service: "no.Such".into(),
+        });
+        let status = health.check(request).await.expect_err("unknown");
+        assert_eq!(status.code(), tonic::Code::NotFound);
     }
 }

@@ -314,3 +314,26 @@ fn h2load_through_sigterm_sees_no_stream_fail() {
     let drained = demo.wait_for_line("drained in");
     assert!(drained.contains(" 0 cut off"), "{drained}");
 }
+
+#[test]
+fn a_call_whose_request_body_passes_the_body_limit_is_refused() {
+    let demo = Demo::new().env("MICRO__SITE__HTTP__BODY_LIMIT", "64KiB").start();
+    let rt = runtime();
+    let (within, past) = rt.block_on(async {
+        let mut greeter = GreeterClient::new(channel(&demo).await);
+        let within = greeter.say_hello(hello(&"a".repeat(60 * 1024), 0)).await;
+        let past = greeter.say_hello(hello(&"a".repeat(70 * 1024), 0)).await;
+        (within, past)
+    });
+    assert!(within.is_ok(), "{within:?}");
+    // The whole request body of a call counts (every message of a client
+    // stream): tonic reads the cut body as an error of unknown kind.
+    let past = past.expect_err("past the body limit");
+    assert_eq!(past.code(), tonic::Code::Unknown, "{past:?}");
+    let samples = scrape(&demo);
+    let unknown = [("service", "greeter.Greeter"), ("code", "UNKNOWN")];
+    assert_eq!(
+        find(&samples, "grpc_requests_total", &unknown).map(|s| s.value),
+        Some(1.0)
+    );
+}
