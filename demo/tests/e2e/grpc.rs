@@ -57,6 +57,18 @@ async fn health(channel: &Channel, service: &str) -> Result<ServingStatus, tonic
     Ok(answer.into_inner().status())
 }
 
+/// `grpc_requests_total` of the greeter with `code`, if any was counted.
+fn greeter_calls(demo: &Running, code: &str) -> Option<f64> {
+    let samples = scrape(demo);
+    let labels = [("service", "greeter.Greeter"), ("code", code)];
+    find(&samples, "grpc_requests_total", &labels).map(|sample| sample.value)
+}
+
+/// A greeter client on a new channel to the demo.
+async fn greeter(demo: &Running) -> GreeterClient<Channel> {
+    GreeterClient::new(channel(demo).await)
+}
+
 fn hello(name: &str, delay_ms: u64) -> HelloRequest {
     HelloRequest {
         name: name.into(),
@@ -69,14 +81,14 @@ fn a_unary_call_is_answered_on_the_http_port_through_the_same_layers() {
     let demo = Demo::new().start();
     let rt = runtime();
     let reply = rt.block_on(async {
-        let mut greeter = GreeterClient::new(channel(&demo).await);
+        let mut greeter = greeter(&demo).await;
         greeter.say_hello(hello("ada", 0)).await.expect("SayHello answers")
     });
     // Through micro's layers: the request id is echoed as on any route.
     assert!(reply.metadata().get("x-request-id").is_some(), "{:?}", reply.metadata());
     assert_eq!(reply.into_inner().message, "hello, ada");
     let refused = rt.block_on(async {
-        let mut greeter = GreeterClient::new(channel(&demo).await);
+        let mut greeter = greeter(&demo).await;
         greeter
             .say_hello(hello("bob", 600_001))
             .await
@@ -126,7 +138,7 @@ fn the_request_timeout_bounds_a_call_until_its_headers_so_a_stream_may_outlive_i
     let demo = Demo::new().env("MICRO__SITE__HTTP__REQUEST_TIMEOUT", "300ms").start();
     let rt = runtime();
     let (received, late) = rt.block_on(async {
-        let mut greeter = GreeterClient::new(channel(&demo).await);
+        let mut greeter = greeter(&demo).await;
         let asked = HellosRequest {
             name: "long".into(),
             count: 8,
@@ -320,7 +332,7 @@ fn a_call_whose_request_body_passes_the_body_limit_is_refused() {
     let demo = Demo::new().env("MICRO__SITE__HTTP__BODY_LIMIT", "64KiB").start();
     let rt = runtime();
     let (within, past) = rt.block_on(async {
-        let mut greeter = GreeterClient::new(channel(&demo).await);
+        let mut greeter = greeter(&demo).await;
         let within = greeter.say_hello(hello(&"a".repeat(60 * 1024), 0)).await;
         let past = greeter.say_hello(hello(&"a".repeat(70 * 1024), 0)).await;
         (within, past)
