@@ -101,17 +101,13 @@ fn a_unary_call_is_answered_on_the_http_port_through_the_same_layers() {
         "the HTTP routes on the same port"
     );
 
+    assert_eq!(greeter_calls(&demo, "OK"), Some(1.0), "one call answered OK");
+    assert_eq!(
+        greeter_calls(&demo, "INVALID_ARGUMENT"),
+        Some(1.0),
+        "one refused, by its status"
+    );
     let samples = scrape(&demo);
-    let counted = |code| {
-        find(
-            &samples,
-            "grpc_requests_total",
-            &[("service", "greeter.Greeter"), ("code", code)],
-        )
-        .map(|sample| sample.value)
-    };
-    assert_eq!(counted("OK"), Some(1.0), "one call answered OK");
-    assert_eq!(counted("INVALID_ARGUMENT"), Some(1.0), "one refused, by its status");
     let http = [("route", "/greeter.Greeter/{*method}"), ("status", "200")];
     assert_eq!(find(&samples, "http_requests_total", &http).map(|s| s.value), Some(2.0));
 }
@@ -159,12 +155,7 @@ fn the_request_timeout_bounds_a_call_until_its_headers_so_a_stream_may_outlive_i
     assert_eq!(received.last().map(String::as_str), Some("hello, long (8)"));
     // The timeout layer answers HTTP 503, which gRPC clients read as UNAVAILABLE.
     assert_eq!(late.code(), tonic::Code::Unavailable, "{late:?}");
-    let samples = scrape(&demo);
-    let cancelled = [("service", "greeter.Greeter"), ("code", "CANCELLED")];
-    assert_eq!(
-        find(&samples, "grpc_requests_total", &cancelled).map(|s| s.value),
-        Some(1.0)
-    );
+    assert_eq!(greeter_calls(&demo, "CANCELLED"), Some(1.0));
 }
 
 #[test]
@@ -342,10 +333,5 @@ fn a_call_whose_request_body_passes_the_body_limit_is_refused() {
     // stream): tonic reads the cut body as an error of unknown kind.
     let past = past.expect_err("past the body limit");
     assert_eq!(past.code(), tonic::Code::Unknown, "{past:?}");
-    let samples = scrape(&demo);
-    let unknown = [("service", "greeter.Greeter"), ("code", "UNKNOWN")];
-    assert_eq!(
-        find(&samples, "grpc_requests_total", &unknown).map(|s| s.value),
-        Some(1.0)
-    );
+    assert_eq!(greeter_calls(&demo, "UNKNOWN"), Some(1.0));
 }
