@@ -46,6 +46,8 @@ mod builder;
 pub mod cli;
 mod exit;
 mod global;
+#[cfg_attr(not(feature = "grpc"), path = "grpc/off.rs")]
+mod grpc;
 mod handle;
 mod health;
 mod metrics;
@@ -65,6 +67,8 @@ mod version;
 pub use builder::ServiceBuilder;
 pub use exit::{ExitKind, ExitStatus, StartError};
 pub use global::{ConfigRef, get_config, get_service};
+#[cfg(feature = "grpc")]
+pub use grpc::GrpcService;
 pub use handle::{NotRunning, Phase, PhaseRecord, ServiceHandle, Status, WaitError};
 pub use micro_actors::{BindError, BoxError, CallbackError, Changes, LogError, Shutdown};
 pub use micro_actors::{DrainReport, LogFormat, LogSettings, ReloadError, ReloadReport};

@@ -6,6 +6,7 @@
 //! | `http_requests_total` | counter | method, route, status |
 //! | `http_request_duration_seconds` | histogram | method, route, status |
 //! | `http_requests_in_flight` | gauge | |
+//! | `grpc_requests_total` (feature `grpc`) | counter | service, code |
 //! | `micro_build_info` | gauge (1) | service, version |
 //! | `micro_config_generation` | gauge | |
 //! | `micro_config_reloads_total` | counter | outcome (`ok`, `unchanged`, `rejected`) |
@@ -91,6 +92,11 @@ fn describe() {
         "Time from a request reaching the router to its response headers."
     );
     describe_gauge!("http_requests_in_flight", "Requests being handled now.");
+    #[cfg(feature = "grpc")]
+    describe_counter!(
+        crate::grpc::GRPC_REQUESTS,
+        "gRPC calls ended, by service and gRPC status code (CANCELLED: ended without a status)."
+    );
     describe_gauge!(
         "micro_build_info",
         "Always 1; the labels name the service and its version."

@@ -66,6 +66,8 @@ pub(crate) struct ServiceInner {
     /// The build identity the service was given.
     pub(crate) build: crate::BuildVersion,
     pub(crate) app: App,
+    /// The tonic services served beside the app.
+    pub(crate) grpc: crate::grpc::GrpcServices,
     /// What the resources opened, for `app_with`.
     pub(crate) resources: crate::Resources,
     /// The resources' release callbacks, in registration order.

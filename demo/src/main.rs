@@ -5,8 +5,11 @@
 //! `GET /hello` answers the `greeting` of config document `demo` (so a
 //! reload shows), `GET /sleep/{ms}` answers after that many milliseconds (so
 //! a drain shows); `GET /ws` (a WebSocket echo) and `GET /events` (a
-//! server-sent events ticker) end when the drain begins (`streams.rs`).
+//! server-sent events ticker) end when the drain begins (`streams.rs`). Its
+//! gRPC greeter (`proto/greeter.proto`, module `greeter`) is served on the
+//! same port.
 
+mod greeter;
 mod streams;
 
 use std::time::Duration;
@@ -92,6 +95,7 @@ async fn main() -> micro::ExitStatus {
     }
     let builder = builder
         .app(app(!args.streams_ignore_shutdown))
+        .grpc(greeter::GreeterServer::new(greeter::Greeter))
         .config(PreloadedConfig::new(["site", "demo"]).backend(defaults))
         .init_callback_named("greet", move || async move {
             if let Some(delay) = init_delay {

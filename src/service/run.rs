@@ -110,6 +110,7 @@ impl Service {
             health: inner.health.clone(),
             resources: inner.resources.clone(),
             routes: Arc::new(move |resources| app.router(resources)),
+            grpc: inner.grpc.clone(),
             log_settings: Arc::new(move |site| service.log_settings_for(site, debug)),
             log_layers: std::sync::Mutex::new(Some(self.take_log_layers())),
         }

@@ -60,6 +60,8 @@ pub(crate) struct Blueprint {
     pub(crate) health: Health,
     pub(crate) resources: Resources,
     pub(crate) routes: MakeRoutes,
+    /// The tonic services, merged into the routes when the http step serves.
+    pub(crate) grpc: crate::grpc::GrpcServices,
     /// User code (the `log_configuration` hook): call where a panic is caught.
     pub(crate) log_settings: MakeLogSettings,
     /// The service's own tracing layers, taken by the logging step.

@@ -269,8 +269,11 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     // The service's routes, made now when they need what init opened; a
     // panic there (a resource not registered) is a startup error too.
     let (routes, resources) = (&blueprint.routes, &blueprint.resources);
-    let app = std::panic::catch_unwind(AssertUnwindSafe(|| routes(resources)))
-        .map_err(|panic| StartError::App(micro_actors::callback::panic_message(panic.as_ref())))?;
+    let (grpc, readiness) = (&blueprint.grpc, &ctx.readiness);
+    let app = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        grpc.merge_into(routes(resources), resources, readiness)
+    }))
+    .map_err(|panic| StartError::App(micro_actors::callback::panic_message(panic.as_ref())))?;
     let router = std::panic::catch_unwind(AssertUnwindSafe(move || app.merge(builtin)))
         .map_err(|panic| StartError::Routes(micro_actors::callback::panic_message(panic.as_ref())))?;
     let (actor, addr) = serve(

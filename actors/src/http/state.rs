@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 /// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
-/// read by the health routes with one atomic load.
+/// read by the health routes (a read lock nobody else holds long) and
+/// followed by whoever must react to a change (the gRPC health service).
 ///
 /// ```
 /// let ready = micro_actors::Readiness::default();
@@ -14,8 +17,14 @@ use std::time::{Duration, Instant};
 /// ready.set(true);
 /// assert!(ready.clone().get());
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<watch::Sender<bool>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(false)))
+    }
+}
 
 impl Readiness {
     /// Whether the service is ready.
@@ -26,10 +35,11 @@ impl Readiness {
     /// ```
     #[must_use]
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        *self.0.borrow()
     }
 
-    /// Marks the service ready or not; every clone sees the change.
+    /// Marks the service ready or not; every clone sees the change, and
+    /// every [`changes`](Self::changes) receiver is woken when it is one.
     ///
     /// ```
     /// let ready = micro_actors::Readiness::default();
@@ -40,7 +50,29 @@ impl Readiness {
     /// assert!(!seen_by_routes.get());
     /// ```
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Release);
+        self.0
+            .send_if_modified(|current| std::mem::replace(current, ready) != ready);
+    }
+
+    /// Readiness as it changes: the receiver sees the current value, and
+    /// `changed()` resolves at each flip (it fails once every `Readiness`
+    /// clone is gone).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let ready = micro_actors::Readiness::default();
+    /// let mut changes = ready.changes();
+    /// assert!(!*changes.borrow_and_update());
+    /// ready.set(true);
+    /// changes.changed().await.unwrap();
+    /// assert!(*changes.borrow_and_update());
+    /// drop(ready);
+    /// assert!(changes.changed().await.is_err());
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn changes(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
     }
 }
 

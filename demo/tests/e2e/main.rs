@@ -18,6 +18,7 @@ mod documented;
 mod etcd;
 mod faults;
 mod first_day;
+mod grpc;
 mod hostile;
 mod http;
 mod lifecycle;

@@ -10,10 +10,10 @@ use support::{Demo, Running};
 
 /// One sample: metric name, labels, value.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: HashMap<String, String>,
-    value: f64,
+    pub(crate) value: f64,
 }
 
 /// Parses the Prometheus text exposition format strictly enough that a
@@ -79,7 +79,7 @@ fn labels_of(body: &str, line: &str) -> HashMap<String, String> {
     labels
 }
 
-fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
+pub(crate) fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
     samples.iter().find(|sample| {
         sample.name == name
             && labels
@@ -88,7 +88,7 @@ fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Optio
     })
 }
 
-fn scrape(demo: &Running) -> Vec<Sample> {
+pub(crate) fn scrape(demo: &Running) -> Vec<Sample> {
     let (status, body) = demo.get("/metrics");
     assert_eq!(status, 200, "{body}");
     parse(&body)
