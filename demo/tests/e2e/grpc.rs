@@ -274,12 +274,14 @@ fn hellos(demo: &Running) -> f64 {
 }
 
 /// What h2load saw of `/hello` for `seconds`, 4 connections of 10
-/// streams each, with a SIGTERM once the server answered a thousand; and
-/// how many it had answered then, and the drain's line.
-fn h2load_through_sigterm(pre_drain_delay: &str, seconds: u32) -> (H2load, f64, String) {
+/// streams each, with a SIGTERM once the server answered a thousand (the
+/// drain beginning `pre_drain` later: h2load's traffic never stops, so the
+/// pre-drain lasts its whole bound); and how many it had answered then,
+/// and the drain's line.
+fn h2load_through_sigterm(pre_drain: &str, seconds: u32) -> (H2load, f64, String) {
     let mut demo = Demo::new()
         .args(["--production"])
-        .env("MICRO__SITE__SHUTDOWN__PRE_DRAIN_DELAY", pre_drain_delay)
+        .env("MICRO__SITE__SHUTDOWN__PRE_DRAIN_MAX", pre_drain)
         .start();
     let h2load = Command::new("h2load")
         .args(["-D", &seconds.to_string(), "-c", "4", "-m", "10"])
@@ -299,7 +301,7 @@ fn h2load_through_sigterm(pre_drain_delay: &str, seconds: u32) -> (H2load, f64, 
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "h2load: {text}{errors}");
     let summary = H2load::parse(&text).unwrap_or_else(|| panic!("no summary in:\n{text}"));
-    eprintln!("h2load through SIGTERM (pre_drain_delay {pre_drain_delay}): {summary:?}; {before} before the signal");
+    eprintln!("h2load through SIGTERM (pre_drain_max {pre_drain}): {summary:?}; {before} before the signal");
     assert!(exit.success(), "exit {exit:?}; stderr:\n{}", demo.stderr());
     assert_eq!(summary.timeout, 0, "{text}");
     #[allow(clippy::cast_precision_loss, reason = "request counts far below 2^52")]
