@@ -223,3 +223,17 @@ fn a_rolling_restart_behind_haproxy_without_a_pre_drain() {
         tally.summary()
     );
 }
+
+#[test]
+#[ignore = "a measurement for README: a fixed delay instead of the pre-drain; run with --ignored --nocapture"]
+fn a_rolling_restart_behind_haproxy_with_a_fixed_5s_delay() {
+    let fixed = [
+        ("MICRO__SITE__SHUTDOWN__PRE_DRAIN_MAX", "0s"),
+        ("MICRO__SITE__SHUTDOWN__PRE_DRAIN_DELAY", "5s"),
+    ];
+    let (tally, stops, log) = rolling_restart(&fixed);
+    eprintln!(
+        "rolling restart, a fixed 5s delay: {}; SIGTERM → exit {stops:?}\n{log}",
+        tally.summary()
+    );
+}
