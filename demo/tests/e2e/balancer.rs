@@ -192,6 +192,9 @@ fn rolling_restart(env: &[(&str, &str)]) -> (Tally, Vec<Duration>, String) {
         demo.signal(Signal::SIGTERM);
         assert_eq!(demo.wait_exit().code(), Some(0), "{}", demo.stderr());
         stops.push(sigterm.elapsed());
+        let pre_drain = demo.wait_for_line("pre-drain: ");
+        let said = &pre_drain[pre_drain.find("served").unwrap_or(0)..];
+        eprintln!("s{slot}: {}", said.split('"').next().unwrap_or(said));
         // Gone, as an orchestrator removes the endpoint: HAProxy stops
         // checking its port, which another instance may bind next.
         haproxy.command(&format!("disable server demos/s{slot}"));
