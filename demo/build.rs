@@ -3,14 +3,19 @@
 //! git checkout nothing is emitted and the version is the crate's.
 //!
 //! Compiles the greeter's `.proto` (server and client: the end-to-end
-//! tests call it) with `protoc`.
+//! tests call it) with the `protoc` that `protoc-bin-vendored` brings, so
+//! `cargo run` needs nothing installed.
 
 fn main() {
+    let mut config = tonic_prost_build::Config::new();
+    if let Ok(protoc) = protoc_bin_vendored::protoc_bin_path() {
+        config.protoc_executable(protoc);
+    }
     // No transport in the client: the binary has none (the tests bring a channel).
     tonic_prost_build::configure()
         .build_transport(false)
-        .compile_protos(&["proto/greeter.proto"], &["proto"])
-        .expect("proto/greeter.proto compiles (needs protoc)");
+        .compile_with_config(config, &["proto/greeter.proto"], &["proto"])
+        .expect("proto/greeter.proto compiles");
     let Ok(gitcl) = vergen_gitcl::GitclBuilder::default().sha(false).build() else {
         return;
     };
