@@ -86,9 +86,9 @@ pub(crate) async fn run(step: Step, ctx: StepContext) {
             Step::Config => config(&ctx).await.map(|()| None),
             Step::Logger => logger(&ctx).await.map(|()| None),
             Step::Watch => watch(&ctx).await.map(|()| None),
-            Step::Spawn(kind, index) => spawn(&ctx, ChildId::Callback(kind, index)).await.map(|_| None),
+            Step::Spawn(kind, index) => spawn(&ctx, phase, ChildId::Callback(kind, index)).await.map(|_| None),
             Step::Init(index) => init(&ctx, index).await.map(|()| None),
-            Step::Worker(index) => spawn(&ctx, ChildId::Worker(index)).await.map(|_| None),
+            Step::Worker(index) => spawn(&ctx, phase, ChildId::Worker(index)).await.map(|_| None),
             Step::Http => http(&ctx).await.map(Some),
         }
     };
@@ -119,15 +119,9 @@ fn unanswered(step: StartupPhase, actor: &str) -> impl FnOnce(Unanswered) -> Sta
     move |err| actor_error(step, actor, err)
 }
 
-/// Spawns and records the child `id` (the shared path restarts take too).
-async fn spawn(ctx: &StepContext, id: ChildId) -> Result<Child, StartError> {
-    let phase = match id {
-        ChildId::Config => StartupPhase::Config,
-        ChildId::Logger => StartupPhase::Logging,
-        ChildId::Worker(_) => StartupPhase::Workers,
-        ChildId::Callback(..) => StartupPhase::Init,
-        ChildId::Http | ChildId::Admin => StartupPhase::Http,
-    };
+/// Spawns and records the child `id` in startup phase `phase` (the shared
+/// path restarts take too).
+async fn spawn(ctx: &StepContext, phase: StartupPhase, id: ChildId) -> Result<Child, StartError> {
     let name = ctx.blueprint().child_name(id);
     ctx.spawner
         .spawn(id)
@@ -136,7 +130,7 @@ async fn spawn(ctx: &StepContext, id: ChildId) -> Result<Child, StartError> {
 }
 
 async fn config(ctx: &StepContext) -> Result<(), StartError> {
-    let Child::Config(actor) = spawn(ctx, ChildId::Config).await? else {
+    let Child::Config(actor) = spawn(ctx, StartupPhase::Config, ChildId::Config).await? else {
         unreachable!("ChildId::Config spawns a config actor")
     };
     let preload = ask(&actor, ConfigMsg::Preload, ctx.startup_bound);
@@ -173,7 +167,7 @@ async fn watch(ctx: &StepContext) -> Result<(), StartError> {
 }
 
 async fn logger(ctx: &StepContext) -> Result<(), StartError> {
-    let Child::Logger(actor) = spawn(ctx, ChildId::Logger).await? else {
+    let Child::Logger(actor) = spawn(ctx, StartupPhase::Logging, ChildId::Logger).await? else {
         unreachable!("ChildId::Logger spawns a logger actor")
     };
     let blueprint = ctx.blueprint();
@@ -206,7 +200,7 @@ fn raise_open_files_limit() {
 
 async fn init(ctx: &StepContext, index: usize) -> Result<(), StartError> {
     let id = ChildId::Callback(CallbackKind::Init, index);
-    let Child::Callback(_, _, actor) = spawn(ctx, id).await? else {
+    let Child::Callback(_, _, actor) = spawn(ctx, StartupPhase::Init, id).await? else {
         unreachable!("ChildId::Callback spawns a callback actor")
     };
     let name = ctx.blueprint().callback(CallbackKind::Init, index).name().to_owned();

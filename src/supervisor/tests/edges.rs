@@ -360,10 +360,7 @@ async fn a_rerun_is_not_ready_on_the_last_runs_health_checks() {
             }
         })
         .build();
-    let ready = |addr: std::net::SocketAddr| async move {
-        let url = format!("http://{addr}/health/ready");
-        reqwest_status(&url).await
-    };
+    let ready = |addr: std::net::SocketAddr| status_of(format!("http://{addr}/health/ready"));
 
     let (handle, run) = start(service.clone()).await;
     let addr = handle.status().addr.expect("listening");
@@ -382,22 +379,13 @@ async fn a_rerun_is_not_ready_on_the_last_runs_health_checks() {
     assert_eq!(joined(run).await.code(), 0);
 }
 
-/// The status code of a GET, over a plain TCP connection.
-async fn reqwest_status(url: &str) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_at(rest.find('/').expect("path"));
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("sent");
-    let mut answer = String::new();
-    tokio::time::timeout(BOUND, stream.read_to_string(&mut answer))
-        .await
-        .expect("answered in time")
-        .expect("read");
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line")
+/// The status code of a GET, with a blocking client off the runtime.
+async fn status_of(url: String) -> u16 {
+    tokio::task::spawn_blocking(move || match ureq::get(&url).call() {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(err) => panic!("GET {url}: {err}"),
+    })
+    .await
+    .expect("joined")
 }
