@@ -140,9 +140,12 @@ async fn follow(backend: &EtcdBackend, changes: &ChangeSender, seen: &mut i64, b
             if unseen {
                 *seen = revision;
             }
-            backend.shared.connected.store(true, Ordering::Release);
             *backoff = BACKOFF_FIRST;
-            transition("connected");
+            // A transition only when the state changes: a watch reopened
+            // after a compaction was never down.
+            if !backend.shared.connected.swap(true, Ordering::AcqRel) {
+                transition("connected");
+            }
             metrics::gauge!("micro_etcd_connected").set(1.0);
             tracing::info!(target: "micro", "etcd watch on {prefix} from revision {}", *seen + 1);
             if unseen {
