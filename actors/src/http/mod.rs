@@ -200,6 +200,14 @@ pub enum HttpMsg {
     Serve(RpcReplyPort<Result<SocketAddr, BindError>>),
     /// Mark the service ready or not.
     SetReady(bool),
+    /// A new descriptor of the listening socket, for a process that takes
+    /// over; `None` while not listening (not served yet, released or
+    /// drained).
+    Listener(RpcReplyPort<Option<std::io::Result<std::net::TcpListener>>>),
+    /// Stop accepting and close this process's descriptor of the listening
+    /// socket, leaving its accept queue to the process it was handed to;
+    /// connections already accepted are served on until `Drain`.
+    Release(RpcReplyPort<()>),
     /// Stop accepting and drain within `bound`.
     Drain {
         /// Longest to wait for in-flight requests.
@@ -309,6 +317,15 @@ impl Actor for HttpActor {
                 let _ = reply.send(state.serve().await);
             }
             HttpMsg::SetReady(ready) => state.readiness.set(ready),
+            HttpMsg::Listener(reply) => {
+                let _ = reply.send(state.server.as_ref().and_then(Server::listener));
+            }
+            HttpMsg::Release(reply) => {
+                if let Some(server) = &mut state.server {
+                    server.release().await;
+                }
+                let _ = reply.send(());
+            }
             HttpMsg::Drain { bound, reply } => {
                 let _ = reply.send(state.drain(bound).await);
             }

@@ -81,6 +81,10 @@ impl std::fmt::Display for DrainReport {
 /// A running accept loop, then the report of its drain.
 pub(super) struct Server {
     pub(super) addr: SocketAddr,
+    /// The listening socket, shared with the accept loop while it accepts.
+    listener: Option<Arc<TcpListener>>,
+    /// Asks the accept loop to close its listener and accept no more.
+    release: Option<oneshot::Sender<oneshot::Sender<()>>>,
     stop: Option<oneshot::Sender<Duration>>,
     task: Option<JoinHandle<DrainReport>>,
     drained: Option<DrainReport>,
@@ -122,6 +126,8 @@ impl Server {
         let header_read_timeout = limits.header_read_timeout;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
+        let (release, released) = oneshot::channel();
+        let listener = Arc::new(listener);
         let builder = |keep_alive| {
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http1().keep_alive(keep_alive);
@@ -138,7 +144,8 @@ impl Server {
         let (signal, shutdown) = Shutdown::pair();
         let connections = Connections::default();
         let accept = Accept {
-            listener,
+            listener: Some(Arc::clone(&listener)),
+            released: Some(released),
             service: WithShutdown::new(service, shutdown),
             builder: builder(true),
             last_call: builder(false),
@@ -150,6 +157,8 @@ impl Server {
         };
         Ok(Self {
             addr,
+            listener: Some(listener),
+            release: Some(release),
             stop: Some(stop),
             task: Some(tokio::spawn(accept.run(stopped))),
             drained: None,
@@ -162,9 +171,32 @@ impl Server {
         self.task.is_none()
     }
 
+    /// A new descriptor of the listening socket, for another process to
+    /// accept on; `None` once the listener was released or drained.
+    pub(super) fn listener(&self) -> Option<std::io::Result<std::net::TcpListener>> {
+        use std::os::fd::AsFd as _;
+        let listener = self.listener.as_ref()?;
+        Some(listener.as_fd().try_clone_to_owned().map(std::net::TcpListener::from))
+    }
+
+    /// Stops accepting and closes this process's descriptor of the
+    /// listening socket, leaving its accept queue to whoever else holds it
+    /// (the process it was handed to). Connections already accepted are
+    /// served on, and drained by [`drain`](Self::drain).
+    pub(super) async fn release(&mut self) {
+        self.listener = None;
+        if let Some(release) = self.release.take() {
+            let (done, released) = oneshot::channel();
+            if release.send(done).is_ok() {
+                let _ = released.await;
+            }
+        }
+    }
+
     /// Closes the listener, waits up to `bound` for in-flight requests,
     /// then cuts off the rest. Draining again returns the first report.
     pub(super) async fn drain(&mut self, bound: Duration) -> DrainReport {
+        self.listener = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(bound);
         }
@@ -186,7 +218,10 @@ impl Drop for Server {
 }
 
 struct Accept<S> {
-    listener: TcpListener,
+    /// `None` once released: this process accepts no more.
+    listener: Option<Arc<TcpListener>>,
+    /// A release asked of the server, answered once the listener is closed.
+    released: Option<oneshot::Receiver<oneshot::Sender<()>>>,
     service: S,
     builder: Arc<auto::Builder<TokioExecutor>>,
     /// For a connection whose first byte came after the listener closed:
@@ -201,7 +236,7 @@ struct Accept<S> {
 }
 
 impl<S: Serves> Accept<S> {
-    async fn run(self, mut stopped: oneshot::Receiver<Duration>) -> DrainReport {
+    async fn run(mut self, mut stopped: oneshot::Receiver<Duration>) -> DrainReport {
         let graceful = GracefulShutdown::new();
         let (closing, closed) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -209,7 +244,15 @@ impl<S: Serves> Accept<S> {
             tokio::select! {
                 bound = &mut stopped => break bound.unwrap_or_default(),
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = self.listener.accept() => match accepted {
+                asked = released(self.released.as_mut()) => {
+                    self.released = None;
+                    if let Ok(done) = asked {
+                        // The accept queue is the other process's now.
+                        self.listener = None;
+                        let _ = done.send(());
+                    }
+                }
+                accepted = accept(self.listener.as_deref()) => match accepted {
                     Ok((stream, _peer)) => {
                         connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
                     }
@@ -227,10 +270,11 @@ impl<S: Serves> Accept<S> {
         // first byte within the quiet period), not reset with the listener:
         // taken with accept(2) itself until none is left, as the runtime's
         // accept answers only once it has seen the socket readable.
-        for stream in backlog(&self.listener) {
-            connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
+        if let Some(listener) = self.listener.take() {
+            for stream in backlog(&listener) {
+                connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
+            }
         }
-        drop(self.listener);
         self.signal.send_replace(true);
 
         let started = Instant::now();
@@ -316,6 +360,24 @@ impl<S: Serves> Accept<S> {
             }
             connections.served(id);
         }
+    }
+}
+
+/// The next connection on `listener`; never, without one.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next release asked; never, once asked or without a server to ask.
+async fn released(
+    asked: Option<&mut oneshot::Receiver<oneshot::Sender<()>>>,
+) -> Result<oneshot::Sender<()>, oneshot::error::RecvError> {
+    match asked {
+        Some(asked) => asked.await,
+        None => std::future::pending().await,
     }
 }
 

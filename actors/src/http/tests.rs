@@ -185,4 +185,5 @@ async fn draining_twice_returns_the_first_report_and_serving_after_a_drain_fails
     assert!(served.is_err(), "a drained server cannot serve again");
 }
 
+mod handover;
 mod upgrades;

@@ -175,6 +175,20 @@ pub(crate) const LIMITS: &[Limit] = &[
         max: secs(10 * 60),
     },
     Limit {
+        // The new process's own startup.timeout applies inside.
+        path: "upgrade.timeout",
+        get: |s| Amount::Time(s.upgrade.timeout),
+        min: ms(10),
+        max: DAY,
+    },
+    Limit {
+        // Held in memory by both processes while it is handed over.
+        path: "upgrade.state_max",
+        get: |s| Amount::Size(s.upgrade.state_max),
+        min: Amount::Size(ByteSize(0)),
+        max: Amount::Size(ByteSize(64 << 20)),
+    },
+    Limit {
         path: "health.interval",
         get: |s| Amount::Time(s.health.interval),
         min: ONE_MS,

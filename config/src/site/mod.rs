@@ -66,6 +66,8 @@ pub struct SiteConfig {
     pub shutdown: ShutdownConfig,
     /// The admin endpoint.
     pub admin: AdminConfig,
+    /// Upgrades: the binary started again on the same sockets.
+    pub upgrade: UpgradeConfig,
     /// Registered readiness checks.
     pub health: HealthConfig,
     /// Restarts of failed workers.
@@ -91,6 +93,25 @@ pub struct LoadingConfig {
     /// the configuration in force stays. Shorter than `actors.call_timeout`.
     #[serde(with = "humantime_serde")]
     pub load_timeout: Duration,
+}
+
+/// `site.upgrade`: the binary started again on the same sockets.
+///
+/// ```
+/// let upgrade = micro_config::SiteConfig::default().upgrade;
+/// assert_eq!(upgrade.timeout, std::time::Duration::from_secs(75));
+/// assert_eq!(upgrade.state_max.bytes(), 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UpgradeConfig {
+    /// How long the running process waits for the new one to be ready;
+    /// past it the new one is stopped and the running one serves on.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The largest state a service may hand to its successor.
+    pub state_max: ByteSize,
 }
 
 /// `site.admin`.
