@@ -50,6 +50,7 @@ pub struct ServiceBuilder {
     log_hook: Option<LogHook>,
     log_output: micro_actors::LogOutput,
     log_layers: Vec<micro_actors::BoxedLayer>,
+    upgrade_state: Option<crate::supervisor::UpgradeState>,
     validators: Vec<micro_config::Validator>,
     version: Option<crate::BuildVersion>,
 }
@@ -85,6 +86,7 @@ impl ServiceBuilder {
             log_hook: None,
             log_output: micro_actors::LogOutput::Stderr,
             log_layers: Vec::new(),
+            upgrade_state: None,
             validators: Vec::new(),
             version: None,
         }
@@ -527,6 +529,34 @@ impl ServiceBuilder {
         self
     }
 
+    /// What this process hands to the new one at an upgrade: a small blob
+    /// of warm state (at most `site.upgrade.state_max`), which the new
+    /// process reads with [`upgrade::inherited_state`](crate::upgrade::inherited_state)
+    /// from the start of its run. Made when the upgrade begins, on the
+    /// blocking pool; an error or a panic fails the upgrade, and this
+    /// process serves on.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(vec!["alice".to_owned()]));
+    /// let service = micro::Service::builder("orders", "takes orders")
+    ///     .upgrade_state(move || Ok(seen.lock().map_err(|_| "poisoned")?.join("\n").into_bytes()))
+    ///     .init_callback(|| async {
+    ///         let warm = micro::upgrade::inherited_state().unwrap_or_default();
+    ///         let _names: Vec<&[u8]> = warm.split(|byte| *byte == b'\n').collect();
+    ///         Ok(())
+    ///     })
+    ///     .build();
+    /// # let _ = service;
+    /// ```
+    pub fn upgrade_state(
+        mut self,
+        make: impl Fn() -> Result<Vec<u8>, crate::BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.upgrade_state = Some(std::sync::Arc::new(make));
+        self
+    }
+
     /// The service's build identity: [`build_version!`](crate::build_version)
     /// (its package version and the commit its build captured), or a plain
     /// version string. What the service reports is, first found: a
@@ -598,6 +628,7 @@ impl ServiceBuilder {
             log_hook: self.log_hook,
             log_output: self.log_output,
             log_layers: std::sync::Mutex::new(self.log_layers),
+            upgrade_state: self.upgrade_state,
         }))
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::ExitStatus;
 use crate::supervisor::SupervisorMsg;
+use crate::upgrade::{LastUpgrade, UpgradeError, UpgradeReport};
 
 /// Where the service is in its life.
 ///
@@ -144,6 +145,8 @@ struct Shared {
     restarts: Mutex<BTreeMap<String, u32>>,
     /// The phases of this run so far.
     history: Mutex<Vec<PhaseRecord>>,
+    /// The last upgrade this process attempted.
+    last_upgrade: Mutex<Option<LastUpgrade>>,
     config: PreloadedConfig,
 }
 
@@ -163,6 +166,7 @@ impl ServiceHandle {
                 exit: watch::Sender::new(None),
                 restarts: Mutex::default(),
                 history: Mutex::default(),
+                last_upgrade: Mutex::default(),
                 config,
             }),
         }
@@ -207,6 +211,57 @@ impl ServiceHandle {
             Ok(CallResult::Timeout) => Err(ReloadError::Unanswered { waited: bound }),
             Ok(CallResult::SenderError) | Err(_) => Err(ReloadError::NotRunning),
         }
+    }
+
+    /// Upgrades the service without downtime, as SIGUSR2 does: starts the
+    /// binary at its path again (a new build may have replaced it) with the
+    /// same arguments and environment, hands it the listening sockets, and
+    /// once it serves, drains this process, which then exits 0. Resolves
+    /// when the new process serves, or with why it did not (this process
+    /// then serves on). One upgrade at a time; within
+    /// `site.upgrade.timeout`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// let err = service.handle().upgrade().await.unwrap_err();
+    /// assert!(matches!(err, micro::upgrade::UpgradeError::NotRunning));
+    /// # }
+    /// ```
+    pub async fn upgrade(&self) -> Result<UpgradeReport, UpgradeError> {
+        let supervisor = self.supervisor().ok_or(UpgradeError::NotRunning)?;
+        // The upgrade bounds itself; the margin covers asking the listeners.
+        let site = self.shared.config.site();
+        let bound = site.upgrade.timeout + site.actors.call_timeout * 3;
+        match supervisor
+            .call(|reply| SupervisorMsg::Upgrade(Some(reply)), Some(bound))
+            .await
+        {
+            Ok(CallResult::Success(outcome)) => outcome,
+            Ok(CallResult::Timeout) => Err(UpgradeError::Unanswered { waited: bound }),
+            Ok(CallResult::SenderError) | Err(_) => Err(UpgradeError::NotRunning),
+        }
+    }
+
+    /// The last upgrade this process attempted: how it ended, when, and
+    /// why it failed. A process an upgrade started has none of its own yet.
+    ///
+    /// ```
+    /// let service = micro::Service::builder("hello", "says hello").build();
+    /// assert_eq!(service.handle().last_upgrade(), None);
+    /// ```
+    #[must_use]
+    pub fn last_upgrade(&self) -> Option<LastUpgrade> {
+        self.shared
+            .last_upgrade
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn record_upgrade(&self, last: LastUpgrade) {
+        *self.shared.last_upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(last);
     }
 
     /// The service now: phase, address, configuration generation, uptime

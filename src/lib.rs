@@ -3,9 +3,10 @@
 //! It owns everything a service does besides its handlers: load the
 //! configuration and preload it, log with the service's name and version on
 //! every line, run init callbacks in order, serve the service's axum app,
-//! reload configuration on SIGHUP, and stop gracefully on SIGTERM — drain
-//! in-flight requests, run finish callbacks, flush logs, exit with a code
-//! that says why.
+//! reload configuration on SIGHUP, upgrade to a new build on SIGUSR2
+//! without closing its sockets ([`upgrade`]), and stop gracefully on
+//! SIGTERM — drain in-flight requests, run finish callbacks, flush logs,
+//! exit with a code that says why.
 //!
 //! It succeeds the Python module `micro.common.service`, whose names it
 //! keeps: [`Service`] with [`debug`](Service::debug),
@@ -62,6 +63,7 @@ mod supervisor;
 mod systemd;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod upgrade;
 mod version;
 
 pub use builder::ServiceBuilder;

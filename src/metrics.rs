@@ -108,6 +108,10 @@ fn describe() {
     );
     describe_counter!("micro_restarts_total", "Restarts of a supervised child, by child.");
     describe_counter!(
+        "micro_upgrades_total",
+        "Upgrades asked of this process, by outcome: succeeded, failed, timed_out, refused."
+    );
+    describe_counter!(
         "micro_log_lines_dropped_total",
         "Log lines dropped because stderr could not keep up (site.logging.buffer_lines)."
     );
@@ -146,6 +150,11 @@ fn build_info(service: &str, version: &str) {
 /// One restart of `child`.
 pub(crate) fn restarted(child: &str) {
     metrics::counter!("micro_restarts_total", "child" => child.to_owned()).increment(1);
+}
+
+/// One upgrade asked of this process, and how it ended.
+pub(crate) fn upgraded(outcome: crate::upgrade::UpgradeOutcome) {
+    metrics::counter!("micro_upgrades_total", "outcome" => outcome.as_str()).increment(1);
 }
 
 /// How long each phase of `stage` took.

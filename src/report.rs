@@ -23,6 +23,11 @@ pub enum StopCause {
     StartFailed,
     /// An actor died while the service ran.
     ActorDied(String),
+    /// An upgrade: the new process serves.
+    Upgraded {
+        /// The new process.
+        pid: u32,
+    },
 }
 
 impl fmt::Display for StopCause {
@@ -32,6 +37,7 @@ impl fmt::Display for StopCause {
             Self::Handle => f.write_str("ServiceHandle::stop"),
             Self::StartFailed => f.write_str("startup failure"),
             Self::ActorDied(actor) => write!(f, "actor {actor} died"),
+            Self::Upgraded { pid } => write!(f, "upgrade: process {pid} serves"),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! | `GET /health/live` | 200 while the process serves |
 //! | `GET /health/ready` | 200 when ready for traffic, 503 before and from the first moment of shutdown |
 //! | `GET /metrics` | Prometheus text: requests, latency, in flight, config, reloads, restarts, phases, build info (see `metrics.rs`) |
-//! | `GET /version` | 200 `{"name", "version", "short", "package_version", "commit", "config_generation", "last_reload"}` |
+//! | `GET /version` | 200 `{"name", "version", "short", "package_version", "commit", "pid", "config_generation", "last_reload", "last_upgrade"}` |
 //! | `GET /debug/config` | debug mode only: the configuration in force as YAML, secrets redacted |
 //! | `GET /debug/lifecycle` | debug mode only: phase, uptime, restarts, and each phase's timing |
 //!
@@ -63,7 +63,9 @@ pub(crate) fn router(info: Info) -> Router {
     }
     let admin = &info.config.site().admin;
     if admin.enabled && admin.own_listener().is_none() {
-        router = router.route("/admin/reload", axum::routing::post(admin_reload));
+        router = router
+            .route("/admin/reload", axum::routing::post(admin_reload))
+            .route("/admin/upgrade", axum::routing::post(admin_upgrade));
     }
     router.with_state(Arc::new(info))
 }
@@ -72,23 +74,58 @@ pub(crate) fn router(info: Info) -> Router {
 pub(crate) fn admin_router(info: Info) -> Router {
     Router::new()
         .route("/admin/reload", axum::routing::post(admin_reload))
+        .route("/admin/upgrade", axum::routing::post(admin_upgrade))
         .with_state(Arc::new(info))
 }
 
-/// `POST /admin/reload`: a reload, as SIGHUP does, for callers that present
-/// the bearer token in force.
-async fn admin_reload(State(info): State<Arc<Info>>, headers: axum::http::HeaderMap) -> (StatusCode, Json<Value>) {
+/// Whether the caller presented the bearer token in force; the answer to
+/// give it when not.
+fn authorize(info: &Info, headers: &axum::http::HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
     let admin = info.config.site().admin.clone();
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     let authorized = admin.enabled && presented.is_some_and(|token| same(token.as_bytes(), admin.token.as_bytes()));
-    if !authorized {
-        return (
+    if authorized {
+        Ok(())
+    } else {
+        Err((
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "a valid `Authorization: Bearer <site.admin.token>` is required"})),
-        );
+        ))
+    }
+}
+
+/// `POST /admin/upgrade`: an upgrade, as SIGUSR2 does, answered once the
+/// new process serves (200, its pid; this one then drains) or with why
+/// not (409 while another is under way, 502 when the new process failed,
+/// 504 when it was not ready in time; this one serves on).
+async fn admin_upgrade(State(info): State<Arc<Info>>, headers: axum::http::HeaderMap) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = authorize(&info, &headers) {
+        return refused;
+    }
+    match info.handle.upgrade().await {
+        Ok(report) => (
+            StatusCode::OK,
+            Json(json!({"pid": report.pid, "took_ms": report.took.as_secs_f64() * 1e3})),
+        ),
+        Err(err) => {
+            let code = match err.outcome() {
+                crate::upgrade::UpgradeOutcome::Refused => StatusCode::CONFLICT,
+                crate::upgrade::UpgradeOutcome::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            (code, Json(json!({"error": err.to_string()})))
+        }
+    }
+}
+
+/// `POST /admin/reload`: a reload, as SIGHUP does, for callers that present
+/// the bearer token in force.
+async fn admin_reload(State(info): State<Arc<Info>>, headers: axum::http::HeaderMap) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = authorize(&info, &headers) {
+        return refused;
     }
     match info.handle.reload().await {
         Ok(report) => (
@@ -208,6 +245,7 @@ async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {
         "short": version::short(&info.version),
         "package_version": info.build.package(),
         "commit": info.build.git_commit(),
+        "pid": std::process::id(),
         "config_generation": info.config.generation(),
         // Why a reload failed names files and keys: debug mode only; the
         // log has it in production.
@@ -216,6 +254,15 @@ async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {
             "ok": last.error.is_none(),
             "generation": last.generation,
             "error": if info.debug { last.error.clone() } else { None },
+        })),
+        // Why an upgrade failed is the new process's startup error, which
+        // names files and keys: debug mode only, as for a reload.
+        "last_upgrade": info.handle.last_upgrade().map(|last| json!({
+            "at": humantime::format_rfc3339_millis(last.at).to_string(),
+            "outcome": last.outcome.as_str(),
+            "pid": last.pid,
+            "took_ms": last.took.as_secs_f64() * 1e3,
+            "reason": if info.debug { last.reason } else { None },
         })),
     }))
 }

@@ -85,6 +85,8 @@ pub(crate) struct ServiceInner {
     /// The service's own tracing layers, taken by the install that puts the
     /// subscriber in place.
     pub(crate) log_layers: std::sync::Mutex<Vec<micro_actors::BoxedLayer>>,
+    /// User code: the state an upgrade hands to the new process.
+    pub(crate) upgrade_state: Option<crate::supervisor::UpgradeState>,
     pub(crate) handle: ServiceHandle,
 }
 

@@ -1,11 +1,11 @@
 //! Unix signals as values: [`listen`] installs the handlers for SIGTERM,
-//! SIGINT and SIGHUP and yields each signal received as a [`Signal`] until
+//! SIGINT, SIGHUP and SIGUSR2 and yields each signal received as a [`Signal`] until
 //! the [`SignalStream`] is dropped. This module knows nothing of what the
 //! signals do.
 //!
 //! signal-hook keeps its handler installed once a signal has been
 //! registered, and without an action it would ignore the signal. So the
-//! first listen also registers, for each of the three, an action that
+//! first listen also registers, for each of the four, an action that
 //! emulates the default one (terminate the process) while no stream is
 //! listening: once the stream is dropped the process reacts as before.
 
@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use futures::StreamExt as _;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 use signal_hook_tokio::{Handle, Signals};
 
 /// The signals a run handles.
-const HANDLED: [i32; 3] = [SIGTERM, SIGINT, SIGHUP];
+const HANDLED: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGUSR2];
 
 /// Whether the handled signals take their default action: true whenever no
 /// stream listens (runs are one at a time in a process).
@@ -29,6 +29,8 @@ pub(crate) enum Signal {
     Terminate,
     Interrupt,
     Hangup,
+    /// SIGUSR2: upgrade.
+    User2,
 }
 
 impl Signal {
@@ -37,6 +39,7 @@ impl Signal {
             Self::Terminate => "SIGTERM",
             Self::Interrupt => "SIGINT",
             Self::Hangup => "SIGHUP",
+            Self::User2 => "SIGUSR2",
         }
     }
 
@@ -60,6 +63,7 @@ impl SignalStream {
         Some(match number {
             SIGTERM => Signal::Terminate,
             SIGINT => Signal::Interrupt,
+            SIGUSR2 => Signal::User2,
             _ => Signal::Hangup,
         })
     }

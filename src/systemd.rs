@@ -4,13 +4,25 @@
 //! `WATCHDOG=1` at half of `WATCHDOG_USEC` while it runs. Without
 //! `NOTIFY_SOCKET` every call does nothing; a failure to notify is logged,
 //! never fatal.
+//!
+//! An upgrade hands the main process over: the running process says
+//! `MAINPID=` the new one and from then on tells systemd nothing (its
+//! `STOPPING=1` would stop the unit the new process serves); the new one
+//! says `READY=1` with `MAINPID=` itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tokio::task::JoinHandle;
 
+/// Set once this process handed the main process over to its successor.
+static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+
 fn notify(states: &[NotifyState<'_>]) {
+    if HANDED_OVER.load(Ordering::SeqCst) {
+        return;
+    }
     if let Err(err) = sd_notify::notify(states) {
         tracing::debug!(target: "micro", "sd_notify failed: {err}");
     }
@@ -26,14 +38,37 @@ pub(crate) fn ready(text: &str) {
     notify(&[NotifyState::Ready, NotifyState::Status(text)]);
 }
 
+/// `READY=1` from a process an upgrade started, with `MAINPID=` itself
+/// (its predecessor said so already; this holds under `NotifyAccess=all`
+/// too, whichever datagram systemd reads first).
+pub(crate) fn ready_as_main(text: &str) {
+    notify(&[
+        NotifyState::MainPid(std::process::id()),
+        NotifyState::Ready,
+        NotifyState::Status(text),
+    ]);
+}
+
+/// `MAINPID=`: systemd now watches `pid`; this process tells it nothing more.
+pub(crate) fn hand_over(pid: u32) {
+    notify(&[NotifyState::MainPid(pid)]);
+    HANDED_OVER.store(true, Ordering::SeqCst);
+}
+
 /// `RELOADING=1`: a reload began.
 pub(crate) fn reloading() {
+    reloading_with("reloading configuration");
+}
+
+/// `RELOADING=1`: an upgrade began; `READY=1` ends it, from the new
+/// process or, when it failed, from this one.
+pub(crate) fn upgrading() {
+    reloading_with("upgrading: starting the new process");
+}
+
+fn reloading_with(status: &str) {
     match NotifyState::monotonic_usec_now() {
-        Ok(now) => notify(&[
-            NotifyState::Reloading,
-            now,
-            NotifyState::Status("reloading configuration"),
-        ]),
+        Ok(now) => notify(&[NotifyState::Reloading, now, NotifyState::Status(status)]),
         Err(err) => tracing::debug!(target: "micro", "sd_notify: no monotonic clock: {err}"),
     }
 }

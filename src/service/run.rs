@@ -84,11 +84,25 @@ impl Service {
             },
             SignalHandlers::Skip => None,
         };
-        supervisor::run(Arc::new(self.blueprint(mode)), signals).await
+        let own_process = handlers == SignalHandlers::Install;
+        let inherited = if own_process {
+            // Before the binary can be replaced by a new build.
+            let _ = crate::upgrade::Program::capture();
+            crate::upgrade::inherited().await
+        } else {
+            crate::upgrade::Inherited::default()
+        };
+        let blueprint = Arc::new(self.blueprint(mode, own_process, inherited));
+        let (status, deadline) = supervisor::run(Arc::clone(&blueprint), signals).await;
+        // A run an upgrade started that never got ready: the process it
+        // was to succeed learns why.
+        let channel = blueprint.inherited().channel();
+        crate::upgrade::report_end(channel, &status).await;
+        (status, deadline)
     }
 
     /// What the supervisor is told of the service for one run.
-    fn blueprint(&self, mode: Mode) -> Blueprint {
+    fn blueprint(&self, mode: Mode, own_process: bool, inherited: crate::upgrade::Inherited) -> Blueprint {
         let inner = &self.inner;
         let (app, service, debug) = (inner.app.clone(), self.clone(), mode.is_debug());
         Blueprint {
@@ -113,6 +127,9 @@ impl Service {
             grpc: inner.grpc.clone(),
             log_settings: Arc::new(move |site| service.log_settings_for(site, debug)),
             log_layers: std::sync::Mutex::new(Some(self.take_log_layers())),
+            upgrade_state: inner.upgrade_state.clone(),
+            own_process,
+            inherited: std::sync::Mutex::new(inherited),
         }
     }
 }

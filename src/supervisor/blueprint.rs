@@ -66,7 +66,17 @@ pub(crate) struct Blueprint {
     pub(crate) log_settings: MakeLogSettings,
     /// The service's own tracing layers, taken by the logging step.
     pub(crate) log_layers: Mutex<Option<ExtraLayers>>,
+    /// User code: the state handed to the new process at an upgrade.
+    pub(crate) upgrade_state: Option<UpgradeState>,
+    /// The run has a process of its own (not a test run): it may upgrade.
+    pub(crate) own_process: bool,
+    /// What this process inherited: sockets, and after an upgrade the
+    /// channel to its predecessor.
+    pub(crate) inherited: Mutex<crate::upgrade::Inherited>,
 }
+
+/// Makes the state an upgrade hands to the new process.
+pub(crate) type UpgradeState = Arc<dyn Fn() -> Result<Vec<u8>, crate::BoxError> + Send + Sync>;
 
 impl Blueprint {
     pub(crate) fn name(&self) -> &str {
@@ -118,6 +128,11 @@ impl Blueprint {
     /// The log settings the site config in force asks for (user code).
     pub(crate) fn log_settings(&self) -> LogSettings {
         (self.log_settings)(&self.site())
+    }
+
+    /// What this process inherited, for a step to take its part.
+    pub(crate) fn inherited(&self) -> std::sync::MutexGuard<'_, crate::upgrade::Inherited> {
+        self.inherited.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The service's own tracing layers; empty after the first call.

@@ -23,6 +23,7 @@ mod pre_drain;
 mod reload;
 mod shutdown;
 mod startup;
+mod upgrade;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -41,7 +42,7 @@ use crate::exit::humantime;
 use crate::restart::Restarts;
 use crate::signals::{Signal, SignalStream};
 use crate::{ExitKind, ExitStatus, Phase, ShutdownPhase, ShutdownReport, StartError, StartupPhase, StopCause};
-pub(crate) use blueprint::{Blueprint, Callbacks, Mode};
+pub(crate) use blueprint::{Blueprint, Callbacks, Mode, UpgradeState};
 use children::{Child, ChildId, Children, Spawner, ask};
 pub(crate) use force::Force;
 use startup::{Step, StepContext};
@@ -74,6 +75,18 @@ pub(crate) enum SupervisorMsg {
     Restart(ChildId),
     /// A restart ended (from the restart task).
     Restarted { id: ChildId, outcome: Result<(), String> },
+    /// Upgrade: start the binary again on the same sockets (from SIGUSR2,
+    /// or the handle with a reply port).
+    Upgrade(upgrade::UpgradeReply),
+    /// An upgrade ended (from the upgrade task).
+    UpgradeDone {
+        outcome: Result<crate::upgrade::UpgradeReport, crate::upgrade::UpgradeError>,
+        took: Duration,
+        reply: upgrade::UpgradeReply,
+    },
+    /// The process this one succeeded handed the main process over (from
+    /// the announce task of a process an upgrade started).
+    Handed(Result<(), String>),
     /// A shutdown phase began (from the shutdown task).
     ShutdownPhase(ShutdownPhase),
     /// The shutdown task is done (from the shutdown task).
@@ -137,12 +150,19 @@ pub(crate) struct SupervisorState {
     watchdog: Option<JoinHandle<()>>,
     /// Run the registered readiness checks while the service runs.
     health_checks: Vec<JoinHandle<()>>,
+    /// The upgrade under way.
+    upgrading: Option<upgrade::Upgrading>,
+    /// Tells the process this one succeeded that it serves.
+    announcing: Option<JoinHandle<()>>,
 }
 
 impl Drop for SupervisorState {
     fn drop(&mut self) {
         // A supervisor that fails skips post_stop: no task may outlive it.
-        let tasks = [&self.applier, &self.watchdog, &self.shutdown]
+        if let Some(upgrading) = &self.upgrading {
+            upgrading.abort();
+        }
+        let tasks = [&self.applier, &self.watchdog, &self.shutdown, &self.announcing]
             .into_iter()
             .flatten()
             .chain(&self.health_checks)
@@ -242,6 +262,8 @@ impl Actor for Supervisor {
             applier: None,
             watchdog: None,
             health_checks: Vec::new(),
+            upgrading: None,
+            announcing: None,
         })
     }
 
@@ -257,10 +279,14 @@ impl Actor for Supervisor {
                 SupervisorMsg::StepDone { step, took, outcome } => state.step_done(&myself, step, took, outcome),
                 SupervisorMsg::StartupTimedOut => state.startup_timed_out(),
                 SupervisorMsg::Signal(Signal::Hangup) => state.reload(&myself, None),
+                SupervisorMsg::Signal(Signal::User2) => state.upgrade(&myself, None),
                 SupervisorMsg::Signal(signal) => state.stop_signal(&myself, signal),
                 SupervisorMsg::Stop(cause) => state.begin_shutdown(cause),
                 SupervisorMsg::Reload(reply) => state.reload(&myself, reply),
                 SupervisorMsg::ReloadDone { outcome, reply } => state.reload_done(outcome, reply),
+                SupervisorMsg::Upgrade(reply) => state.upgrade(&myself, reply),
+                SupervisorMsg::UpgradeDone { outcome, took, reply } => state.upgrade_done(outcome, took, reply),
+                SupervisorMsg::Handed(outcome) => state.handed(outcome),
                 SupervisorMsg::ShutdownPhase(phase) => state.enter_shutdown_phase(Some(phase)),
                 SupervisorMsg::ShutdownDone(partial) => state.shutdown_done(&myself, partial),
                 SupervisorMsg::Restart(id) => state.restart(&myself, id),
@@ -404,10 +430,14 @@ impl SupervisorState {
             .take()
             .unwrap_or_else(|| self.blueprint.config.snapshot());
         self.applier = Some(tokio::spawn(reload::applier(self.spawner.clone(), from)));
-        let serving = self
-            .addr
-            .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
-        crate::systemd::ready(&serving);
+        // A process an upgrade started says READY once its predecessor
+        // handed the main process over.
+        if !self.announce(myself) {
+            let serving = self
+                .addr
+                .map_or_else(|| "serving".to_owned(), |addr| format!("serving on {addr}"));
+            crate::systemd::ready(&serving);
+        }
         self.watchdog = crate::systemd::watchdog();
         let (blueprint, site) = (&self.blueprint, self.blueprint.site());
         self.health_checks = crate::health::start(

@@ -64,6 +64,14 @@ impl SupervisorState {
         if let Some(applier) = self.applier.take() {
             applier.abort();
         }
+        // An upgrade midway stops its new process; one that succeeded
+        // already ended.
+        if let Some(upgrading) = self.upgrading.take() {
+            upgrading.abort();
+        }
+        if let Some(announcing) = self.announcing.take() {
+            announcing.abort();
+        }
         tracing::info!(target: "micro", "stopping {} ({cause})", self.blueprint.name());
         crate::systemd::stopping(&format!("stopping ({cause})"));
         if let Some(watchdog) = self.watchdog.take() {

@@ -229,8 +229,10 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     let site = ctx.blueprint().site();
     let blueprint = ctx.blueprint();
     let mode = &blueprint.mode;
-    let listen = match (inherited_listener()?, mode) {
-        // Socket activation: systemd holds the port across restarts.
+    let inherited = blueprint.inherited().http().map_err(inherited_error)?;
+    let listen = match (inherited, mode) {
+        // Socket activation (systemd holds the port across restarts), or
+        // the socket the process this one upgraded handed over.
         (Some(listener), _) => Listen::Listener(listener),
         (None, Mode::Debug { host, port }) => Listen::Bind {
             host: host.clone(),
@@ -280,9 +282,12 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
     )
     .await?;
     if let Some((at, router)) = admin {
-        let listen = Listen::Bind {
-            host: at.ip().to_string(),
-            port: at.port(),
+        let listen = match blueprint.inherited().admin().map_err(inherited_error)? {
+            Some(listener) => Listen::Listener(listener),
+            None => Listen::Bind {
+                host: at.ip().to_string(),
+                port: at.port(),
+            },
         };
         let ready = Readiness::default();
         let (admin, admin_addr) = serve(ctx, router, listen, ready, InFlight::default(), Child::Admin).await?;
@@ -333,14 +338,11 @@ async fn serve(
     Ok((actor, addr))
 }
 
-/// The listening socket systemd passed (socket activation: `LISTEN_FDS`,
-/// `LISTEN_PID`), if any; taken once per process.
-fn inherited_listener() -> Result<Option<std::net::TcpListener>, StartError> {
-    listenfd::ListenFd::from_env().take_tcp_listener(0).map_err(|source| {
-        StartError::Bind(micro_actors::BindError {
-            addr: "the socket passed in LISTEN_FDS".into(),
-            source,
-        })
+/// An inherited descriptor (`LISTEN_FDS`) that is no listening TCP socket.
+fn inherited_error(source: std::io::Error) -> StartError {
+    StartError::Bind(micro_actors::BindError {
+        addr: "the socket passed in LISTEN_FDS".into(),
+        source,
     })
 }
 
