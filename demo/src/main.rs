@@ -3,7 +3,9 @@
 //! Debug mode on 127.0.0.1:7000 with the embedded default config; no file
 //! needed. Its own routes make the runtime visible from outside:
 //! `GET /hello` answers the `greeting` of config document `demo` (so a
-//! reload shows), `GET /sleep/{ms}` answers after that many milliseconds (so
+//! reload shows), `GET /greeted` how many greetings it gave, counted on
+//! across upgrades (the count is the state handed to the new process),
+//! `GET /sleep/{ms}` answers after that many milliseconds (so
 //! a drain shows); `GET /ws` (a WebSocket echo) and `GET /events` (a
 //! server-sent events ticker) end when the drain begins (`streams.rs`). Its
 //! gRPC greeter (`proto/greeter.proto`, module `greeter`) is served on the
@@ -12,6 +14,8 @@
 mod greeter;
 mod streams;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -93,17 +97,31 @@ async fn main() -> micro::ExitStatus {
             std::future::pending::<Result<(), micro::BoxError>>().await
         });
     }
+    // Greetings given, counted on from what the process upgraded handed
+    // over (read in the init callback: handed over when the run starts).
+    let greeted = Arc::new(AtomicU64::new(0));
+    let (handed, inherited) = (Arc::clone(&greeted), Arc::clone(&greeted));
     let builder = builder
-        .app(app(!args.streams_ignore_shutdown))
+        .app(app(!args.streams_ignore_shutdown, greeted))
+        .upgrade_state(move || Ok(handed.load(Ordering::Relaxed).to_string().into_bytes()))
         .grpc(greeter::GreeterServer::new(greeter::Greeter))
         .config(PreloadedConfig::new(["site", "demo"]).backend(defaults))
-        .init_callback_named("greet", move || async move {
-            if let Some(delay) = init_delay {
-                tracing::info!("demo init callback: taking {} first", humantime::format_duration(delay));
-                tokio::time::sleep(delay).await;
+        .init_callback_named("greet", move || {
+            let inherited = Arc::clone(&inherited);
+            async move {
+                if let Some(delay) = init_delay {
+                    tracing::info!("demo init callback: taking {} first", humantime::format_duration(delay));
+                    tokio::time::sleep(delay).await;
+                }
+                let handed: Option<u64> =
+                    micro::upgrade::inherited_state().and_then(|state| std::str::from_utf8(state).ok()?.parse().ok());
+                if let Some(count) = handed {
+                    inherited.store(count, Ordering::Relaxed);
+                    tracing::info!("demo init callback: {count} greetings given before the upgrade");
+                }
+                tracing::info!("demo init callback: ready to greet");
+                Ok(())
             }
-            tracing::info!("demo init callback: ready to greet");
-            Ok(())
         })
         .finish_callback_named("goodbye", || async {
             tracing::info!("demo finish callback: goodbye");
@@ -115,9 +133,20 @@ async fn main() -> micro::ExitStatus {
     args.micro.run(builder).await
 }
 
-fn app(streams_heed_shutdown: bool) -> Router {
+fn app(streams_heed_shutdown: bool, greeted: Arc<AtomicU64>) -> Router {
+    let counted = Arc::clone(&greeted);
     streams::routes(streams_heed_shutdown)
-        .route("/hello", get(hello))
+        .route(
+            "/hello",
+            get(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                hello()
+            }),
+        )
+        .route(
+            "/greeted",
+            get(move || async move { format!("{}\n", greeted.load(Ordering::Relaxed)) }),
+        )
         .route("/sleep/{ms}", get(sleep))
         .route("/echo", post(echo))
         .route("/panic", get(panic))

@@ -28,3 +28,4 @@ mod socket_activation;
 mod streams;
 mod systemd;
 mod under_load;
+mod upgrade;
