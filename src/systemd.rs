@@ -8,7 +8,7 @@
 //! An upgrade hands the main process over: the running process says
 //! `MAINPID=` the new one and from then on tells systemd nothing (its
 //! `STOPPING=1` would stop the unit the new process serves); the new one
-//! says `READY=1` with `MAINPID=` itself.
+//! says nothing until then, and then `READY=1` with `MAINPID=` itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,11 +16,15 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio::task::JoinHandle;
 
-/// Set once this process handed the main process over to its successor.
-static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+/// Whether this process speaks for the unit: not once it handed the main
+/// process over to its successor, and not before a process an upgrade
+/// started was handed it (until then its messages are not the unit's: its
+/// STOPPING=1 after a failed start would stop the unit its predecessor
+/// serves, and systemd logs a warning for each under `NotifyAccess=main`).
+static SILENT: AtomicBool = AtomicBool::new(false);
 
 fn notify(states: &[NotifyState<'_>]) {
-    if HANDED_OVER.load(Ordering::SeqCst) {
+    if SILENT.load(Ordering::SeqCst) {
         return;
     }
     if let Err(err) = sd_notify::notify(states) {
@@ -42,6 +46,7 @@ pub(crate) fn ready(text: &str) {
 /// (its predecessor said so already; this holds under `NotifyAccess=all`
 /// too, whichever datagram systemd reads first).
 pub(crate) fn ready_as_main(text: &str) {
+    SILENT.store(false, Ordering::SeqCst);
     notify(&[
         NotifyState::MainPid(std::process::id()),
         NotifyState::Ready,
@@ -52,7 +57,12 @@ pub(crate) fn ready_as_main(text: &str) {
 /// `MAINPID=`: systemd now watches `pid`; this process tells it nothing more.
 pub(crate) fn hand_over(pid: u32) {
     notify(&[NotifyState::MainPid(pid)]);
-    HANDED_OVER.store(true, Ordering::SeqCst);
+    SILENT.store(true, Ordering::SeqCst);
+}
+
+/// A process an upgrade started: silent until [`ready_as_main`].
+pub(crate) fn silent_until_main() {
+    SILENT.store(true, Ordering::SeqCst);
 }
 
 /// `RELOADING=1`: a reload began.

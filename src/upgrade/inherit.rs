@@ -115,6 +115,7 @@ pub(crate) async fn inherited() -> Inherited {
                 }
             };
             let _ = STATE.set(state);
+            crate::systemd::silent_until_main();
             *inherited.channel.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(channel);
             inherited
         }

@@ -11,31 +11,49 @@ use nix::sys::signal::Signal;
 use support::{Demo, poll};
 
 /// Collects every datagram sent to a socket in a fresh directory, with
-/// when it came.
+/// when it came and the process that sent it (as the kernel says).
 struct NotifySocket {
     path: std::path::PathBuf,
-    messages: Arc<Mutex<Vec<(Instant, String)>>>,
+    messages: Arc<Mutex<Vec<(Instant, i32, String)>>>,
     _dir: tempfile::TempDir,
 }
 
 impl NotifySocket {
     fn bind() -> Self {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt};
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("notify.sock");
         let socket = UnixDatagram::bind(&path).expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
-        let messages: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+        setsockopt(&socket, sockopt::PassCred, &true).expect("SO_PASSCRED");
+        let messages: Arc<Mutex<Vec<(Instant, i32, String)>>> = Arc::default();
         let sink = Arc::clone(&messages);
         std::thread::spawn(move || {
+            use std::os::fd::AsRawFd as _;
             let mut buffer = [0_u8; 4096];
+            let mut space = nix::cmsg_space!(UnixCredentials);
             // Wakes every 100 ms to end once the test (and its sink) is gone.
             while Arc::strong_count(&sink) > 1 {
-                if let Ok(n) = socket.recv(&mut buffer) {
-                    let message = String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned();
-                    sink.lock().expect("lock").push((Instant::now(), message));
-                }
+                let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+                let Ok(received) = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
+                else {
+                    continue;
+                };
+                let pid = received
+                    .cmsgs()
+                    .ok()
+                    .and_then(|mut cmsgs| {
+                        cmsgs.find_map(|cmsg| match cmsg {
+                            ControlMessageOwned::ScmCredentials(credentials) => Some(credentials.pid()),
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or(0);
+                let n = received.bytes;
+                let message = String::from_utf8_lossy(&buffer[..n]).trim_end().to_owned();
+                sink.lock().expect("lock").push((Instant::now(), pid, message));
             }
         });
         Self {
@@ -45,12 +63,22 @@ impl NotifySocket {
         }
     }
 
+    /// Every message with the pid that sent it, in order.
+    fn sent(&self) -> Vec<(u32, String)> {
+        self.messages
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, pid, m)| (u32::try_from(*pid).unwrap_or(0), m.clone()))
+            .collect()
+    }
+
     fn messages(&self) -> Vec<String> {
         self.messages
             .lock()
             .expect("lock")
             .iter()
-            .map(|(_, m)| m.clone())
+            .map(|(_, _, m)| m.clone())
             .collect()
     }
 
@@ -59,8 +87,8 @@ impl NotifySocket {
         let messages = self.messages.lock().expect("lock");
         messages
             .iter()
-            .filter(|(_, m)| m == message)
-            .map(|(at, _)| *at)
+            .filter(|(_, _, m)| m == message)
+            .map(|(at, _, _)| *at)
             .collect()
     }
 
@@ -191,4 +219,69 @@ fn each_startup_phase_is_announced_once() {
             "STATUS=starting: http"
         ]
     );
+}
+
+#[test]
+fn an_upgrade_hands_the_main_pid_over_and_only_the_new_process_says_ready_after() {
+    use crate::upgrade::{Lineage, version};
+    let socket = NotifySocket::bind();
+    let path = socket.path.to_str().expect("utf-8").to_owned();
+    let demo = Demo::new()
+        .env("NOTIFY_SOCKET", &path)
+        .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "100ms")
+        .start();
+    let base = demo.url("");
+    let old = demo.pid();
+    let mut lineage = Lineage(vec![old]);
+    socket.wait_for("READY=1");
+    Lineage::signal(old, Signal::SIGUSR2);
+    let new = poll("the new process serving", || {
+        let pid = u32::try_from(version(&base)["pid"].as_u64()?).ok()?;
+        (pid != old).then_some(pid)
+    });
+    lineage.0.push(new);
+    poll("the old process to exit", || (!Lineage::alive(old)).then_some(()));
+    let said = |by: u32| -> Vec<String> {
+        let sent = socket.sent();
+        sent.into_iter().filter(|(pid, _)| *pid == by).map(|(_, m)| m).collect()
+    };
+    poll("READY=1 from the new process", || {
+        said(new).iter().any(|m| m.contains("READY=1")).then_some(())
+    });
+
+    let from_old = said(old);
+    let handed = from_old
+        .iter()
+        .position(|m| *m == format!("MAINPID={new}"))
+        .unwrap_or_else(|| panic!("no MAINPID={new} from the old process: {from_old:?}"));
+    assert!(
+        from_old[..handed]
+            .iter()
+            .any(|m| m.starts_with("RELOADING=1\nMONOTONIC_USEC=")),
+        "RELOADING=1 once the upgrade began: {from_old:?}"
+    );
+    assert_eq!(
+        handed,
+        from_old.len() - 1,
+        "the old process says nothing after handing over (no STOPPING=1, no READY=1): {from_old:?}"
+    );
+    // The new process is silent until it is the main one: its first word
+    // is READY=1, with MAINPID= itself, after the old one's MAINPID=.
+    let from_new = said(new);
+    assert!(
+        from_new[0].starts_with(&format!("MAINPID={new}\nREADY=1\nSTATUS=serving on ")),
+        "{from_new:?}"
+    );
+    let order: Vec<(u32, String)> = socket.sent();
+    let handed_at = order
+        .iter()
+        .position(|(pid, m)| *pid == old && m.starts_with("MAINPID="));
+    let ready_at = order.iter().position(|(pid, _)| *pid == new);
+    assert!(handed_at < ready_at, "{order:?}");
+
+    Lineage::signal(new, Signal::SIGTERM);
+    poll("STOPPING=1 from the new process", || {
+        said(new).iter().any(|m| m.starts_with("STOPPING=1")).then_some(())
+    });
+    poll("the new process to exit", || (!Lineage::alive(new)).then_some(()));
 }
