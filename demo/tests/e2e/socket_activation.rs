@@ -57,6 +57,20 @@ impl Activator {
         }
     }
 
+    /// Listening on a free port: one is found here and released for it
+    /// (systemd-socket-activate binds the port itself), and looked for
+    /// again if taken meanwhile.
+    fn on_a_free_port() -> (String, Self) {
+        (0..5)
+            .find_map(|_| {
+                let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+                let address = probe.local_addr().expect("addr").to_string();
+                drop(probe);
+                Self::listen(&address).map(|activator| (address, activator))
+            })
+            .expect("systemd-socket-activate listening within 5 tries")
+    }
+
     /// The next line containing `needle`, waiting at most [`DEADLINE`].
     fn wait_for(&mut self, needle: &str) -> Result<String, RecvTimeoutError> {
         let deadline = Instant::now() + DEADLINE;
@@ -81,16 +95,7 @@ impl Drop for Activator {
 
 #[test]
 fn the_demo_serves_on_the_socket_systemd_hands_over() {
-    // systemd-socket-activate binds the port itself: a free one is found
-    // here and released for it, and looked for again if taken meanwhile.
-    let (address, mut activator) = (0..5)
-        .find_map(|_| {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            let address = probe.local_addr().expect("addr").to_string();
-            drop(probe);
-            Activator::listen(&address).map(|activator| (address, activator))
-        })
-        .expect("systemd-socket-activate listening within 5 tries");
+    let (address, mut activator) = Activator::on_a_free_port();
 
     // The first connection starts the demo; it answers on the handed-over
     // socket although its own configuration says port 1.
@@ -100,4 +105,29 @@ fn the_demo_serves_on_the_socket_systemd_hands_over() {
         .wait_for("listening on")
         .unwrap_or_else(|err| panic!("the demo's listening line: {err}; {:?}", activator.log));
     assert!(listening.contains(&format!("listening on {address}")), "{listening}");
+}
+
+#[test]
+fn an_upgrade_hands_the_socket_systemd_passed_to_the_new_process() {
+    use crate::upgrade::{Lineage, version};
+    use nix::sys::signal::Signal;
+    let (address, mut activator) = Activator::on_a_free_port();
+    let base = format!("http://{address}");
+    let old = u32::try_from(version(&base)["pid"].as_u64().expect("a pid")).expect("a pid");
+    let mut lineage = Lineage(vec![old]);
+    Lineage::signal(old, Signal::SIGUSR2);
+    let new = support::poll("the new process serving on the activated socket", || {
+        let pid = u32::try_from(version(&base)["pid"].as_u64()?).ok()?;
+        (pid != old).then_some(pid)
+    });
+    lineage.0.push(new);
+    // Each listened on the socket handed over, not on its configured port 1.
+    for _ in 0..2 {
+        let listening = activator
+            .wait_for("listening on")
+            .unwrap_or_else(|err| panic!("a listening line: {err}; {:?}", activator.log));
+        assert!(listening.contains(&format!("listening on {address}")), "{listening}");
+    }
+    support::poll("the old process to exit", || (!Lineage::alive(old)).then_some(()));
+    assert_eq!(support::get(&format!("{base}/hello")), (200, "hello".to_owned()));
 }
