@@ -110,6 +110,20 @@ async fn stop_returns_the_exit_status_with_the_shutdown_report() {
     assert_eq!(exit.report.drain.expect("drained").cut, 0);
 }
 
+#[tokio::test]
+async fn an_upgrade_of_a_test_service_is_refused_for_it_has_no_process_of_its_own() {
+    let files = own_files();
+    let svc = TestService::start(greeter(files.path()), MemoryBackend::new())
+        .await
+        .expect("started");
+    let err = svc.handle().upgrade().await.expect_err("refused");
+    assert!(matches!(err, micro::upgrade::UpgradeError::Unsupported), "{err}");
+    let last = svc.handle().last_upgrade();
+    assert_eq!(last, None, "a refusal is no upgrade attempted");
+    assert_eq!(fetch(svc.url("/hello")).await.0, 200, "serving on");
+    assert_eq!(svc.stop().await.expect("stopped").code(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_services_started_at_once_queue_for_the_process_and_all_run() {
     let files = own_files();

@@ -263,3 +263,43 @@ fn a_new_process_not_ready_in_time_is_stopped_and_the_old_one_serves_on() {
     assert_eq!(get(&format!("{base}/hello")).0, 200);
     assert_eq!(demo.metric("micro_upgrades_total{outcome=\"timed_out\"}"), 1.0);
 }
+
+#[test]
+fn the_admin_listener_of_its_own_is_handed_over_too() {
+    let dir = config_dir(&[("site.yaml", "admin:\n  enabled: true\n  listen: 127.0.0.1:0\n")]);
+    let token = "0123456789abcdef-not-a-real-secret";
+    let demo = Demo::new()
+        .config(dir.path())
+        .args(["--production"])
+        .env("MICRO__SITE__ADMIN__TOKEN", token)
+        .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "100ms")
+        .start();
+    let admin_at = |n| {
+        let line = demo.wait_for_nth_line("admin routes served on ", n);
+        let rest = line.rsplit("served on ").next().unwrap_or_default();
+        rest.split(' ').next().unwrap_or_default().to_owned()
+    };
+    let admin = admin_at(1);
+    let mut lineage = Lineage(vec![demo.pid()]);
+    let call = agent()
+        .post(&format!("http://{admin}/admin/upgrade"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("upgraded");
+    let answer: Value = serde_json::from_str(&call.into_string().expect("text")).expect("JSON");
+    let new = u32::try_from(answer["pid"].as_u64().expect("a pid")).expect("a pid");
+    lineage.0.push(new);
+    // Its configuration says port 0: the new process serves the admin
+    // routes on the socket handed over, not on a port of its own.
+    assert_eq!(admin_at(2), admin);
+    let reload = agent()
+        .post(&format!("http://{admin}/admin/reload"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("reloaded");
+    assert_eq!(reload.status(), 200);
+    poll("the old process to exit", || {
+        (!Lineage::alive(lineage.0[0])).then_some(())
+    });
+    assert_eq!(pid_of(&version(&demo.url(""))), new);
+}
