@@ -273,7 +273,7 @@ impl Service {
     /// [`get_service`](crate::get_service) and
     /// [`get_config`](crate::get_config) refer to it, and another service's
     /// run returns at once with exit 70 naming it. The signals are handled
-    /// for the run only: once it has returned, SIGTERM, SIGINT and SIGHUP
+    /// for the run only: once it has returned, SIGTERM, SIGINT, SIGHUP and SIGUSR2
     /// take their default action again (the process is terminated).
     ///
     /// ```

@@ -25,16 +25,28 @@ pub(crate) struct Program {
 }
 
 impl Program {
-    /// Captured once, at the start of the process's first run: once a new
-    /// build replaced the binary, the kernel names this process's own
-    /// image `<path> (deleted)`.
+    /// Captured once, at the start of the process's first run, before a
+    /// new build can replace the file. The path the process was started
+    /// by (`argv[0]`, made absolute), so that a deploy that switches a
+    /// symlink (`current -> releases/v2`) upgrades to what it points at
+    /// now; the kernel's path of the image when the process was started
+    /// by a bare name.
     pub(crate) fn capture() -> Result<&'static Self, &'static str> {
         static PROGRAM: OnceLock<Result<Program, String>> = OnceLock::new();
         PROGRAM
             .get_or_init(|| {
-                let exe = std::env::current_exe().map_err(|err| format!("cannot tell this binary's path: {err}"))?;
                 let mut args = std::env::args_os();
-                let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+                let argv0 = args.next().unwrap_or_default();
+                let started_by = PathBuf::from(&argv0);
+                let exe = if started_by.is_absolute() {
+                    started_by
+                } else if started_by.components().count() > 1 {
+                    let cwd =
+                        std::env::current_dir().map_err(|err| format!("cannot tell the working directory: {err}"))?;
+                    cwd.join(started_by)
+                } else {
+                    std::env::current_exe().map_err(|err| format!("cannot tell this binary's path: {err}"))?
+                };
                 Ok(Program {
                     exe,
                     argv0,

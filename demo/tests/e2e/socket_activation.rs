@@ -109,15 +109,15 @@ fn the_demo_serves_on_the_socket_systemd_hands_over() {
 
 #[test]
 fn an_upgrade_hands_the_socket_systemd_passed_to_the_new_process() {
-    use crate::upgrade::{Lineage, version};
+    use crate::upgrade::{Lineage, pid_of, version};
     use nix::sys::signal::Signal;
     let (address, mut activator) = Activator::on_a_free_port();
     let base = format!("http://{address}");
-    let old = u32::try_from(version(&base)["pid"].as_u64().expect("a pid")).expect("a pid");
+    let old = pid_of(&version(&base));
     let mut lineage = Lineage(vec![old]);
     Lineage::signal(old, Signal::SIGUSR2);
     let new = support::poll("the new process serving on the activated socket", || {
-        let pid = u32::try_from(version(&base)["pid"].as_u64()?).ok()?;
+        let pid = pid_of(&version(&base));
         (pid != old).then_some(pid)
     });
     lineage.0.push(new);

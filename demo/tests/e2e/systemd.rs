@@ -223,7 +223,7 @@ fn each_startup_phase_is_announced_once() {
 
 #[test]
 fn an_upgrade_hands_the_main_pid_over_and_only_the_new_process_says_ready_after() {
-    use crate::upgrade::{Lineage, version};
+    use crate::upgrade::{Lineage, pid_of, version};
     let socket = NotifySocket::bind();
     let path = socket.path.to_str().expect("utf-8").to_owned();
     let demo = Demo::new()
@@ -236,7 +236,7 @@ fn an_upgrade_hands_the_main_pid_over_and_only_the_new_process_says_ready_after(
     socket.wait_for("READY=1");
     Lineage::signal(old, Signal::SIGUSR2);
     let new = poll("the new process serving", || {
-        let pid = u32::try_from(version(&base)["pid"].as_u64()?).ok()?;
+        let pid = pid_of(&version(&base));
         (pid != old).then_some(pid)
     });
     lineage.0.push(new);

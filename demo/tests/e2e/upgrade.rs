@@ -55,8 +55,9 @@ pub(crate) fn version(base: &str) -> Value {
     serde_json::from_str(&body).expect("JSON")
 }
 
-fn pid_of(version: &Value) -> u32 {
-    u32::try_from(version["pid"].as_u64().expect("a pid")).expect("a pid")
+/// The `pid` of a `/version` answer, an upgrade's answer or its record.
+pub(crate) fn pid_of(answer: &Value) -> u32 {
+    u32::try_from(answer["pid"].as_u64().expect("a pid")).expect("a pid")
 }
 
 /// The build `REVISION` in `dir` names, as `/version` reports it.
@@ -212,7 +213,7 @@ fn a_second_upgrade_while_one_is_under_way_is_refused_and_the_next_one_works() {
     });
     assert_eq!(first.0, 200, "{}", first.1);
     let answer: Value = serde_json::from_str(&first.1).expect("JSON");
-    let new = u32::try_from(answer["pid"].as_u64().expect("a pid")).expect("a pid");
+    let new = pid_of(&answer);
     lineage.0.push(new);
     assert_eq!(pid_of(&version(&base)), new);
     let refused = demo.wait_for_line("upgrade refused: ");
@@ -222,8 +223,7 @@ fn a_second_upgrade_while_one_is_under_way_is_refused_and_the_next_one_works() {
     // Back to back: the new process upgrades at once.
     let (code, body) = post("/admin/upgrade");
     assert_eq!(code, 200, "{body}");
-    let newer: Value = serde_json::from_str(&body).expect("JSON");
-    let newer = u32::try_from(newer["pid"].as_u64().expect("a pid")).expect("a pid");
+    let newer = pid_of(&serde_json::from_str(&body).expect("JSON"));
     lineage.0.push(newer);
     assert_eq!(get(&format!("{base}/greeted")), (200, "3\n".to_owned()));
     Lineage::signal(newer, Signal::SIGTERM);
@@ -249,7 +249,7 @@ fn a_new_process_not_ready_in_time_is_stopped_and_the_old_one_serves_on() {
         let now = version(&base);
         (now["last_upgrade"]["outcome"] == "timed_out").then_some(now)
     });
-    let new = u32::try_from(last["last_upgrade"]["pid"].as_u64().expect("a pid")).expect("a pid");
+    let new = pid_of(&last["last_upgrade"]);
     lineage.0.push(new);
     assert_eq!(pid_of(&last), old);
     let reason = last["last_upgrade"]["reason"].as_str().expect("a reason");
@@ -287,7 +287,7 @@ fn the_admin_listener_of_its_own_is_handed_over_too() {
         .call()
         .expect("upgraded");
     let answer: Value = serde_json::from_str(&call.into_string().expect("text")).expect("JSON");
-    let new = u32::try_from(answer["pid"].as_u64().expect("a pid")).expect("a pid");
+    let new = pid_of(&answer);
     lineage.0.push(new);
     // Its configuration says port 0: the new process serves the admin
     // routes on the socket handed over, not on a port of its own.
@@ -302,4 +302,35 @@ fn the_admin_listener_of_its_own_is_handed_over_too() {
         (!Lineage::alive(lineage.0[0])).then_some(())
     });
     assert_eq!(pid_of(&version(&demo.url(""))), new);
+}
+
+#[test]
+fn an_upgrade_starts_what_the_path_the_service_was_started_by_points_at_now() {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let current = dir.path().join("current");
+    symlink(env!("CARGO_BIN_EXE_micro"), &current).expect("symlinked");
+    let demo = Demo::new()
+        .program(&current)
+        .args(["--port", "0"])
+        .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "100ms")
+        .dir(dir.path())
+        .start();
+    let base = demo.url("");
+    let old = demo.pid();
+    let mut lineage = Lineage(vec![old]);
+    // A deploy: release v2 in place, then the symlink switched to it.
+    let release = dir.path().join("v2");
+    let script = format!(
+        "#!/bin/sh\nMICRO_REVISION=v2 exec {} \"$@\"\n",
+        env!("CARGO_BIN_EXE_micro")
+    );
+    std::fs::write(&release, script).expect("written");
+    std::fs::set_permissions(&release, std::fs::Permissions::from_mode(0o755)).expect("executable");
+    let next = dir.path().join("current.next");
+    symlink(&release, &next).expect("symlinked");
+    std::fs::rename(&next, &current).expect("switched");
+    let new = upgrade(&base, old, "v2");
+    lineage.0.push(new);
+    poll("the old process to exit", || (!Lineage::alive(old)).then_some(()));
 }
