@@ -134,10 +134,10 @@ pub enum UpgradeError {
     #[error("the service is not running")]
     NotRunning,
     /// Another upgrade is under way; ask again once it ended.
-    #[error("an upgrade is already under way (new process {pid})")]
+    #[error("an upgrade is already under way ({})", pid.map_or_else(|| "its new process is being started".to_owned(), |pid| format!("new process {pid}")))]
     InProgress {
         /// The new process of the upgrade under way, once started.
-        pid: u32,
+        pid: Option<u32>,
     },
     /// The service does not run in a process of its own (a test run).
     #[error("upgrades need a process of the service's own; a test run has none")]

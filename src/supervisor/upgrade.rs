@@ -44,7 +44,7 @@ impl SupervisorState {
         let refused = match (&self.upgrading, self.phase) {
             _ if !self.blueprint.own_process => Some(UpgradeError::Unsupported),
             (Some(under_way), _) => Some(UpgradeError::InProgress {
-                pid: under_way.pid.load(Ordering::SeqCst),
+                pid: Some(under_way.pid.load(Ordering::SeqCst)).filter(|pid| *pid != 0),
             }),
             (None, Phase::Running) => None,
             (None, _) => Some(UpgradeError::NotRunning),
