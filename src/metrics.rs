@@ -92,6 +92,15 @@ fn describe() {
         "Time from a request reaching the router to its response headers."
     );
     describe_gauge!("http_requests_in_flight", "Requests being handled now.");
+    describe_counter!(
+        "http_requests_shed_total",
+        "Requests refused with 503 at once, by reason: max_in_flight (site.http.max_in_flight)."
+    );
+    describe_gauge!("http_connections_open", "Connections open now, on every listener.");
+    describe_counter!(
+        "micro_accept_pauses_total",
+        "Times accepting paused, by reason: max_connections (site.http.max_connections), file_limit (out of file descriptors), error."
+    );
     #[cfg(feature = "grpc")]
     describe_counter!(
         crate::grpc::GRPC_REQUESTS,

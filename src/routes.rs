@@ -235,7 +235,12 @@ async fn ready(State(info): State<Arc<Info>>) -> (StatusCode, Json<Value>) {
         })
         .collect();
     let status = if ready { "ok" } else { "unavailable" };
-    (code, Json(json!({ "status": status, "checks": checks })))
+    // Off for shedding load (site.http.unready_shed_percent), said apart.
+    let shedding = info.readiness.is_shedding();
+    (
+        code,
+        Json(json!({ "status": status, "shedding": shedding, "checks": checks })),
+    )
 }
 
 async fn version_route(State(info): State<Arc<Info>>) -> Json<Value> {

@@ -278,6 +278,7 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
         listen,
         ctx.readiness.clone(),
         ctx.in_flight.clone(),
+        limits(&site),
         Child::Http,
     )
     .await?;
@@ -290,7 +291,13 @@ async fn http(ctx: &StepContext) -> Result<SocketAddr, StartError> {
             },
         };
         let ready = Readiness::default();
-        let (admin, admin_addr) = serve(ctx, router, listen, ready, InFlight::default(), Child::Admin).await?;
+        // The operator's routes are never refused for the service's load.
+        let limits = HttpLimits {
+            max_in_flight: 0,
+            unready_shed_percent: 0,
+            ..limits(&site)
+        };
+        let (admin, admin_addr) = serve(ctx, router, listen, ready, InFlight::default(), limits, Child::Admin).await?;
         let _ = admin.cast(HttpMsg::SetReady(true));
         tracing::info!(target: "micro", "admin routes served on {admin_addr} (site.admin.listen)");
     }
@@ -306,19 +313,14 @@ async fn serve(
     listen: Listen,
     readiness: Readiness,
     in_flight: InFlight,
+    limits: HttpLimits,
     child: fn(ActorRef<HttpMsg>) -> Child,
 ) -> Result<(ActorRef<HttpMsg>, SocketAddr), StartError> {
     let site = ctx.blueprint().site();
     let args = HttpArgs {
         router,
         listen,
-        limits: HttpLimits {
-            header_read_timeout: site.http.header_read_timeout,
-            request_timeout: site.http.request_timeout,
-            body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
-            backlog: site.http.backlog,
-            quiet_period: site.shutdown.quiet_period,
-        },
+        limits,
         layers: HttpLayers::from(&site.http),
         readiness,
         in_flight,
@@ -336,6 +338,22 @@ async fn serve(
     .map_err(unanswered(StartupPhase::Http, "http"))?
     .map_err(StartError::Bind)?;
     Ok((actor, addr))
+}
+
+/// The service listener's bounds, from `site.http`.
+fn limits(site: &micro_config::SiteConfig) -> HttpLimits {
+    HttpLimits {
+        header_read_timeout: site.http.header_read_timeout,
+        request_timeout: site.http.request_timeout,
+        body_limit: usize::try_from(site.http.body_limit.bytes()).unwrap_or(usize::MAX),
+        backlog: site.http.backlog,
+        quiet_period: site.shutdown.quiet_period,
+        max_in_flight: usize::try_from(site.http.max_in_flight).unwrap_or(usize::MAX),
+        retry_after: site.http.retry_after,
+        max_connections: usize::try_from(site.http.max_connections).unwrap_or(usize::MAX),
+        unready_shed_percent: site.http.unready_shed_percent,
+        unready_shed_window: site.http.unready_shed_window,
+    }
 }
 
 /// An inherited descriptor (`LISTEN_FDS`) that is no listening TCP socket.

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// One open socket.
 #[derive(Debug)]
@@ -43,11 +43,35 @@ struct Shared {
     next: AtomicU64,
     /// Connections upgraded so far.
     upgrades: AtomicUsize,
+    /// Sockets accepted and not dropped, whether they spoke yet or not.
+    sockets: AtomicUsize,
+    /// A socket was dropped.
+    closed: Notify,
 }
 
 impl Connections {
-    /// Counts `stream` open until the returned IO is dropped.
-    pub(super) fn open(&self, stream: TcpStream) -> Counted {
+    /// A socket just accepted: counted in [`sockets`](Self::sockets) and
+    /// `http_connections_open` until the slot is dropped, with the socket.
+    pub(super) fn accepted(&self) -> Slot {
+        self.0.sockets.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!("http_connections_open").increment(1.0);
+        Slot(self.clone())
+    }
+
+    /// Sockets accepted and not dropped.
+    pub(super) fn sockets(&self) -> usize {
+        self.0.sockets.load(Ordering::Acquire)
+    }
+
+    /// Resolves after a socket is dropped (or at once, if one was since
+    /// the last time nobody waited).
+    pub(super) async fn closed(&self) {
+        self.0.closed.notified().await;
+    }
+
+    /// Counts `stream` open until the returned IO is dropped; it holds the
+    /// socket's `slot`.
+    pub(super) fn open(&self, stream: TcpStream, slot: Slot) -> Counted {
         let id = self.0.next.fetch_add(1, Ordering::Relaxed);
         let socket = Arc::new(Socket {
             stream: Mutex::new(stream),
@@ -60,6 +84,7 @@ impl Connections {
             socket,
             id,
             connections: self.clone(),
+            _slot: slot,
         }
     }
 
@@ -116,6 +141,22 @@ pub(super) struct Counted {
     socket: Arc<Socket>,
     id: u64,
     connections: Connections,
+    /// Counted in `sockets` as long as the socket lives.
+    _slot: Slot,
+}
+
+/// One socket in [`Connections::sockets`], from its accept until dropped
+/// (held by the task serving it, then by its [`Counted`] stream).
+#[derive(Debug)]
+pub(super) struct Slot(Connections);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let shared = &(self.0).0;
+        shared.sockets.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("http_connections_open").decrement(1.0);
+        shared.closed.notify_one();
+    }
 }
 
 impl Counted {

@@ -13,6 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use tower::{Service, ServiceBuilder};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use super::admission::Admission;
 use super::metrics::MetricsLayer;
 use super::request_id::RequestIds;
 use super::timeout::TimeoutLayer;
@@ -169,7 +170,7 @@ where
     Track::new(
         ServiceBuilder::new().layer(stack).service(router),
         in_flight,
-        duties(layers),
+        duties(layers, &limits),
     )
 }
 
@@ -178,7 +179,7 @@ where
 /// One type chosen per server, not a `Toggle` per request: a request moves
 /// no futures sized for layers that are off.
 pub(crate) fn tracked(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Track<Router> {
-    Track::new(measured(router, limits, layers), in_flight, duties(layers))
+    Track::new(measured(router, limits, layers), in_flight, duties(layers, &limits))
 }
 
 /// The router with request metrics inside it (they need the matched
@@ -194,8 +195,9 @@ fn measured(router: Router, limits: HttpLimits, layers: HttpLayers) -> Router {
     router.with_state(())
 }
 
-fn duties(layers: HttpLayers) -> Duties {
+fn duties(layers: HttpLayers, limits: &HttpLimits) -> Duties {
     Duties {
+        admission: Admission::new(limits),
         ids: layers.request_id.then(RequestIds::new),
         trace: layers.trace,
         catch_panic: layers.catch_panic,

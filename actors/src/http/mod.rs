@@ -10,7 +10,9 @@
 //! Requests never pass through this actor: they are served by tasks of their
 //! own; the actor only starts and stops the accept loop.
 
+mod admission;
 mod conn;
+mod gate;
 mod layers;
 pub mod metrics;
 mod request_id;
@@ -133,6 +135,18 @@ pub struct HttpLimits {
     /// had not come yet, is still served if the byte comes within this long
     /// of the close (its client sent a request it will not see refused).
     pub quiet_period: Duration,
+    /// Requests handled at once; past it a request (not a probe) is
+    /// answered 503 with `Retry-After` at once. 0: no limit.
+    pub max_in_flight: usize,
+    /// What `Retry-After` says on such a refusal (whole seconds).
+    pub retry_after: Duration,
+    /// Connections open at once; at it, accepting pauses. 0: no limit.
+    pub max_connections: usize,
+    /// Readiness turns off while at least this percent of the requests of
+    /// the last `unready_shed_window` was refused. 0: never.
+    pub unready_shed_percent: u32,
+    /// The window of `unready_shed_percent`.
+    pub unready_shed_window: Duration,
 }
 
 impl Default for HttpLimits {
@@ -143,6 +157,11 @@ impl Default for HttpLimits {
             body_limit: 2 * 1024 * 1024,
             backlog: 1024,
             quiet_period: Duration::from_secs(1),
+            max_in_flight: 512,
+            retry_after: Duration::from_secs(1),
+            max_connections: 16_384,
+            unready_shed_percent: 0,
+            unready_shed_window: Duration::from_secs(10),
         }
     }
 }
@@ -280,6 +299,17 @@ pub struct HttpState {
     in_flight: InFlight,
     readiness: Readiness,
     server: Option<Server>,
+    /// Turns readiness off while shedding (`unready_shed_percent`).
+    shedding: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for HttpState {
+    fn drop(&mut self) {
+        // An actor that fails skips post_stop: no task may outlive it.
+        if let Some(task) = &self.shedding {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpState {
@@ -303,6 +333,7 @@ impl Actor for HttpActor {
             in_flight: args.in_flight.clone(),
             args: Some(args),
             server: None,
+            shedding: None,
         })
     }
 
@@ -378,11 +409,21 @@ impl HttpState {
         .map_err(bind_error)?;
         let bound = server.addr;
         self.server = Some(server);
+        if limits.unready_shed_percent > 0 && limits.max_in_flight > 0 {
+            let (traffic, readiness) = (self.in_flight.traffic().clone(), self.readiness.clone());
+            let (percent, window) = (limits.unready_shed_percent, limits.unready_shed_window);
+            self.shedding = Some(tokio::spawn(admission::watch_shedding(
+                traffic, readiness, percent, window,
+            )));
+        }
         Ok(bound)
     }
 
     async fn drain(&mut self, bound: Duration) -> DrainReport {
         self.readiness.set(false);
+        if let Some(task) = self.shedding.take() {
+            task.abort();
+        }
         match &mut self.server {
             Some(server) => server.drain(bound).await,
             None => DrainReport::default(),

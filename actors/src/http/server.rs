@@ -30,7 +30,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::Service;
 
-use super::conn::Connections;
+use super::conn::{Connections, Slot};
+use super::gate::Gate;
 use super::signal::WithShutdown;
 use super::{HttpLimits, InFlight};
 use crate::worker::Shutdown;
@@ -151,6 +152,7 @@ impl Server {
             last_call: builder(false),
             header_read_timeout,
             quiet_period: limits.quiet_period,
+            max_connections: limits.max_connections,
             in_flight,
             signal,
             connections: connections.clone(),
@@ -229,6 +231,8 @@ struct Accept<S> {
     last_call: Arc<auto::Builder<TokioExecutor>>,
     header_read_timeout: Duration,
     quiet_period: Duration,
+    /// Sockets open at once, 0: no limit (see `gate.rs`).
+    max_connections: usize,
     in_flight: InFlight,
     /// Requests the [`Shutdown`] every request carries.
     signal: watch::Sender<bool>,
@@ -240,7 +244,9 @@ impl<S: Serves> Accept<S> {
         let graceful = GracefulShutdown::new();
         let (closing, closed) = watch::channel(false);
         let mut connections = JoinSet::new();
+        let mut gate = Gate::new(self.max_connections);
         let bound = loop {
+            let accepting = gate.is_open(self.connections.sockets());
             tokio::select! {
                 bound = &mut stopped => break bound.unwrap_or_default(),
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -252,16 +258,15 @@ impl<S: Serves> Accept<S> {
                         let _ = done.send(());
                     }
                 }
-                accepted = accept(self.listener.as_deref()) => match accepted {
+                () = gate.reopened(&self.connections), if !accepting => {}
+                accepted = accept(self.listener.as_deref()), if accepting => match accepted {
                     Ok((stream, _peer)) => {
-                        connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
+                        gate.accepted();
+                        let slot = self.connections.accepted();
+                        connections.spawn(self.serve(stream, slot, graceful.watcher(), closed.clone()));
                     }
-                    Err(err) => {
-                        // Out of file descriptors and the like: back off briefly
-                        // instead of spinning, then keep serving.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    // Out of file descriptors and the like: paused, then on.
+                    Err(err) => gate.failed(&err),
                 },
             }
         };
@@ -272,7 +277,8 @@ impl<S: Serves> Accept<S> {
         // accept answers only once it has seen the socket readable.
         if let Some(listener) = self.listener.take() {
             for stream in backlog(&listener) {
-                connections.spawn(self.serve(stream, graceful.watcher(), closed.clone()));
+                let slot = self.connections.accepted();
+                connections.spawn(self.serve(stream, slot, graceful.watcher(), closed.clone()));
             }
         }
         self.signal.send_replace(true);
@@ -313,6 +319,7 @@ impl<S: Serves> Accept<S> {
     fn serve(
         &self,
         stream: TcpStream,
+        slot: Slot,
         watcher: Watcher,
         mut closed: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
@@ -339,7 +346,7 @@ impl<S: Serves> Accept<S> {
             if !spoke {
                 return;
             }
-            let io = connections.open(stream);
+            let io = connections.open(stream, slot);
             let id = io.id();
             let served = if *closed.borrow() || traffic.is_winding_down() {
                 // Winding down, each answer closes its connection anyway; and

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-/// Whether the service wants traffic. Flipped by HttpActor on `SetReady`,
-/// read by the health routes (a read lock nobody else holds long) and
+/// Whether the service wants traffic: it is serving (flipped by HttpActor
+/// on `SetReady`) and not shedding load (see `unready_shed_percent`).
+/// Read by the health routes (a read lock nobody else holds long) and
 /// followed by whoever must react to a change (the gRPC health service).
 ///
 /// ```
@@ -16,13 +17,27 @@ use tokio::sync::watch;
 /// assert!(!ready.get());
 /// ready.set(true);
 /// assert!(ready.clone().get());
+/// ready.set_shedding(true);
+/// assert!(!ready.get() && ready.is_shedding());
 /// ```
 #[derive(Debug, Clone)]
-pub struct Readiness(Arc<watch::Sender<bool>>);
+pub struct Readiness(Arc<ReadinessState>);
+
+#[derive(Debug)]
+struct ReadinessState {
+    /// `serving && !shedding`, as readers see it.
+    ready: watch::Sender<bool>,
+    serving: AtomicBool,
+    shedding: AtomicBool,
+}
 
 impl Default for Readiness {
     fn default() -> Self {
-        Self(Arc::new(watch::Sender::new(false)))
+        Self(Arc::new(ReadinessState {
+            ready: watch::Sender::new(false),
+            serving: AtomicBool::new(false),
+            shedding: AtomicBool::new(false),
+        }))
     }
 }
 
@@ -35,7 +50,7 @@ impl Readiness {
     /// ```
     #[must_use]
     pub fn get(&self) -> bool {
-        *self.0.borrow()
+        *self.0.ready.borrow()
     }
 
     /// Marks the service ready or not; every clone sees the change, and
@@ -50,8 +65,44 @@ impl Readiness {
     /// assert!(!seen_by_routes.get());
     /// ```
     pub fn set(&self, ready: bool) {
-        self.0
-            .send_if_modified(|current| std::mem::replace(current, ready) != ready);
+        self.0.serving.store(ready, Ordering::SeqCst);
+        self.publish();
+    }
+
+    /// Marks the service as shedding load or not: while it does, it is not
+    /// ready, whatever [`set`](Self::set) said.
+    ///
+    /// ```
+    /// let ready = micro_actors::Readiness::default();
+    /// ready.set(true);
+    /// ready.set_shedding(true);
+    /// assert!(!ready.get());
+    /// ready.set_shedding(false);
+    /// assert!(ready.get());
+    /// ```
+    pub fn set_shedding(&self, shedding: bool) {
+        self.0.shedding.store(shedding, Ordering::SeqCst);
+        self.publish();
+    }
+
+    /// Whether readiness is off for shedding load.
+    ///
+    /// ```
+    /// assert!(!micro_actors::Readiness::default().is_shedding());
+    /// ```
+    #[must_use]
+    pub fn is_shedding(&self) -> bool {
+        self.0.shedding.load(Ordering::SeqCst)
+    }
+
+    fn publish(&self) {
+        // Under the watch's lock: concurrent flips serialize here, and the
+        // last one sees both flags as they are.
+        let state = &self.0;
+        state.ready.send_if_modified(|current| {
+            let ready = state.serving.load(Ordering::SeqCst) && !state.shedding.load(Ordering::SeqCst);
+            std::mem::replace(current, ready) != ready
+        });
     }
 
     /// Readiness as it changes: the receiver sees the current value, and
@@ -72,7 +123,7 @@ impl Readiness {
     /// ```
     #[must_use]
     pub fn changes(&self) -> watch::Receiver<bool> {
-        self.0.subscribe()
+        self.0.ready.subscribe()
     }
 }
 
@@ -154,6 +205,25 @@ impl InFlight {
         self.0.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(Arc::clone(&self.0))
     }
+
+    /// Counts a request in flight unless `limit` requests already are:
+    /// `None` then, and nothing counted.
+    ///
+    /// ```
+    /// let in_flight = micro_actors::InFlight::default();
+    /// let first = in_flight.try_enter(1).expect("admitted");
+    /// assert!(in_flight.try_enter(1).is_none(), "at the limit");
+    /// drop(first);
+    /// assert!(in_flight.try_enter(1).is_some());
+    /// ```
+    #[must_use]
+    pub fn try_enter(&self, limit: usize) -> Option<InFlightGuard> {
+        if self.0.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(InFlightGuard(Arc::clone(&self.0)))
+    }
 }
 
 /// When requests arrive, read by the shutdown's pre-drain without a
@@ -181,6 +251,8 @@ struct TrafficState {
     last: AtomicU64,
     arrivals: AtomicU64,
     winding_down: AtomicBool,
+    /// Requests refused for the in-flight limit.
+    refused: AtomicU64,
     /// Paths whose requests are not traffic.
     exempt: Vec<String>,
 }
@@ -192,27 +264,52 @@ impl Default for TrafficState {
             last: AtomicU64::new(0),
             arrivals: AtomicU64::new(0),
             winding_down: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
             exempt: Vec::new(),
         }
     }
 }
 
 impl Traffic {
-    /// Records a request to `path` (unless the path is exempt).
+    /// Records a request to `path` unless the path is exempt; says whether
+    /// it is traffic (not exempt: subject to admission too).
     ///
     /// ```
-    /// let traffic = micro_actors::InFlight::default().traffic().clone();
-    /// traffic.arrived("/orders");
+    /// let traffic = micro_actors::InFlight::not_counting(&["/health/live"]).traffic().clone();
+    /// assert!(traffic.arrived("/orders"));
+    /// assert!(!traffic.arrived("/health/live"));
     /// assert_eq!(traffic.arrivals(), 1);
     /// ```
-    pub fn arrived(&self, path: &str) {
+    pub fn arrived(&self, path: &str) -> bool {
         let state = &self.0;
         if state.exempt.iter().any(|exempt| exempt == path) {
-            return;
+            return false;
         }
         let millis = u64::try_from(state.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         state.last.fetch_max(millis + 1, Ordering::AcqRel);
         state.arrivals.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// Records a request refused for the in-flight limit.
+    ///
+    /// ```
+    /// let traffic = micro_actors::InFlight::default().traffic().clone();
+    /// traffic.record_refusal();
+    /// assert_eq!(traffic.refusals(), 1);
+    /// ```
+    pub fn record_refusal(&self) {
+        self.0.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused for the in-flight limit so far.
+    ///
+    /// ```
+    /// assert_eq!(micro_actors::InFlight::default().traffic().refusals(), 0);
+    /// ```
+    #[must_use]
+    pub fn refusals(&self) -> u64 {
+        self.0.refused.load(Ordering::Relaxed)
     }
 
     /// Requests counted so far.

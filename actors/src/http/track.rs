@@ -2,6 +2,9 @@
 //! For each request it
 //! - counts it in flight until its response body has been sent (or
 //!   dropped), so a streaming response counts too (the drain waits on this);
+//! - refuses it with 503 and `Retry-After`, at once and counted, when
+//!   `max_in_flight` requests already are, unless it is a probe or a
+//!   scrape (see `admission.rs`);
 //! - assigns and echoes its `x-request-id` (see `request_id.rs`), when on;
 //! - opens the request's span (`micro::request`, DEBUG: method, path,
 //!   request id) around the handler, with a "started processing request"
@@ -27,12 +30,14 @@ use http_body::{Frame, SizeHint};
 use http_body_util::{Either, Full};
 use tower::Service;
 
+use super::admission::{Admission, overloaded};
 use super::request_id::{RequestIds, echo};
 use super::{InFlight, InFlightGuard};
 
 /// What [`Track`] does besides counting.
 #[derive(Debug, Clone)]
 pub(crate) struct Duties {
+    pub(crate) admission: Option<Admission>,
     pub(crate) ids: Option<RequestIds>,
     pub(crate) trace: bool,
     pub(crate) catch_panic: bool,
@@ -70,11 +75,17 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let id = self.duties.ids.as_ref().map(|ids| ids.assign(request.headers_mut()));
-        let guard = self.in_flight.enter();
         let traffic = self.in_flight.traffic();
-        traffic.arrived(request.uri().path());
+        let is_traffic = traffic.arrived(request.uri().path());
         // HTTP/2 and later close with GOAWAY; the header is HTTP/1's.
         let close = traffic.is_winding_down() && request.version() <= http::Version::HTTP_11;
+        let guard = match &self.duties.admission {
+            Some(admission) if is_traffic => match admission.admit(&self.in_flight) {
+                Ok(guard) => guard,
+                Err(retry_after) => return TrackFuture::refused(retry_after, id, close),
+            },
+            _ => self.in_flight.enter(),
+        };
         let span = if self.duties.trace {
             request_span(&request)
         } else {
@@ -99,6 +110,24 @@ where
             span,
             started,
             close,
+            refused: None,
+        }
+    }
+}
+
+impl<F> TrackFuture<F> {
+    /// The answer to a request refused for the in-flight limit: nothing
+    /// called, nothing counted in flight.
+    fn refused(retry_after: HeaderValue, id: Option<HeaderValue>, close: bool) -> Self {
+        Self {
+            inner: None,
+            guard: None,
+            id,
+            catch_panic: false,
+            span: tracing::Span::none(),
+            started: None,
+            close,
+            refused: Some(retry_after),
         }
     }
 }
@@ -106,7 +135,7 @@ where
 pin_project_lite::pin_project! {
     /// The response future of [`Track`]: hands its guard to the body.
     pub(crate) struct TrackFuture<F> {
-        // `None`: calling the service panicked.
+        // `None`: calling the service panicked, or the request was refused.
         #[pin]
         inner: Option<F>,
         guard: Option<InFlightGuard>,
@@ -118,6 +147,8 @@ pin_project_lite::pin_project! {
         started: Option<Instant>,
         // Answer with `Connection: close` (winding down).
         close: bool,
+        // Refused for the in-flight limit: `Retry-After`.
+        refused: Option<HeaderValue>,
     }
 }
 
@@ -138,11 +169,14 @@ where
         let mut response = match polled {
             Some(Poll::Pending) => return Poll::Pending,
             Some(Poll::Ready(output)) => output?.map(Either::Left),
-            None => {
-                // Never poll what panicked again.
-                this.inner.set(None);
-                panicked()
-            }
+            None => match this.refused.take() {
+                Some(retry_after) => overloaded(retry_after),
+                None => {
+                    // Never poll what panicked again.
+                    this.inner.set(None);
+                    panicked()
+                }
+            },
         };
         if let Some(started) = this.started.take() {
             tracing::debug!(

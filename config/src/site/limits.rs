@@ -89,6 +89,37 @@ pub(crate) const LIMITS: &[Limit] = &[
         max: Amount::Count(65_535),
     },
     Limit {
+        path: "http.max_in_flight",
+        get: |s| Amount::Count(u64::from(s.http.max_in_flight)),
+        min: Amount::Count(0),
+        max: Amount::Count(1_000_000),
+    },
+    Limit {
+        // Retry-After is whole seconds.
+        path: "http.retry_after",
+        get: |s| Amount::Time(s.http.retry_after),
+        min: secs(1),
+        max: secs(60 * 60),
+    },
+    Limit {
+        path: "http.max_connections",
+        get: |s| Amount::Count(u64::from(s.http.max_connections)),
+        min: Amount::Count(0),
+        max: Amount::Count(1_000_000),
+    },
+    Limit {
+        path: "http.unready_shed_percent",
+        get: |s| Amount::Count(u64::from(s.http.unready_shed_percent)),
+        min: Amount::Count(0),
+        max: Amount::Count(100),
+    },
+    Limit {
+        path: "http.unready_shed_window",
+        get: |s| Amount::Time(s.http.unready_shed_window),
+        min: ms(100),
+        max: DAY,
+    },
+    Limit {
         path: "http.request_timeout",
         get: |s| Amount::Time(s.http.request_timeout),
         min: ONE_MS,

@@ -242,6 +242,20 @@ pub struct HttpConfig {
     /// Every request's headers are bounded by `header_read_timeout`, not
     /// only a new connection's first byte.
     pub header_timeout: bool,
+    /// Requests handled at once; past it a request is answered 503 at once
+    /// (0: no limit). Probes and `/metrics` are always admitted.
+    pub max_in_flight: u32,
+    /// `Retry-After` on a request refused for `max_in_flight`.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// Connections open at once; at it, accepting pauses (0: no limit).
+    pub max_connections: u32,
+    /// Readiness turns 503 while at least this percent of the requests of
+    /// the last `unready_shed_window` was refused (0: off).
+    pub unready_shed_percent: u32,
+    /// The window `unready_shed_percent` is measured over.
+    #[serde(with = "humantime_serde")]
+    pub unready_shed_window: Duration,
 }
 
 /// `site.logging`.
