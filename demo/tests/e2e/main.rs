@@ -23,6 +23,7 @@ mod hostile;
 mod http;
 mod lifecycle;
 mod metrics;
+mod overload;
 mod reload;
 mod socket_activation;
 mod streams;
