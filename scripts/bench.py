@@ -283,9 +283,13 @@ def main():
                         help="requests per variant under callgrind (0: skip)")
     parser.add_argument("--lifecycle-only", action="store_true",
                         help="only start, stop and memory, no load")
+    parser.add_argument("--overload-only", action="store_true",
+                        help="only the overload scenarios")
     args = parser.parse_args()
     if args.lifecycle_only:
         return print_lifecycle(variants(args.target), args.repeats)
+    if args.overload_only:
+        return print("\n".join(overload_rows(args.target, args.seconds, args.rounds)))
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found (scripts/bench.sh installs it)")
@@ -335,6 +339,7 @@ def main():
     lines += [f"| {layer} | {ci(cost, '{:+.2f}')} |" for layer, cost in layer_cost.items()]
     lines += ["", f"micro production defaults ÷ the same layers by hand on bare axum (CPU/request): {ci(micro_vs_hand)}", ""]
     lines += lifecycle_rows(all_variants, args.repeats)
+    lines += [""] + overload_rows(args.target, args.seconds, args.rounds)
     if args.instructions and shutil.which("valgrind"):
         counted = {v.name: instructions(v, args.instructions, args.out)
                    for v in all_variants if v.name != "bare axum (control)"}
@@ -353,6 +358,89 @@ def main():
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"runs": runs, "life": life, "flight": flight}, f, indent=1)
     chart(rows, layer_cost, os.path.join(args.out, "bench.png"))
+
+
+OVERLOAD_LIMIT = 64
+OVERLOAD_CONNECTIONS = 4 * OVERLOAD_LIMIT
+
+
+def overload_run(variant, probe, path, connections, seconds, tool, retry_ms):
+    """One closed-loop run of `tool` (bench/src/bin/overload.rs) against a
+    fresh server: its JSON, with the server's peak RSS."""
+    port = free_port()
+    server = variant.start(port)
+    try:
+        wait_ready(port)
+        run = subprocess.run(["taskset", "-c", "1", tool, f"127.0.0.1:{port}", path, str(connections),
+                              str(seconds), probe, str(retry_ms)], capture_output=True, text=True, check=True)
+        with open(f"/proc/{server.pid}/status") as f:
+            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    result = json.loads(run.stdout)
+    result["peak_rss_mib"] = peak / 1024
+    return result
+
+
+def overload_rows(target, seconds, rounds):
+    """`/sleep/50` and `/pool/50` (64 permits) offered by 4 × 64 closed-loop
+    connections, bare axum against micro with `max_in_flight: 64`; each
+    also unloaded (16 connections) for its p99. Median over rounds (min–max)."""
+    tool = os.path.join(target, "overload")
+    bare = os.path.join(target, "bare")
+    service = os.path.join(target, "service")
+
+    def limited(port):
+        env = micro_env(port, OPTIONAL)
+        env["MICRO__SITE__HTTP__MAX_IN_FLIGHT"] = str(OVERLOAD_LIMIT)
+        return env
+
+    micro = Variant(f"micro, max_in_flight {OVERLOAD_LIMIT}", lambda p: [service], limited)
+    # (variant, probe path, pause before a refused request is sent again)
+    contenders = [
+        (Variant("bare axum", lambda p: [bare, "--port", str(p)]), "/hello", 10),
+        (micro, "/health/live", 10),
+        (micro, "/health/live", 0),
+    ]
+    lines = [f"Overload: {OVERLOAD_CONNECTIONS} closed-loop keep-alive connections, each sending again once "
+             f"answered (a refused request after 10 ms, or at once), {seconds} s per run, {rounds} rounds; "
+             "unloaded: 16 connections. Server on CPU 0, load on CPU 1. Median (min–max) over rounds.", "",
+             "| path | variant | answered 200/s | p99 of 200 | ÷ unloaded p99 | refused 503/s | p99 of 503 "
+             "| probe max (every 10 ms) | peak RSS | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def spread(values, fmt):
+        values = [v for v in values if v == v]
+        if not values:
+            return "–"
+        return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+    for path in ("/sleep/50", "/pool/50"):
+        for variant, probe, retry_ms in contenders:
+            runs = []
+            for _ in range(rounds):
+                quiet = overload_run(variant, probe, path, 16, seconds, tool, retry_ms)
+                loaded = overload_run(variant, probe, path, OVERLOAD_CONNECTIONS, seconds, tool, retry_ms)
+                runs.append((quiet, loaded))
+            ok = [loaded["statuses"].get("200", {}) for _, loaded in runs]
+            shed = [loaded["statuses"].get("503", {}) for _, loaded in runs]
+            ratio = [o.get("p99_ms", float("nan")) / quiet["statuses"]["200"]["p99_ms"]
+                     for o, (quiet, _) in zip(ok, runs)]
+            lines.append(
+                f"| `{path}` | {variant.name}, refused sent again {'at once' if retry_ms == 0 else f'after {retry_ms} ms'} | {spread([o.get('per_second', 0) for o in ok], '{:.0f}')} "
+                f"| {spread([o.get('p99_ms', float('nan')) for o in ok], '{:.1f}')} ms "
+                f"| {spread(ratio, '{:.2f}')} "
+                f"| {spread([s_.get('per_second', 0) for s_ in shed], '{:.0f}')} "
+                f"| {spread([s_.get('p99_ms', float('nan')) for s_ in shed], '{:.2f}')} ms "
+                f"| {spread([loaded['probe']['max_ms'] for _, loaded in runs], '{:.1f}')} ms "
+                f"| {spread([loaded['peak_rss_mib'] for _, loaded in runs], '{:.1f}')} MiB "
+                f"| {sum(loaded['errors'] + loaded['probe_errors'] for _, loaded in runs)} |")
+            print(f"overload {path} {variant.name} (retry {retry_ms} ms) done", file=sys.stderr)
+    capacity = OVERLOAD_LIMIT * 1000 / 50
+    lines += ["", f"The limit's capacity on `/pool/50` (and micro's on `/sleep/50`): {OVERLOAD_LIMIT} in flight "
+              f"÷ 50 ms = {capacity:.0f} answers/s."]
+    return lines
 
 
 def chart(rows, layer_cost, path):

@@ -1,12 +1,14 @@
 //! The handlers every variant serves, so that the variants differ only in
-//! what runs around them: `GET /hello` (a static text), `GET /sleep/{ms}`
-//! and `POST /echo`.
+//! what runs around them: `GET /hello` (a static text), `GET /sleep/{ms}`,
+//! `GET /pool/{ms}` (the same sleep while holding one of [`POOL`] permits,
+//! as a handler holds a database connection) and `POST /echo`.
 //!
 //! ```
 //! let app = micro_bench::app();
 //! # let _ = app;
 //! ```
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,6 +17,11 @@ use axum::routing::{get, post};
 
 /// The longest `/sleep/{ms}` sleeps.
 const MAX_SLEEP_MS: u64 = 600_000;
+
+/// The permits of `/pool/{ms}`: requests beyond it wait for one.
+pub const POOL: usize = 64;
+
+static PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(POOL));
 
 /// The routes, without any layer.
 ///
@@ -26,10 +33,17 @@ pub fn app() -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
         .route("/sleep/{ms}", get(sleep))
+        .route("/pool/{ms}", get(pooled))
         .route("/echo", post(|body: axum::body::Bytes| async move { body }))
 }
 
 async fn sleep(Path(ms): Path<u64>) -> String {
     tokio::time::sleep(Duration::from_millis(ms.min(MAX_SLEEP_MS))).await;
     format!("slept {ms} ms")
+}
+
+async fn pooled(path: Path<u64>) -> String {
+    // The semaphore is never closed.
+    let _permit = PERMITS.acquire().await.ok();
+    sleep(path).await
 }
