@@ -167,6 +167,9 @@ fn a_second_stop_signal_while_draining_exits_at_once(signal: Signal, code: i32) 
     demo.wait_for_line("sleeping 60000 ms");
     demo.signal(signal);
     demo.wait_for_line(&format!("stopping micro-demo ({signal})"));
+    // The pre-drain's report comes as the drain begins (a loaded machine
+    // may take a while between the two).
+    demo.wait_for_line("pre-drain: ");
     let second = Instant::now();
     demo.signal(signal);
     let exit = demo.wait_exit();
