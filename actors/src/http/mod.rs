@@ -11,6 +11,7 @@
 //! own; the actor only starts and stops the accept loop.
 
 mod conn;
+mod durations;
 mod layers;
 pub mod metrics;
 mod request_id;
