@@ -117,3 +117,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_gets_the_shutdown_alone_or_beside_the_extensions_it_came_with() {
+        let (stop, shutdown) = Shutdown::pair();
+        let service = WithShutdown::new(
+            service_fn(|request: Request<()>| async move {
+                let extensions = request.extensions();
+                Ok::<_, Infallible>((
+                    extensions.get::<Shutdown>().map(Shutdown::is_requested),
+                    extensions.get::<&'static str>().copied(),
+                    extensions.len(),
+                ))
+            }),
+            shutdown,
+        );
+        let plain = service.clone().oneshot(Request::new(())).await.expect("infallible");
+        assert_eq!(plain, (Some(false), None, 1), "the shutdown and nothing else");
+        let mut upgrade = Request::new(());
+        upgrade.extensions_mut().insert("hyper's upgrade handle");
+        stop.send_replace(true);
+        let upgrade = service.oneshot(upgrade).await.expect("infallible");
+        assert_eq!(upgrade, (Some(true), Some("hyper's upgrade handle"), 2));
+    }
+}
