@@ -17,7 +17,10 @@
 //!
 //! One recorder per process, installed by the first service that runs;
 //! when the embedding program installed its own first, micro records into
-//! that one and serves no `/metrics` of its own.
+//! that one and serves no `/metrics` of its own. While micro's recorder is
+//! the one in place, `http_request_duration_seconds` is kept by the HTTP
+//! layer itself (fixed buckets, atomic counts, no sample stored) and
+//! rendered after the recorder's text.
 
 use std::sync::OnceLock;
 use std::time::Duration;
