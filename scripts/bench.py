@@ -16,6 +16,11 @@ requests in flight), idle RSS.
 
 Usage: scripts/bench.py TARGET_DIR [--rounds R] [--seconds S] [--out DIR]
 (scripts/bench.sh builds and runs it.)
+
+scripts/bench.py TARGET_DIR --instructions-only [VARIANT ...] counts
+instructions per request only, by callgrind, for the variants named (all
+when none), e.g. "micro, production defaults" "micro, only metrics"; it
+builds nothing: `cargo build --release -p micro-bench --bins` first.
 """
 
 import argparse
@@ -268,6 +273,18 @@ def lifecycle_rows(variants_, repeats):
     return lines
 
 
+def print_instructions(variants_, names, requests, out_dir):
+    """Instructions per request of the variants named (or all), one line
+    each, as they are counted."""
+    known = {v.name: v for v in variants_ if v.name != "bare axum (control)"}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {list(known)}")
+    os.makedirs(out_dir, exist_ok=True)
+    for name in names or known:
+        print(f"{name}: {instructions(known[name], requests, out_dir):.0f}", flush=True)
+
+
 def print_lifecycle(variants_, repeats):
     print("\n".join(lifecycle_rows(variants_, repeats)))
 
@@ -285,7 +302,11 @@ def main():
                         help="only start, stop and memory, no load")
     parser.add_argument("--overload-only", action="store_true",
                         help="only the overload scenarios")
+    parser.add_argument("--instructions-only", nargs="*", metavar="VARIANT",
+                        help="only callgrind's count, for the variants named (all when none); builds nothing")
     args = parser.parse_args()
+    if args.instructions_only is not None:
+        return print_instructions(variants(args.target), args.instructions_only, args.instructions or 4000, args.out)
     if args.lifecycle_only:
         return print_lifecycle(variants(args.target), args.repeats)
     if args.overload_only:

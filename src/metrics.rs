@@ -17,22 +17,22 @@
 //!
 //! One recorder per process, installed by the first service that runs;
 //! when the embedding program installed its own first, micro records into
-//! that one and serves no `/metrics` of its own.
+//! that one and serves no `/metrics` of its own. While micro's recorder is
+//! the one in place, `http_request_duration_seconds` is kept by the HTTP
+//! layer itself (fixed buckets, atomic counts, no sample stored) and
+//! rendered after the recorder's text.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Latency buckets, seconds: 0.5 ms to 10 s.
-const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+use micro_actors::http::metrics::{BUCKETS, Durations};
 
 /// How often recorded histogram samples are folded in when nobody scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
-static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+static RECORDER: OnceLock<Result<(PrometheusHandle, &'static Durations), String>> = OnceLock::new();
 
 /// Starts installing the recorder on a thread of its own. Building it
 /// calibrates the clock its histograms use (quanta spins for at least
@@ -66,30 +66,31 @@ pub(crate) fn joined(service: &str, version: &str) {
 /// The recorder micro installed (waiting for it while it is being
 /// installed); `None` when another one was installed first.
 pub(crate) fn recorder() -> Option<&'static PrometheusHandle> {
+    installed().map(|(handle, _)| handle)
+}
+
+fn installed() -> Option<&'static (PrometheusHandle, &'static Durations)> {
     RECORDER.get_or_init(install).as_ref().ok()
 }
 
-fn install() -> Result<PrometheusHandle, String> {
+/// Installs micro's recorder; request durations are then kept by micro
+/// itself (fixed buckets, atomic counts) and rendered with its text.
+fn install() -> Result<(PrometheusHandle, &'static Durations), String> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), BUCKETS)
         .and_then(PrometheusBuilder::install_recorder)
         .map_err(|err| err.to_string())?;
     describe();
     upkeep(handle.clone());
-    Ok(handle)
+    Ok((handle, micro_actors::http::metrics::keep_durations()))
 }
 
 /// The `# HELP` lines.
 fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge};
     describe_counter!(
         "http_requests_total",
         "Requests answered, by method, route pattern and status."
-    );
-    describe_histogram!(
-        "http_request_duration_seconds",
-        Unit::Seconds,
-        "Time from a request reaching the router to its response headers."
     );
     describe_gauge!("http_requests_in_flight", "Requests being handled now.");
     describe_counter!(
@@ -186,11 +187,13 @@ pub(crate) struct Scrape {
 /// one in place.
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 pub(crate) fn render(now: &Scrape) -> Option<String> {
-    let handle = recorder()?;
+    let (handle, durations) = installed()?;
     metrics::gauge!("http_requests_in_flight").set(now.in_flight as f64);
     metrics::gauge!("micro_config_generation").set(now.generation as f64);
     metrics::gauge!("micro_uptime_seconds").set(now.uptime.map_or(0.0, |uptime| uptime.as_secs_f64()));
     metrics::counter!("micro_log_lines_dropped_total").absolute(micro_actors::logger::dropped_lines());
     handle.run_upkeep();
-    Some(handle.render())
+    let mut text = handle.render();
+    durations.render(&mut text);
+    Some(text)
 }

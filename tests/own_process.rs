@@ -277,6 +277,10 @@ async fn child_with_its_own_metrics_recorder_runs_a_service() {
         "micro's request series in the program's recorder:\n{text}"
     );
     assert!(
+        text.contains(r#"http_request_duration_seconds_count{method="GET",route="/hello",status="200"} 1"#),
+        "and its latencies (not kept by micro):\n{text}"
+    );
+    assert!(
         text.contains(r#"micro_config_reloads_total{outcome="ok"} 1"#),
         "and its own series:\n{text}"
     );

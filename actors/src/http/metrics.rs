@@ -5,7 +5,9 @@
 //! client sent, and unknown methods count as `other`: a client cannot grow
 //! the number of series. Metric handles are resolved once per (route,
 //! method, status) and kept, so a request costs two clock reads, a map
-//! lookup under a read lock and two atomic updates — no allocation.
+//! lookup under a read lock and a few atomic updates — no allocation. The
+//! histogram is micro's own once micro's recorder is installed (see
+//! [`keep_durations`]), the recorder's otherwise.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +22,9 @@ use axum::http::{Method, Request};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use tower::{Layer, Service};
+
+pub use super::durations::{BUCKETS, DURATION_HELP, Durations, keep_durations};
+use super::durations::{Series, kept};
 
 /// The counter of finished requests.
 pub const REQUESTS: &str = "http_requests_total";
@@ -172,7 +177,25 @@ struct Key {
 struct Entry {
     route: Box<str>,
     requests: Counter,
-    duration: Histogram,
+    duration: Latency,
+}
+
+/// Where an entry's durations go.
+#[derive(Debug)]
+enum Latency {
+    /// The `metrics` recorder in place (not micro's).
+    Recorder(Histogram),
+    /// micro's own, while micro's recorder is the one in place.
+    Kept(Arc<Series>),
+}
+
+impl Latency {
+    fn record(&self, seconds: f64) {
+        match self {
+            Self::Recorder(histogram) => histogram.record(seconds),
+            Self::Kept(series) => series.record(seconds),
+        }
+    }
 }
 
 impl Handles {
@@ -195,10 +218,14 @@ impl Handles {
             ("route", route.to_owned()),
             ("status", status.to_string()),
         ];
+        let duration = match kept() {
+            Some(durations) => Latency::Kept(durations.series(route, method, status)),
+            None => Latency::Recorder(metrics::histogram!(DURATION, &labels)),
+        };
         let entry = Entry {
             route: route.into(),
             requests: metrics::counter!(REQUESTS, &labels),
-            duration: metrics::histogram!(DURATION, &labels),
+            duration,
         };
         entry.requests.increment(1);
         entry.duration.record(seconds);

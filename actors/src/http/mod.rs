@@ -12,6 +12,7 @@
 
 mod admission;
 mod conn;
+mod durations;
 mod gate;
 mod layers;
 pub mod metrics;

@@ -4,11 +4,12 @@
 //! extractor; any other service in the stack (tonic) reads
 //! `request.extensions().get::<Shutdown>()`.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
+use axum::http::{Extensions, Request, StatusCode};
 use tower::Service;
 
 use crate::worker::Shutdown;
@@ -17,12 +18,39 @@ use crate::worker::Shutdown;
 #[derive(Debug, Clone)]
 pub(super) struct WithShutdown<S> {
     inner: S,
-    shutdown: Shutdown,
+    /// Extensions holding only the [`Shutdown`], in a map with room for
+    /// what axum's router adds (original URI, matched path, path
+    /// parameters): a request's extensions start as a copy of it, so the
+    /// map does not grow under them (a rehash, ~500 instructions).
+    /// Shared: hyper clones the service for every request.
+    template: Arc<Extensions>,
+}
+
+/// Entries a request's extension map has room for without growing.
+struct Room<const N: usize>;
+
+impl<const N: usize> Clone for Room<N> {
+    fn clone(&self) -> Self {
+        Self
+    }
 }
 
 impl<S> WithShutdown<S> {
     pub(super) fn new(inner: S, shutdown: Shutdown) -> Self {
-        Self { inner, shutdown }
+        let mut template = Extensions::new();
+        template.insert(shutdown);
+        // Four entries grow the map to eight slots; removing entries
+        // never shrinks it, and a copy keeps its slots.
+        template.insert(Room::<1>);
+        template.insert(Room::<2>);
+        template.insert(Room::<3>);
+        template.remove::<Room<1>>();
+        template.remove::<Room<2>>();
+        template.remove::<Room<3>>();
+        Self {
+            inner,
+            template: Arc::new(template),
+        }
     }
 }
 
@@ -39,7 +67,13 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        request.extensions_mut().insert(self.shutdown.clone());
+        let extensions = request.extensions_mut();
+        if extensions.is_empty() {
+            extensions.clone_from(&self.template);
+        } else {
+            // hyper's upgrade handle is there already.
+            extensions.extend(Extensions::clone(&self.template));
+        }
         self.inner.call(request)
     }
 }
@@ -81,5 +115,37 @@ impl<S: Send + Sync> FromRequestParts<S> for Shutdown {
             StatusCode::INTERNAL_SERVER_ERROR,
             "no shutdown signal: the router is not served by micro",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_gets_the_shutdown_alone_or_beside_the_extensions_it_came_with() {
+        let (stop, shutdown) = Shutdown::pair();
+        let service = WithShutdown::new(
+            service_fn(|request: Request<()>| async move {
+                let extensions = request.extensions();
+                Ok::<_, Infallible>((
+                    extensions.get::<Shutdown>().map(Shutdown::is_requested),
+                    extensions.get::<&'static str>().copied(),
+                    extensions.len(),
+                ))
+            }),
+            shutdown,
+        );
+        let plain = service.clone().oneshot(Request::new(())).await.expect("infallible");
+        assert_eq!(plain, (Some(false), None, 1), "the shutdown and nothing else");
+        let mut upgrade = Request::new(());
+        upgrade.extensions_mut().insert("hyper's upgrade handle");
+        stop.send_replace(true);
+        let upgrade = service.oneshot(upgrade).await.expect("infallible");
+        assert_eq!(upgrade, (Some(true), Some("hyper's upgrade handle"), 2));
     }
 }

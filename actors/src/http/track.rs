@@ -201,14 +201,18 @@ where
 
 /// The span of one request: DEBUG, so free unless asked for (e.g.
 /// `RUST_LOG=info,micro::request=debug`). The request id is the one just
-/// assigned or kept.
+/// assigned or kept, looked up only when the span is enabled.
 fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
-    let id = request
+    tracing::debug_span!(target: "micro::request", "request", method = %request.method(), path = %request.uri().path(), request_id = %request_id(request))
+}
+
+/// The request's `x-request-id`, or nothing.
+fn request_id<B>(request: &http::Request<B>) -> &str {
+    request
         .headers()
         .get(&super::request_id::X_REQUEST_ID)
         .and_then(|id| id.to_str().ok())
-        .unwrap_or("");
-    tracing::debug_span!(target: "micro::request", "request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        .unwrap_or("")
 }
 
 /// 500, as tower-http's `CatchPanicLayer` answers.
