@@ -139,7 +139,15 @@ impl Readiness {
 /// assert_eq!(in_flight.current(), 0);
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct InFlight(Arc<AtomicUsize>, Traffic);
+pub struct InFlight(Arc<Counts>, Traffic);
+
+/// Requests in flight: all of them, and those admitted under a limit
+/// (traffic: not the probes and scrapes, which never take a slot).
+#[derive(Debug, Default)]
+struct Counts {
+    all: AtomicUsize,
+    admitted: AtomicUsize,
+}
 
 impl InFlight {
     /// An in-flight count whose [`Traffic`] does not count requests to
@@ -184,7 +192,7 @@ impl InFlight {
     /// ```
     #[must_use]
     pub fn current(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+        self.0.all.load(Ordering::Acquire)
     }
 
     /// Counts one request until the guard drops, even when the request's
@@ -202,27 +210,39 @@ impl InFlight {
     /// ```
     #[must_use]
     pub fn enter(&self) -> InFlightGuard {
-        self.0.fetch_add(1, Ordering::AcqRel);
-        InFlightGuard(Arc::clone(&self.0))
+        self.0.all.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard {
+            counts: Arc::clone(&self.0),
+            admitted: false,
+        }
     }
 
-    /// Counts a request in flight unless `limit` requests already are:
-    /// `None` then, and nothing counted.
+    /// Counts a request in flight unless `limit` requests admitted this
+    /// way already are: `None` then, and nothing counted. Requests counted
+    /// with [`enter`](Self::enter) (probes, scrapes) take no slot.
     ///
     /// ```
     /// let in_flight = micro_actors::InFlight::default();
-    /// let first = in_flight.try_enter(1).expect("admitted");
+    /// let probe = in_flight.enter();
+    /// let first = in_flight.try_enter(1).expect("admitted: the probe takes no slot");
     /// assert!(in_flight.try_enter(1).is_none(), "at the limit");
+    /// assert_eq!(in_flight.current(), 2, "both are in flight");
     /// drop(first);
     /// assert!(in_flight.try_enter(1).is_some());
+    /// drop(probe);
     /// ```
     #[must_use]
     pub fn try_enter(&self, limit: usize) -> Option<InFlightGuard> {
-        if self.0.fetch_add(1, Ordering::AcqRel) >= limit {
-            self.0.fetch_sub(1, Ordering::AcqRel);
+        let counts = &self.0;
+        if counts.admitted.fetch_add(1, Ordering::AcqRel) >= limit {
+            counts.admitted.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(InFlightGuard(Arc::clone(&self.0)))
+        counts.all.fetch_add(1, Ordering::AcqRel);
+        Some(InFlightGuard {
+            counts: Arc::clone(counts),
+            admitted: true,
+        })
     }
 }
 
@@ -368,10 +388,17 @@ impl Traffic {
 /// assert_eq!(in_flight.current(), 0);
 /// ```
 #[derive(Debug)]
-pub struct InFlightGuard(Arc<AtomicUsize>);
+pub struct InFlightGuard {
+    counts: Arc<Counts>,
+    /// Holds one of the limit's slots.
+    admitted: bool,
+}
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.counts.all.fetch_sub(1, Ordering::AcqRel);
+        if self.admitted {
+            self.counts.admitted.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }

@@ -39,8 +39,9 @@ fn head(stream: &mut TcpStream) -> String {
 fn hold(demo: &Running, n: usize, ms: u64) -> Vec<TcpStream> {
     let addr = demo.addr.expect("listening");
     let held: Vec<TcpStream> = (0..n).map(|_| send(addr, &format!("/sleep/{ms}"))).collect();
+    // The scrape asking counts itself in flight too.
     poll(&format!("{n} requests in flight"), || {
-        (demo.metric("http_requests_in_flight") >= n as f64).then_some(())
+        (demo.metric("http_requests_in_flight") > n as f64).then_some(())
     });
     held
 }
@@ -63,7 +64,8 @@ fn past_max_in_flight_a_request_is_refused_at_once_and_probes_still_answer() {
         assert_eq!(get(&demo.url(probe)).0, 200, "{probe} at the limit");
     }
     assert_eq!(demo.metric("http_requests_shed_total{reason=\"max_in_flight\"}"), 20.0);
-    // The eight and this scrape: nothing queued past the limit.
+    // The eight and this scrape (probes and scrapes take no slot):
+    // nothing queued past the limit.
     assert_eq!(demo.metric("http_requests_in_flight"), 9.0);
     // One finishes (its client goes away): a slot is free again.
     drop(held.pop());
