@@ -377,7 +377,7 @@ def main():
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(report + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"runs": runs, "life": life, "flight": flight}, f, indent=1)
+        json.dump({"runs": runs}, f, indent=1)
     chart(rows, layer_cost, os.path.join(args.out, "bench.png"))
 
 

@@ -21,6 +21,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -47,16 +48,15 @@ pub(crate) struct Duties {
 #[derive(Debug, Clone)]
 pub(crate) struct Track<S> {
     inner: S,
-    in_flight: InFlight,
-    duties: Duties,
+    // One `Arc`: hyper clones the service for every request.
+    shared: Arc<(InFlight, Duties)>,
 }
 
 impl<S> Track<S> {
     pub(crate) fn new(inner: S, in_flight: InFlight, duties: Duties) -> Self {
         Self {
             inner,
-            in_flight,
-            duties,
+            shared: Arc::new((in_flight, duties)),
         }
     }
 }
@@ -74,19 +74,20 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let id = self.duties.ids.as_ref().map(|ids| ids.assign(request.headers_mut()));
-        let traffic = self.in_flight.traffic();
+        let (in_flight, duties) = &*self.shared;
+        let id = duties.ids.as_ref().map(|ids| ids.assign(request.headers_mut()));
+        let traffic = in_flight.traffic();
         let is_traffic = traffic.arrived(request.uri().path());
         // HTTP/2 and later close with GOAWAY; the header is HTTP/1's.
         let close = traffic.is_winding_down() && request.version() <= http::Version::HTTP_11;
-        let guard = match &self.duties.admission {
-            Some(admission) if is_traffic => match admission.admit(&self.in_flight) {
+        let guard = match &duties.admission {
+            Some(admission) if is_traffic => match admission.admit(in_flight) {
                 Ok(guard) => guard,
                 Err(retry_after) => return TrackFuture::refused(retry_after, id, close),
             },
-            _ => self.in_flight.enter(),
+            _ => in_flight.enter(),
         };
-        let span = if self.duties.trace {
+        let span = if duties.trace {
             request_span(&request)
         } else {
             tracing::Span::none()
@@ -96,7 +97,7 @@ where
             tracing::debug!(target: "micro::request", "started processing request");
             Instant::now()
         });
-        let inner = if self.duties.catch_panic {
+        let inner = if duties.catch_panic {
             std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))).ok()
         } else {
             Some(self.inner.call(request))
@@ -106,7 +107,7 @@ where
             inner,
             guard: Some(guard),
             id,
-            catch_panic: self.duties.catch_panic,
+            catch_panic: duties.catch_panic,
             span,
             started,
             close,
