@@ -16,6 +16,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use super::admission::Admission;
 use super::metrics::MetricsLayer;
 use super::request_id::RequestIds;
+use super::server::Serves;
 use super::timeout::TimeoutLayer;
 use super::toggle::Toggle;
 use super::track::{Duties, Track};
@@ -172,6 +173,23 @@ where
         in_flight,
         duties(layers, &limits),
     )
+}
+
+/// Both bounds on (the production defaults): the body limit and the
+/// timeout around the router with no [`Toggle`] around each, one stack
+/// type chosen per server as [`tracked`] is (a request moves through one
+/// layer less of `Either` futures for each).
+pub(crate) fn bounded(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> impl Serves {
+    let router = measured(router, limits, layers);
+    let stack = ServiceBuilder::new()
+        .layer(Toggle::new(
+            limits.body_limit > AXUM_BODY_LIMIT,
+            DefaultBodyLimit::disable,
+        ))
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(TimeoutLayer::new(limits.request_timeout))
+        .service(router);
+    Track::new(stack, in_flight, duties(layers, &limits))
 }
 
 /// `router` with nothing but [`Track`] around it: what the server serves

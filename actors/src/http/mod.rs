@@ -400,7 +400,10 @@ impl HttpState {
         let (limits, switches, in_flight) = (args.limits, args.layers, self.in_flight.clone());
         let header_timeout = switches.header_timeout;
         // One stack type per server, chosen here, not a toggle per request.
-        let server = if switches.wrap_router() {
+        let server = if switches.limit_body && switches.timeout {
+            let service = layers::bounded(args.router, limits, switches, in_flight.clone());
+            Server::start(listener, service, limits, in_flight, header_timeout)
+        } else if switches.wrap_router() {
             let service = layers::with_layers(args.router, limits, switches, in_flight.clone());
             Server::start(listener, service, limits, in_flight, header_timeout)
         } else {
