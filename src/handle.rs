@@ -203,14 +203,10 @@ impl ServiceHandle {
         // LoggerActor) by call_timeout; this bound covers both with a margin,
         // and only bites when the supervisor stopped answering.
         let bound = self.shared.config.site().actors.call_timeout * 3;
-        match supervisor
-            .call(|reply| SupervisorMsg::Reload(Some(reply)), Some(bound))
-            .await
-        {
-            Ok(CallResult::Success(outcome)) => outcome,
-            Ok(CallResult::Timeout) => Err(ReloadError::Unanswered { waited: bound }),
-            Ok(CallResult::SenderError) | Err(_) => Err(ReloadError::NotRunning),
-        }
+        let asked = supervisor.call(|reply| SupervisorMsg::Reload(Some(reply)), Some(bound));
+        answered(asked.await, bound).unwrap_or_else(|unanswered| {
+            Err(unanswered.map_or(ReloadError::NotRunning, |waited| ReloadError::Unanswered { waited }))
+        })
     }
 
     /// Upgrades the service without downtime, as SIGUSR2 does: starts the
@@ -234,14 +230,10 @@ impl ServiceHandle {
         // The upgrade bounds itself; the margin covers asking the listeners.
         let site = self.shared.config.site();
         let bound = site.upgrade.timeout + site.actors.call_timeout * 3;
-        match supervisor
-            .call(|reply| SupervisorMsg::Upgrade(Some(reply)), Some(bound))
-            .await
-        {
-            Ok(CallResult::Success(outcome)) => outcome,
-            Ok(CallResult::Timeout) => Err(UpgradeError::Unanswered { waited: bound }),
-            Ok(CallResult::SenderError) | Err(_) => Err(UpgradeError::NotRunning),
-        }
+        let asked = supervisor.call(|reply| SupervisorMsg::Upgrade(Some(reply)), Some(bound));
+        answered(asked.await, bound).unwrap_or_else(|unanswered| {
+            Err(unanswered.map_or(UpgradeError::NotRunning, |waited| UpgradeError::Unanswered { waited }))
+        })
     }
 
     /// The last upgrade this process attempted: how it ended, when, and
@@ -487,5 +479,16 @@ impl ServiceHandle {
 impl std::fmt::Debug for ServiceHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceHandle").field("status", &self.status()).finish()
+    }
+}
+
+/// The supervisor's answer to a call bounded by `bound`; otherwise
+/// `Err(Some(bound))` when it did not answer in time, `Err(None)` when it
+/// is gone (the service is not running).
+fn answered<T, E>(call: Result<CallResult<T>, E>, bound: Duration) -> Result<T, Option<Duration>> {
+    match call {
+        Ok(CallResult::Success(outcome)) => Ok(outcome),
+        Ok(CallResult::Timeout) => Err(Some(bound)),
+        Ok(CallResult::SenderError) | Err(_) => Err(None),
     }
 }

@@ -79,12 +79,9 @@ impl SupervisorState {
         reply: UpgradeReply,
     ) {
         self.upgrading = None;
-        self.blueprint.handle.record_upgrade(LastUpgrade::of(&outcome, took));
-        crate::metrics::upgraded(
-            outcome
-                .as_ref()
-                .map_or_else(UpgradeError::outcome, |_| crate::upgrade::UpgradeOutcome::Succeeded),
-        );
+        let last = LastUpgrade::of(&outcome, took);
+        crate::metrics::upgraded(last.outcome);
+        self.blueprint.handle.record_upgrade(last);
         match &outcome {
             Ok(report) => {
                 tracing::info!(

@@ -176,12 +176,7 @@ fn admin_routes_on_their_own_listener_are_gone_from_the_service_port() {
         .args(["--production"])
         .env("MICRO__SITE__ADMIN__TOKEN", token)
         .start();
-    let line = demo.wait_for_line("admin routes served on ");
-    let admin = line
-        .rsplit("served on ")
-        .next()
-        .and_then(|rest| rest.split(' ').next())
-        .expect("an address");
+    let admin = demo.admin_addr(1);
     let bearer = format!("Bearer {token}");
     let on_service = demo.url("/admin/reload");
     assert_eq!(

@@ -274,12 +274,7 @@ fn the_admin_listener_of_its_own_is_handed_over_too() {
         .env("MICRO__SITE__ADMIN__TOKEN", token)
         .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "100ms")
         .start();
-    let admin_at = |n| {
-        let line = demo.wait_for_nth_line("admin routes served on ", n);
-        let rest = line.rsplit("served on ").next().unwrap_or_default();
-        rest.split(' ').next().unwrap_or_default().to_owned()
-    };
-    let admin = admin_at(1);
+    let admin = demo.admin_addr(1);
     let mut lineage = Lineage(vec![demo.pid()]);
     let call = agent()
         .post(&format!("http://{admin}/admin/upgrade"))
@@ -291,7 +286,7 @@ fn the_admin_listener_of_its_own_is_handed_over_too() {
     lineage.0.push(new);
     // Its configuration says port 0: the new process serves the admin
     // routes on the socket handed over, not on a port of its own.
-    assert_eq!(admin_at(2), admin);
+    assert_eq!(demo.admin_addr(2), admin);
     let reload = agent()
         .post(&format!("http://{admin}/admin/reload"))
         .set("Authorization", &format!("Bearer {token}"))

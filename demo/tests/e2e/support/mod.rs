@@ -241,6 +241,14 @@ impl Running {
         assert!(!stderr.contains(needle), "{why}: {needle:?} logged:\n{stderr}");
     }
 
+    /// The address of the `n`-th "admin routes served on ADDR" line
+    /// (`site.admin.listen`), waited for.
+    pub fn admin_addr(&self, n: usize) -> String {
+        let line = self.wait_for_nth_line("admin routes served on ", n);
+        let rest = line.rsplit("served on ").next().unwrap_or_default();
+        rest.split(' ').next().unwrap_or_default().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr.expect("the demo listens"))
     }
