@@ -49,7 +49,8 @@ pub struct HttpLayers {
     /// axum's own 2 MB limit still applies to its body extractors.
     pub limit_body: bool,
     /// Every request's headers must arrive within
-    /// [`HttpLimits::header_read_timeout`] (hyper arms a timer per request).
+    /// [`HttpLimits::header_read_timeout`] (up to a quarter more): a
+    /// connection with no request in progress for that long is closed.
     /// Off, only a new connection's first byte is bounded: for services
     /// behind a proxy that bounds slow clients itself.
     pub header_timeout: bool,
@@ -143,6 +144,30 @@ pub fn with_layers<B>(
 + Send
 + Sync
 + 'static
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    toggled(router, limits, layers, in_flight)
+}
+
+/// [`with_layers`], as the server serves it (one per connection).
+pub(crate) fn toggled<B>(
+    router: Router,
+    limits: HttpLimits,
+    layers: HttpLayers,
+    in_flight: InFlight,
+) -> Track<
+    impl Service<
+        axum::http::Request<B>,
+        Response = axum::http::Response<impl HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static,
+>
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

@@ -14,6 +14,7 @@ mod admission;
 mod conn;
 mod durations;
 mod gate;
+mod header_timeout;
 mod layers;
 pub mod metrics;
 mod request_id;
@@ -404,7 +405,7 @@ impl HttpState {
             let service = layers::bounded(args.router, limits, switches, in_flight.clone());
             Server::start(listener, service, limits, in_flight, header_timeout)
         } else if switches.wrap_router() {
-            let service = layers::with_layers(args.router, limits, switches, in_flight.clone());
+            let service = layers::toggled(args.router, limits, switches, in_flight.clone());
             Server::start(listener, service, limits, in_flight, header_timeout)
         } else {
             let service = layers::tracked(args.router, limits, switches, in_flight.clone());

@@ -21,7 +21,7 @@ use axum::BoxError;
 use axum::body::{Bytes, HttpBody};
 use axum::http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
@@ -32,6 +32,7 @@ use tower::Service;
 
 use super::conn::{Connections, Slot};
 use super::gate::Gate;
+use super::header_timeout::{Activity, PerConnection, idle_for};
 use super::signal::WithShutdown;
 use super::{HttpLimits, InFlight};
 use crate::worker::Shutdown;
@@ -96,6 +97,7 @@ pub(super) struct Server {
 pub(super) trait Serves:
     Service<Request<Incoming>, Response = Response<Self::Body>, Error = Infallible, Future: Send + 'static>
     + Clone
+    + PerConnection
     + Send
     + Sync
     + 'static
@@ -108,6 +110,7 @@ impl<S, B> Serves for S
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
         + Clone
+        + PerConnection
         + Send
         + Sync
         + 'static,
@@ -131,15 +134,9 @@ impl Server {
         let listener = Arc::new(listener);
         let builder = |keep_alive| {
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().keep_alive(keep_alive);
-            if header_timeout {
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_read_timeout);
-            } else {
-                builder.http1().header_read_timeout(None);
-            }
+            // The header read timeout is kept per connection (see
+            // `header_timeout.rs`), not by hyper's timer per request.
+            builder.http1().keep_alive(keep_alive).header_read_timeout(None);
             Arc::new(builder)
         };
         let (signal, shutdown) = Shutdown::pair();
@@ -151,6 +148,7 @@ impl Server {
             builder: builder(true),
             last_call: builder(false),
             header_read_timeout,
+            header_timeout,
             quiet_period: limits.quiet_period,
             max_connections: limits.max_connections,
             in_flight,
@@ -230,6 +228,9 @@ struct Accept<S> {
     /// one HTTP/1 request served, then closed.
     last_call: Arc<auto::Builder<TokioExecutor>>,
     header_read_timeout: Duration,
+    /// Every request's head is bounded by `header_read_timeout`, not only
+    /// a new connection's first byte.
+    header_timeout: bool,
     quiet_period: Duration,
     /// Sockets open at once, 0: no limit (see `gate.rs`).
     max_connections: usize,
@@ -324,7 +325,8 @@ impl<S: Serves> Accept<S> {
         mut closed: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (builder, last_call) = (Arc::clone(&self.builder), Arc::clone(&self.last_call));
-        let service = TowerToHyperService::new(self.service.clone());
+        let activity = self.header_timeout.then(Arc::<Activity>::default);
+        let service = TowerToHyperService::new(self.service.for_connection(activity.clone()));
         let (wait, grace) = (self.header_read_timeout, self.quiet_period);
         let traffic = self.in_flight.traffic().clone();
         let connections = self.connections.clone();
@@ -353,19 +355,38 @@ impl<S: Serves> Accept<S> {
                 // a graceful shutdown could close it before reading the
                 // request its client already sent: serve that one, then
                 // close, unwatched (the drain waits for it within its bound).
-                last_call
-                    .serve_connection_with_upgrades(TokioIo::new(io), service)
-                    .await
+                let connection = last_call.serve_connection_with_upgrades(TokioIo::new(io), service);
+                until_idle(connection, activity.as_deref(), wait).await
             } else {
                 let connection = builder
                     .serve_connection_with_upgrades(TokioIo::new(io), service)
                     .into_owned();
-                watcher.watch(connection).await
+                until_idle(watcher.watch(connection), activity.as_deref(), wait).await
             };
             if let Err(err) = served {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             connections.served(id);
+        }
+    }
+}
+
+/// Serves `connection` until it ends or, with `activity`, until it has
+/// been idle for the header read `timeout`: then it is dropped, which
+/// closes its socket.
+async fn until_idle<E>(
+    connection: impl Future<Output = Result<(), E>>,
+    activity: Option<&Activity>,
+    timeout: Duration,
+) -> Result<(), E> {
+    let Some(activity) = activity else {
+        return connection.await;
+    };
+    tokio::select! {
+        served = connection => served,
+        () = idle_for(activity, timeout) => {
+            tracing::debug!(?timeout, "connection closed: no request head within the header read timeout");
+            Ok(())
         }
     }
 }

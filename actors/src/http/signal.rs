@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{Extensions, Request, StatusCode};
 use tower::Service;
 
+use super::header_timeout::{Activity, PerConnection};
 use crate::worker::Shutdown;
 
 /// `inner` with the server's [`Shutdown`] put into every request.
@@ -50,6 +51,15 @@ impl<S> WithShutdown<S> {
         Self {
             inner,
             template: Arc::new(template),
+        }
+    }
+}
+
+impl<S: PerConnection> PerConnection for WithShutdown<S> {
+    fn for_connection(&self, activity: Option<Arc<Activity>>) -> Self {
+        Self {
+            inner: self.inner.for_connection(activity),
+            template: Arc::clone(&self.template),
         }
     }
 }

@@ -129,6 +129,76 @@ async fn a_client_that_sends_nothing_is_disconnected_after_the_header_read_timeo
     assert_eq!(read, 0, "the server closed the idle connection");
 }
 
+/// A server whose header read timeout is `timeout`.
+async fn serving_with_header_timeout(router: Router, timeout: Duration) -> (ActorRef<HttpMsg>, SocketAddr) {
+    let args = args(router, 0, timeout, &InFlight::default());
+    let (actor, _) = Actor::spawn(None, HttpActor, args).await.expect("spawn");
+    let addr = call!(actor, HttpMsg::Serve).expect("call").expect("bind");
+    (actor, addr)
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_asking_nothing_more_is_closed_after_the_header_read_timeout() {
+    let timeout = Duration::from_millis(200);
+    let (_actor, addr) = serving_with_header_timeout(sleepy_router(), timeout).await;
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(stream, "GET / HTTP/1.1\r\nhost: test\r\n\r\n")?;
+        let mut received = Vec::new();
+        let mut buf = [0_u8; 1024];
+        while !received.ends_with(b"ok") {
+            let n = stream.read(&mut buf)?;
+            assert!(
+                n > 0,
+                "closed before the answer: {:?}",
+                String::from_utf8_lossy(&received)
+            );
+            received.extend_from_slice(&buf[..n]);
+        }
+        let answered = std::time::Instant::now();
+        let n = stream.read(&mut buf)?;
+        Ok::<_, std::io::Error>((n, answered.elapsed()))
+    });
+    let (read, after) = closed_after
+        .await
+        .expect("joined")
+        .expect("the server closes, no read timeout");
+    assert_eq!(read, 0, "the server closed the idle connection");
+    assert!(
+        after >= timeout,
+        "closed {after:?} after the answer, before the timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_handler_and_a_slow_stream_are_not_cut_by_the_header_read_timeout() {
+    let router = Router::new().route(
+        "/drip",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let drops = futures::stream::unfold(0_u8, |n| async move {
+                if n == 3 {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'a' + n])), n + 1))
+            });
+            axum::body::Body::from_stream(drops)
+        }),
+    );
+    let (_actor, addr) = serving_with_header_timeout(router, Duration::from_millis(100)).await;
+    let response = tokio::task::spawn_blocking(move || get_blocking(addr, "/drip"))
+        .await
+        .expect("joined")
+        .expect("answered");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n"),
+        "every chunk, 300ms apart: {response:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_streaming_response_counts_as_in_flight_until_its_body_is_sent() {
     let router = Router::new().route(

@@ -32,6 +32,7 @@ use http_body_util::{Either, Full};
 use tower::Service;
 
 use super::admission::{Admission, overloaded};
+use super::header_timeout::{Activity, Busy, PerConnection};
 use super::request_id::{RequestIds, echo};
 use super::{InFlight, InFlightGuard};
 
@@ -50,6 +51,18 @@ pub(crate) struct Track<S> {
     inner: S,
     // One `Arc`: hyper clones the service for every request.
     shared: Arc<(InFlight, Duties)>,
+    /// The connection's, while the header timeout is on.
+    activity: Option<Arc<Activity>>,
+}
+
+impl<S: Clone> PerConnection for Track<S> {
+    fn for_connection(&self, activity: Option<Arc<Activity>>) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+            activity,
+        }
+    }
 }
 
 impl<S> Track<S> {
@@ -57,6 +70,7 @@ impl<S> Track<S> {
         Self {
             inner,
             shared: Arc::new((in_flight, duties)),
+            activity: None,
         }
     }
 }
@@ -75,6 +89,7 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let (in_flight, duties) = &*self.shared;
+        let busy = self.activity.as_ref().map(|a| Busy::begin(a, request.version()));
         let id = duties.ids.as_ref().map(|ids| ids.assign(request.headers_mut()));
         let traffic = in_flight.traffic();
         let is_traffic = traffic.arrived(request.uri().path());
@@ -83,7 +98,7 @@ where
         let guard = match &duties.admission {
             Some(admission) if is_traffic => match admission.admit(in_flight) {
                 Ok(guard) => guard,
-                Err(retry_after) => return TrackFuture::refused(retry_after, id, close),
+                Err(retry_after) => return TrackFuture::refused(retry_after, id, close, busy),
             },
             _ => in_flight.enter(),
         };
@@ -106,6 +121,7 @@ where
         TrackFuture {
             inner,
             guard: Some(guard),
+            busy,
             id,
             catch_panic: duties.catch_panic,
             span,
@@ -119,10 +135,11 @@ where
 impl<F> TrackFuture<F> {
     /// The answer to a request refused for the in-flight limit: nothing
     /// called, nothing counted in flight.
-    fn refused(retry_after: HeaderValue, id: Option<HeaderValue>, close: bool) -> Self {
+    fn refused(retry_after: HeaderValue, id: Option<HeaderValue>, close: bool, busy: Option<Busy>) -> Self {
         Self {
             inner: None,
             guard: None,
+            busy,
             id,
             catch_panic: false,
             span: tracing::Span::none(),
@@ -140,6 +157,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Option<F>,
         guard: Option<InFlightGuard>,
+        // The request on its connection, for the header timeout.
+        busy: Option<Busy>,
         id: Option<HeaderValue>,
         catch_panic: bool,
         // `Span::none()` unless the request span is enabled.
@@ -195,8 +214,12 @@ where
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let guard = this.guard.take();
-        Poll::Ready(Ok(response.map(|body| GuardedBody { body, _guard: guard })))
+        let (guard, busy) = (this.guard.take(), this.busy.take());
+        Poll::Ready(Ok(response.map(|body| GuardedBody {
+            body,
+            _guard: guard,
+            _busy: busy,
+        })))
     }
 }
 
@@ -228,11 +251,13 @@ fn panicked<B>() -> http::Response<Either<B, Full<Bytes>>> {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that holds an [`InFlightGuard`] until it is finished or dropped.
+    /// A response body that holds an [`InFlightGuard`] (and its request's
+    /// [`Busy`]) until it is finished or dropped.
     pub(crate) struct GuardedBody<B> {
         #[pin]
         body: Either<B, Full<Bytes>>,
         _guard: Option<InFlightGuard>,
+        _busy: Option<Busy>,
     }
 }
 
