@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::body::Bytes;
 use axum::http::header::Entry;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -58,7 +59,19 @@ impl RequestIds {
         write_hex(&mut text[..16], self.prefix);
         text[16] = b'-';
         write_hex(&mut text[17..], n);
-        HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+        // One allocation, shared by the request's copy and the response's
+        // (a copied slice would be a second one when cloned).
+        HeaderValue::from_maybe_shared(Bytes::from_owner(Generated(text)))
+            .unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
+}
+
+/// A generated id's text.
+struct Generated([u8; 33]);
+
+impl AsRef<[u8]> for Generated {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -305,8 +305,17 @@ impl Traffic {
         if state.exempt.iter().any(|exempt| exempt == path) {
             return false;
         }
-        let millis = u64::try_from(state.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        state.last.fetch_max(millis + 1, Ordering::AcqRel);
+        // Whole milliseconds without a 128-bit division; most requests
+        // land in a millisecond already recorded and write nothing.
+        let since = state.origin.elapsed();
+        let millis = since
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(since.subsec_millis()));
+        let last = millis.saturating_add(1);
+        if state.last.load(Ordering::Acquire) < last {
+            state.last.fetch_max(last, Ordering::AcqRel);
+        }
         state.arrivals.fetch_add(1, Ordering::AcqRel);
         true
     }
