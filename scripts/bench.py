@@ -289,6 +289,57 @@ def print_lifecycle(variants_, repeats):
     print("\n".join(lifecycle_rows(variants_, repeats)))
 
 
+def ci(pair, fmt="{:.3f}"):
+    mean, half = pair
+    return f"{fmt.format(mean)} ± {fmt.format(half)}"
+
+
+def load_table(variants_, rounds, seconds):
+    """Runs every variant under wrk for `rounds` rounds, alternating the
+    order: the runs by variant, the rows of the table, and its lines."""
+    runs = {v.name: [] for v in variants_}
+    for round_ in range(rounds):
+        order = variants_ if round_ % 2 == 0 else list(reversed(variants_))
+        for variant in order:
+            runs[variant.name].append(load(variant, seconds))
+        print(f"round {round_ + 1}/{rounds} done", file=sys.stderr)
+    bare = runs["bare axum"]
+    rows = []
+    for name, results in runs.items():
+        row = {"name": name}
+        for metric in ("cpu_us", "rps", "p50_ms", "p99_ms"):
+            row[metric] = statistics.median(r[metric] for r in results)
+            row[metric + "_ratio"] = interval([r[metric] / b[metric] for r, b in zip(results, bare)])
+        row["cpu_added"] = interval([r["cpu_us"] - b["cpu_us"] for r, b in zip(results, bare)])
+        rows.append(row)
+    lines = [
+        f"{rounds} rounds × {seconds} s of `wrk -t2 -c64 --latency /hello` per variant, alternating; "
+        f"server on CPU 0, wrk on CPU 1; ratios ÷ bare axum paired per round, mean ± 95% CI.",
+        "",
+        "| variant | CPU/request | ÷ bare | + µs vs bare | req/s | ÷ bare | p50 | p99 | p99 ÷ bare |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['cpu_us']:.2f} µs | {ci(r['cpu_us_ratio'])} | {ci(r['cpu_added'], '{:+.2f}')} "
+            f"| {r['rps']:.0f} | {ci(r['rps_ratio'])} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
+            f"| {ci(r['p99_ms_ratio'])} |")
+    return runs, rows, lines
+
+
+def print_load(variants_, names, rounds, seconds):
+    """The load table alone, for bare axum, its control and the variants
+    named (micro's production defaults and every optional layer off when
+    none are)."""
+    names = names or ["micro, production defaults", "micro, optional layers off"]
+    known = {v.name for v in variants_}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {sorted(known)}")
+    chosen = [v for v in variants_ if v.name in ("bare axum", "bare axum (control)") or v.name in names]
+    print("\n".join(load_table(chosen, rounds, seconds)[2]))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("target")
@@ -302,6 +353,9 @@ def main():
                         help="only start, stop and memory, no load")
     parser.add_argument("--overload-only", action="store_true",
                         help="only the overload scenarios")
+    parser.add_argument("--load-only", nargs="*", metavar="VARIANT",
+                        help="only the load table, for bare axum and the variants named "
+                             "(micro's production defaults and every layer off when none)")
     parser.add_argument("--instructions-only", nargs="*", metavar="VARIANT",
                         help="only callgrind's count, for the variants named (all when none); builds nothing")
     args = parser.parse_args()
@@ -316,45 +370,15 @@ def main():
             raise SystemExit(f"{tool} not found (scripts/bench.sh installs it)")
     os.makedirs(args.out, exist_ok=True)
     all_variants = variants(args.target)
-    runs = {v.name: [] for v in all_variants}
-    for round_ in range(args.rounds):
-        order = all_variants if round_ % 2 == 0 else list(reversed(all_variants))
-        for variant in order:
-            runs[variant.name].append(load(variant, args.seconds))
-        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
-
-    bare = runs["bare axum"]
-    rows = []
-    for name, results in runs.items():
-        row = {"name": name}
-        for metric in ("cpu_us", "rps", "p50_ms", "p99_ms"):
-            row[metric] = statistics.median(r[metric] for r in results)
-            row[metric + "_ratio"] = interval([r[metric] / b[metric] for r, b in zip(results, bare)])
-        row["cpu_added"] = interval([r["cpu_us"] - b["cpu_us"] for r, b in zip(results, bare)])
-        rows.append(row)
-    by_name = {r["name"]: r for r in rows}
+    if args.load_only is not None:
+        return print_load(all_variants, args.load_only, args.rounds, args.seconds)
+    runs, rows, lines = load_table(all_variants, args.rounds, args.seconds)
     off = runs["micro, optional layers off"]
     layer_cost = {layer: interval([r["cpu_us"] - o["cpu_us"] for r, o in zip(runs[f"micro, only {layer}"], off)])
                   for layer in OPTIONAL}
     hand = runs["bare axum + layers by hand"]
     micro_vs_hand = interval([m["cpu_us"] / h["cpu_us"] for m, h in zip(runs["micro, production defaults"], hand)])
 
-    def ci(pair, fmt="{:.3f}"):
-        mean, half = pair
-        return f"{fmt.format(mean)} ± {fmt.format(half)}"
-
-    lines = [
-        f"{args.rounds} rounds × {args.seconds} s of `wrk -t2 -c64 --latency /hello` per variant, alternating; "
-        f"server on CPU 0, wrk on CPU 1; ratios ÷ bare axum paired per round, mean ± 95% CI.",
-        "",
-        "| variant | CPU/request | ÷ bare | + µs vs bare | req/s | ÷ bare | p50 | p99 | p99 ÷ bare |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['name']} | {r['cpu_us']:.2f} µs | {ci(r['cpu_us_ratio'])} | {ci(r['cpu_added'], '{:+.2f}')} "
-            f"| {r['rps']:.0f} | {ci(r['rps_ratio'])} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
-            f"| {ci(r['p99_ms_ratio'])} |")
     lines += ["", "Each optional layer alone, CPU per request over micro with every optional layer off:", "",
               "| layer | + µs per request |", "|---|---|"]
     lines += [f"| {layer} | {ci(cost, '{:+.2f}')} |" for layer, cost in layer_cost.items()]

@@ -194,11 +194,13 @@ impl AsyncWrite for Counted {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.socket.stream().is_write_vectored()
+        // As `TcpStream` says, without taking the lock.
+        true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.socket.stream()).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // A TCP socket buffers nothing in user space: as `TcpStream` does.
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,8 +1,8 @@
 //! The stack around the service's router: request id (kept when sane,
-//! generated otherwise, echoed), a span per request, the in-flight count
-//! and panic → 500 in the outermost service (`track.rs`); request timeout
-//! → 503 and body limit → 413 around the router; request metrics inside
-//! it. Each optional layer can be switched off in `site.http`.
+//! generated otherwise, echoed), a span per request, the in-flight count,
+//! panic → 500, request timeout → 503 and body limit → 413 in the one
+//! service around it (`track.rs`); request metrics inside it. Each
+//! optional layer can be switched off in `site.http`.
 
 use std::convert::Infallible;
 
@@ -10,15 +10,14 @@ use axum::BoxError;
 use axum::Router;
 use axum::body::{Bytes, HttpBody};
 use axum::extract::DefaultBodyLimit;
-use tower::{Service, ServiceBuilder};
-use tower_http::limit::RequestBodyLimitLayer;
+use http_body_util::Limited;
+use tower::util::Either;
+use tower::{Layer as _, Service};
 
 use super::admission::Admission;
+use super::bounds::Bounds;
 use super::metrics::MetricsLayer;
 use super::request_id::RequestIds;
-use super::server::Serves;
-use super::timeout::TimeoutLayer;
-use super::toggle::Toggle;
 use super::track::{Duties, Track};
 use super::{HttpLimits, InFlight};
 
@@ -43,7 +42,7 @@ pub struct HttpLayers {
     /// route and status, recorded into the process's `metrics` recorder.
     pub metrics: bool,
     /// A request running past [`HttpLimits::request_timeout`] is answered
-    /// 503 (a timer per request).
+    /// 503 (a timer for each request whose handler waits).
     pub timeout: bool,
     /// A request body over [`HttpLimits::body_limit`] is answered 413. Off,
     /// axum's own 2 MB limit still applies to its body extractors.
@@ -70,24 +69,6 @@ impl Default for HttpLayers {
     }
 }
 
-impl HttpLayers {
-    /// Whether any layer wraps the router from outside (body limit,
-    /// timeout); request id, the request span, panic catching and the
-    /// in-flight count live in the outermost service, and metrics inside
-    /// the router.
-    ///
-    /// ```
-    /// let mut layers = micro_actors::HttpLayers::default();
-    /// assert!(layers.wrap_router());
-    /// (layers.limit_body, layers.timeout) = (false, false);
-    /// assert!(!layers.wrap_router());
-    /// ```
-    #[must_use]
-    pub fn wrap_router(&self) -> bool {
-        self.limit_body || self.timeout
-    }
-}
-
 impl From<&micro_config::site::HttpConfig> for HttpLayers {
     /// The switches of `site.http`.
     ///
@@ -111,12 +92,12 @@ impl From<&micro_config::site::HttpConfig> for HttpLayers {
 /// The body limit axum's extractors apply by themselves.
 const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// `router` wrapped in the stack HttpActor serves it with. Request metrics
-/// sit inside the router (they need the matched route); every other layer
-/// wraps the router from outside, each behind a `Toggle`, so the stack is
-/// one type whatever is switched on and no layer boxes a body or a future;
-/// outermost, one service counts the request in flight (until its body is
-/// sent) and assigns and echoes its request id.
+/// `router` as HttpActor serves it: request metrics inside the router
+/// (they need the matched route); around it one service ([`Track`]) that
+/// counts the request in flight (until its body is sent), admits it or
+/// not, assigns and echoes its request id, opens its span, catches panics
+/// and keeps its body limit and timeout. No layer boxes a body or a
+/// future.
 ///
 /// ```
 /// use micro_actors::{HttpLayers, HttpLimits, InFlight, http::with_layers};
@@ -148,19 +129,38 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    toggled(router, limits, layers, in_flight)
+    if tells_extractors(limits, layers) {
+        Either::Left(widened(router, limits, layers, in_flight))
+    } else {
+        Either::Right(tracked(router, limits, layers, in_flight))
+    }
 }
 
-/// [`with_layers`], as the server serves it (one per connection).
-pub(crate) fn toggled<B>(
+/// Whether axum's extractors must be told that the body limit is ours:
+/// they stop at 2 MiB by themselves, so only a larger limit needs them told
+/// (an extension per request); up to 2 MiB ours answers first.
+pub(crate) fn tells_extractors(limits: HttpLimits, layers: HttpLayers) -> bool {
+    layers.limit_body && limits.body_limit > AXUM_BODY_LIMIT
+}
+
+/// `router` with nothing but [`Track`] around it: what the server serves
+/// unless [`tells_extractors`]. One type chosen per server, not a `Toggle`
+/// per request: a request moves no futures sized for what is off.
+pub(crate) fn tracked(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Track<Router> {
+    Track::new(measured(router, limits, layers), in_flight, duties(layers, &limits))
+}
+
+/// [`tracked`], with axum's extractors told to leave the body limit to
+/// ours (a body limit over 2 MiB).
+pub(crate) fn widened<B>(
     router: Router,
     limits: HttpLimits,
     layers: HttpLayers,
     in_flight: InFlight,
 ) -> Track<
     impl Service<
-        axum::http::Request<B>,
-        Response = axum::http::Response<impl HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static>,
+        axum::http::Request<Limited<B>>,
+        Response = axum::http::Response<axum::body::Body>,
         Error = Infallible,
         Future: Send + 'static,
     > + Clone
@@ -172,57 +172,8 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let router = measured(router, limits, layers);
-    // All off: the router behind one `Toggle`, not three.
-    let stack = Toggle::new(layers.wrap_router(), || {
-        ServiceBuilder::new()
-            .layer(Toggle::new(layers.limit_body, || {
-                ServiceBuilder::new()
-                    // axum's extractors stop at 2 MiB unless told otherwise:
-                    // only a larger limit needs them told (an extension per
-                    // request); up to 2 MiB ours answers first.
-                    .layer(Toggle::new(
-                        limits.body_limit > AXUM_BODY_LIMIT,
-                        DefaultBodyLimit::disable,
-                    ))
-                    .layer(RequestBodyLimitLayer::new(limits.body_limit))
-                    .into_inner()
-            }))
-            .layer(Toggle::new(layers.timeout, || {
-                TimeoutLayer::new(limits.request_timeout)
-            }))
-            .into_inner()
-    });
-    Track::new(
-        ServiceBuilder::new().layer(stack).service(router),
-        in_flight,
-        duties(layers, &limits),
-    )
-}
-
-/// Both bounds on (the production defaults): the body limit and the
-/// timeout around the router with no [`Toggle`] around each, one stack
-/// type chosen per server as [`tracked`] is (a request moves through one
-/// layer less of `Either` futures for each).
-pub(crate) fn bounded(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> impl Serves {
-    let router = measured(router, limits, layers);
-    let stack = ServiceBuilder::new()
-        .layer(Toggle::new(
-            limits.body_limit > AXUM_BODY_LIMIT,
-            DefaultBodyLimit::disable,
-        ))
-        .layer(RequestBodyLimitLayer::new(limits.body_limit))
-        .layer(TimeoutLayer::new(limits.request_timeout))
-        .service(router);
-    Track::new(stack, in_flight, duties(layers, &limits))
-}
-
-/// `router` with nothing but [`Track`] around it: what the server serves
-/// when no layer wraps the router ([`HttpLayers::wrap_router`] is false).
-/// One type chosen per server, not a `Toggle` per request: a request moves
-/// no futures sized for layers that are off.
-pub(crate) fn tracked(router: Router, limits: HttpLimits, layers: HttpLayers, in_flight: InFlight) -> Track<Router> {
-    Track::new(measured(router, limits, layers), in_flight, duties(layers, &limits))
+    let router = DefaultBodyLimit::disable().layer(measured(router, limits, layers));
+    Track::new(router, in_flight, duties(layers, &limits))
 }
 
 /// The router with request metrics inside it (they need the matched
@@ -244,5 +195,9 @@ fn duties(layers: HttpLayers, limits: &HttpLimits) -> Duties {
         ids: layers.request_id.then(RequestIds::new),
         trace: layers.trace,
         catch_panic: layers.catch_panic,
+        bounds: Bounds {
+            body_limit: layers.limit_body.then_some(limits.body_limit),
+            timeout: layers.timeout.then_some(limits.request_timeout),
+        },
     }
 }

@@ -11,6 +11,7 @@
 //! own; the actor only starts and stops the accept loop.
 
 mod admission;
+mod bounds;
 mod conn;
 mod durations;
 mod gate;
@@ -21,8 +22,6 @@ mod request_id;
 mod server;
 mod signal;
 mod state;
-mod timeout;
-mod toggle;
 mod track;
 
 use std::net::SocketAddr;
@@ -401,11 +400,8 @@ impl HttpState {
         let (limits, switches, in_flight) = (args.limits, args.layers, self.in_flight.clone());
         let header_timeout = switches.header_timeout;
         // One stack type per server, chosen here, not a toggle per request.
-        let server = if switches.limit_body && switches.timeout {
-            let service = layers::bounded(args.router, limits, switches, in_flight.clone());
-            Server::start(listener, service, limits, in_flight, header_timeout)
-        } else if switches.wrap_router() {
-            let service = layers::toggled(args.router, limits, switches, in_flight.clone());
+        let server = if layers::tells_extractors(limits, switches) {
+            let service = layers::widened(args.router, limits, switches, in_flight.clone());
             Server::start(listener, service, limits, in_flight, header_timeout)
         } else {
             let service = layers::tracked(args.router, limits, switches, in_flight.clone());

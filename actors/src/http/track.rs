@@ -11,7 +11,11 @@
 //!   and a "finished processing request" (status, latency) event, when on;
 //!   a disabled span costs a callsite check, no clock read;
 //! - answers 500 when anything under it panics, when on (the panic hook has
-//!   already logged the panic through tracing), and the process lives on.
+//!   already logged the panic through tracing), and the process lives on;
+//! - keeps the request's body limit (413) and timeout (503), when on (see
+//!   `bounds.rs`);
+//! - counts the request busy on its connection, for the header read
+//!   timeout (see `header_timeout.rs`).
 //!
 //! One pass, no boxing: the response body is wrapped in [`GuardedBody`],
 //! never boxed again. (tower-http's `CatchPanicLayer` boxes every response
@@ -23,15 +27,16 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Bytes, HttpBody};
 use axum::http::{self, HeaderValue, StatusCode, header};
 use http_body::{Frame, SizeHint};
-use http_body_util::{Either, Full};
+use http_body_util::{Either, Full, Limited};
 use tower::Service;
 
 use super::admission::{Admission, overloaded};
+use super::bounds::{Bounds, Deadline, timed_out, too_large};
 use super::header_timeout::{Activity, Busy, PerConnection};
 use super::request_id::{RequestIds, echo};
 use super::{InFlight, InFlightGuard};
@@ -43,6 +48,7 @@ pub(crate) struct Duties {
     pub(crate) ids: Option<RequestIds>,
     pub(crate) trace: bool,
     pub(crate) catch_panic: bool,
+    pub(crate) bounds: Bounds,
 }
 
 /// See the module docs.
@@ -77,7 +83,7 @@ impl<S> Track<S> {
 
 impl<S, B, RB> Service<http::Request<B>> for Track<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S: Service<http::Request<Limited<B>>, Response = http::Response<RB>>,
 {
     type Response = http::Response<GuardedBody<RB>>;
     type Error = S::Error;
@@ -98,10 +104,16 @@ where
         let guard = match &duties.admission {
             Some(admission) if is_traffic => match admission.admit(in_flight) {
                 Ok(guard) => guard,
-                Err(retry_after) => return TrackFuture::refused(retry_after, id, close, busy),
+                Err(retry_after) => return TrackFuture::refused(Refusal::Overloaded(retry_after), id, close, busy),
             },
             _ => in_flight.enter(),
         };
+        let Some(body_limit) = duties.bounds.body_limit(request.headers()) else {
+            let mut future = TrackFuture::refused(Refusal::TooLarge, id, close, busy);
+            future.guard = Some(guard);
+            return future;
+        };
+        let request = request.map(|body| Limited::new(body, body_limit));
         let span = if duties.trace {
             request_span(&request)
         } else {
@@ -128,14 +140,16 @@ where
             started,
             close,
             refused: None,
+            timeout: duties.bounds.timeout,
+            deadline: Deadline::default(),
         }
     }
 }
 
 impl<F> TrackFuture<F> {
-    /// The answer to a request refused for the in-flight limit: nothing
-    /// called, nothing counted in flight.
-    fn refused(retry_after: HeaderValue, id: Option<HeaderValue>, close: bool, busy: Option<Busy>) -> Self {
+    /// The answer to a request refused: nothing called, and, for the
+    /// in-flight limit, nothing counted in flight.
+    fn refused(refusal: Refusal, id: Option<HeaderValue>, close: bool, busy: Option<Busy>) -> Self {
         Self {
             inner: None,
             guard: None,
@@ -145,7 +159,9 @@ impl<F> TrackFuture<F> {
             span: tracing::Span::none(),
             started: None,
             close,
-            refused: Some(retry_after),
+            refused: Some(refusal),
+            timeout: None,
+            deadline: Deadline::default(),
         }
     }
 }
@@ -167,9 +183,21 @@ pin_project_lite::pin_project! {
         started: Option<Instant>,
         // Answer with `Connection: close` (winding down).
         close: bool,
-        // Refused for the in-flight limit: `Retry-After`.
-        refused: Option<HeaderValue>,
+        // Refused, before calling the service.
+        refused: Option<Refusal>,
+        // The request timeout, while on; the timer once the handler waited.
+        timeout: Option<Duration>,
+        deadline: Deadline,
     }
+}
+
+/// Why a request was answered without calling the service.
+#[derive(Debug)]
+enum Refusal {
+    /// The in-flight limit: 503 with this `Retry-After`.
+    Overloaded(HeaderValue),
+    /// The body announced is over the limit: 413.
+    TooLarge,
 }
 
 impl<F, E, RB> Future for TrackFuture<F>
@@ -187,10 +215,19 @@ where
             None => None,
         };
         let mut response = match polled {
-            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Pending) => match this.timeout {
+                Some(timeout) if this.deadline.passed(*timeout, cx) => {
+                    // Dropped now: what it holds is released, and the
+                    // metrics inside record it as 503.
+                    this.inner.set(None);
+                    timed_out()
+                }
+                _ => return Poll::Pending,
+            },
             Some(Poll::Ready(output)) => output?.map(Either::Left),
             None => match this.refused.take() {
-                Some(retry_after) => overloaded(retry_after),
+                Some(Refusal::Overloaded(retry_after)) => overloaded(retry_after),
+                Some(Refusal::TooLarge) => too_large(),
                 None => {
                     // Never poll what panicked again.
                     this.inner.set(None);
