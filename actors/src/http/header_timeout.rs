@@ -18,9 +18,12 @@
 //! first request only: HTTP/2 multiplexes requests and has pings of its
 //! own, and hyper's timeout applies to HTTP/1 alone.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use tokio::task::AbortHandle;
+use tokio::time::MissedTickBehavior;
 
 use axum::http::Version;
 
@@ -35,21 +38,26 @@ pub(super) struct Activity {
     multiplexed: AtomicBool,
 }
 
-/// Resolves when the connection `activity` describes has had no request in
-/// progress and none begun for `timeout` (up to a quarter more); never,
-/// once it spoke HTTP/2.
-pub(super) async fn idle_for(activity: &Activity, timeout: Duration) {
+/// Watches one connection, whose requests count themselves in `activity`:
+/// aborts its task (which closes its socket) once it has had no request in
+/// progress and none begun for `timeout` (up to a quarter more). Ends with
+/// the connection, or once it spoke HTTP/2. A task of its own, so the
+/// connection's task polls no timer of it when woken for its requests.
+pub(super) async fn watch(activity: Weak<Activity>, timeout: Duration, connection: AbortHandle) {
     let tick = (timeout / 4).max(Duration::from_millis(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // A request counts from its head: at the start the connection is as
     // idle as one whose last request just ended.
     let mut idle_ticks = 1_u32;
-    let mut begun = activity.begun.load(Ordering::Relaxed);
-    let sleep = tokio::time::sleep(tick);
-    tokio::pin!(sleep);
+    let mut begun = 0;
     loop {
-        sleep.as_mut().await;
-        if activity.multiplexed.load(Ordering::Relaxed) {
-            return std::future::pending().await;
+        ticks.tick().await;
+        let Some(activity) = activity.upgrade() else {
+            return;
+        };
+        if connection.is_finished() || activity.multiplexed.load(Ordering::Relaxed) {
+            return;
         }
         let now_begun = activity.begun.load(Ordering::Relaxed);
         idle_ticks = if activity.busy.load(Ordering::Acquire) > 0 {
@@ -63,9 +71,13 @@ pub(super) async fn idle_for(activity: &Activity, timeout: Duration) {
         begun = now_begun;
         // Idle for at least `idle_ticks - 1` ticks: four are the timeout.
         if idle_ticks > 4 {
+            tracing::debug!(
+                ?timeout,
+                "connection closed: no request head within the header read timeout"
+            );
+            connection.abort();
             return;
         }
-        sleep.as_mut().reset(tokio::time::Instant::now() + tick);
     }
 }
 
@@ -106,57 +118,63 @@ pub(super) trait PerConnection {
 mod tests {
     use super::*;
 
+    /// A connection's stand-in: a task that runs until aborted, watched
+    /// with `timeout`. Resolves with how long it ran, once it is aborted.
+    async fn watched(activity: &Arc<Activity>, timeout: Duration) -> tokio::task::JoinHandle<Duration> {
+        let connection = tokio::spawn(std::future::pending::<()>());
+        tokio::spawn(watch(Arc::downgrade(activity), timeout, connection.abort_handle()));
+        let started = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            let aborted = connection.await;
+            assert!(aborted.is_err_and(|err| err.is_cancelled()), "aborted");
+            started.elapsed()
+        })
+    }
+
+    fn between(ran: Duration, least: Duration, most: Duration) -> bool {
+        ran >= least && ran <= most
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_is_given_up_between_the_timeout_and_a_quarter_more() {
-        let activity = Activity::default();
-        let started = tokio::time::Instant::now();
-        idle_for(&activity, Duration::from_secs(4)).await;
-        let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_secs(4) && waited <= Duration::from_secs(5),
-            "{waited:?}"
-        );
+        let activity = Arc::new(Activity::default());
+        let ran = watched(&activity, Duration::from_secs(4)).await.await.expect("joined");
+        assert!(between(ran, Duration::from_secs(4), Duration::from_secs(5)), "{ran:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_in_progress_is_never_idle_and_its_end_starts_the_timeout() {
         let activity = Arc::new(Activity::default());
         let busy = Busy::begin(&activity, Version::HTTP_11);
-        let watchdog = idle_for(&activity, Duration::from_secs(4));
-        tokio::pin!(watchdog);
+        let mut connection = watched(&activity, Duration::from_secs(4)).await;
         assert!(
-            tokio::time::timeout(Duration::from_secs(40), watchdog.as_mut())
+            tokio::time::timeout(Duration::from_secs(40), &mut connection)
                 .await
                 .is_err(),
             "given up while a request was in progress"
         );
-        let ended = tokio::time::Instant::now();
         drop(busy);
-        watchdog.await;
-        let idle = ended.elapsed();
+        let ran = connection.await.expect("joined");
         assert!(
-            idle >= Duration::from_secs(4) && idle <= Duration::from_secs(5),
-            "{idle:?}"
+            between(ran, Duration::from_secs(44), Duration::from_secs(45)),
+            "{ran:?}"
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_begun_and_ended_between_two_ticks_starts_the_timeout_again() {
         let activity = Arc::new(Activity::default());
-        let watchdog = idle_for(&activity, Duration::from_secs(4));
-        tokio::pin!(watchdog);
+        let mut connection = watched(&activity, Duration::from_secs(4)).await;
         assert!(
-            tokio::time::timeout(Duration::from_millis(3500), watchdog.as_mut())
+            tokio::time::timeout(Duration::from_millis(3500), &mut connection)
                 .await
                 .is_err()
         );
-        let ended = tokio::time::Instant::now();
         drop(Busy::begin(&activity, Version::HTTP_11));
-        watchdog.await;
-        let idle = ended.elapsed();
+        let ran = connection.await.expect("joined");
         assert!(
-            idle >= Duration::from_secs(4) && idle <= Duration::from_secs(5),
-            "{idle:?}"
+            between(ran, Duration::from_millis(7500), Duration::from_millis(8500)),
+            "{ran:?}"
         );
     }
 
@@ -164,10 +182,29 @@ mod tests {
     async fn an_http2_connection_is_not_watched_after_its_first_request() {
         let activity = Arc::new(Activity::default());
         drop(Busy::begin(&activity, Version::HTTP_2));
-        let watchdog = idle_for(&activity, Duration::from_secs(4));
+        let connection = watched(&activity, Duration::from_secs(4)).await;
         assert!(
-            tokio::time::timeout(Duration::from_secs(3600), watchdog).await.is_err(),
+            tokio::time::timeout(Duration::from_secs(3600), connection)
+                .await
+                .is_err(),
             "an HTTP/2 connection was given up"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_ends_with_its_connection() {
+        let activity = Arc::new(Activity::default());
+        let connection = tokio::spawn(std::future::pending::<()>());
+        let watchdog = tokio::spawn(watch(
+            Arc::downgrade(&activity),
+            Duration::from_secs(4),
+            connection.abort_handle(),
+        ));
+        drop(activity);
+        tokio::time::timeout(Duration::from_secs(2), watchdog)
+            .await
+            .expect("ended within a tick of its connection's end")
+            .expect("joined");
+        assert!(!connection.is_finished(), "a connection already gone is not aborted");
     }
 }

@@ -32,7 +32,7 @@ use tower::Service;
 
 use super::conn::{Connections, Slot};
 use super::gate::Gate;
-use super::header_timeout::{Activity, PerConnection, idle_for};
+use super::header_timeout::{Activity, PerConnection, watch};
 use super::signal::WithShutdown;
 use super::{HttpLimits, InFlight};
 use crate::worker::Shutdown;
@@ -263,8 +263,7 @@ impl<S: Serves> Accept<S> {
                 accepted = accept(self.listener.as_deref()), if accepting => match accepted {
                     Ok((stream, _peer)) => {
                         gate.accepted();
-                        let slot = self.connections.accepted();
-                        connections.spawn(self.serve(stream, slot, graceful.watcher(), closed.clone()));
+                        self.spawn(&mut connections, stream, graceful.watcher(), &closed);
                     }
                     // Out of file descriptors and the like: paused, then on.
                     Err(err) => gate.failed(&err),
@@ -278,8 +277,7 @@ impl<S: Serves> Accept<S> {
         // accept answers only once it has seen the socket readable.
         if let Some(listener) = self.listener.take() {
             for stream in backlog(&listener) {
-                let slot = self.connections.accepted();
-                connections.spawn(self.serve(stream, slot, graceful.watcher(), closed.clone()));
+                self.spawn(&mut connections, stream, graceful.watcher(), &closed);
             }
         }
         self.signal.send_replace(true);
@@ -313,6 +311,24 @@ impl<S: Serves> Accept<S> {
         }
     }
 
+    /// Spawns the task serving `stream` (counted open from now on) and,
+    /// while the header timeout is on, the watchdog that closes it when idle.
+    fn spawn(
+        &self,
+        connections: &mut JoinSet<()>,
+        stream: TcpStream,
+        watcher: Watcher,
+        closed: &watch::Receiver<bool>,
+    ) {
+        let slot = self.connections.accepted();
+        let activity = self.header_timeout.then(Arc::<Activity>::default);
+        let watched = activity.as_ref().map(Arc::downgrade);
+        let connection = connections.spawn(self.serve(stream, slot, watcher, closed.clone(), activity));
+        if let Some(activity) = watched {
+            tokio::spawn(watch(activity, self.header_read_timeout, connection));
+        }
+    }
+
     /// Serves one connection. A client that connects and sends nothing
     /// holds no connection past the header read timeout, nor past a quiet
     /// period after the server closes: a client that connected before the
@@ -323,10 +339,10 @@ impl<S: Serves> Accept<S> {
         slot: Slot,
         watcher: Watcher,
         mut closed: watch::Receiver<bool>,
+        activity: Option<Arc<Activity>>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (builder, last_call) = (Arc::clone(&self.builder), Arc::clone(&self.last_call));
-        let activity = self.header_timeout.then(Arc::<Activity>::default);
-        let service = TowerToHyperService::new(self.service.for_connection(activity.clone()));
+        let service = TowerToHyperService::new(self.service.for_connection(activity));
         let (wait, grace) = (self.header_read_timeout, self.quiet_period);
         let traffic = self.in_flight.traffic().clone();
         let connections = self.connections.clone();
@@ -355,38 +371,19 @@ impl<S: Serves> Accept<S> {
                 // a graceful shutdown could close it before reading the
                 // request its client already sent: serve that one, then
                 // close, unwatched (the drain waits for it within its bound).
-                let connection = last_call.serve_connection_with_upgrades(TokioIo::new(io), service);
-                until_idle(connection, activity.as_deref(), wait).await
+                last_call
+                    .serve_connection_with_upgrades(TokioIo::new(io), service)
+                    .await
             } else {
                 let connection = builder
                     .serve_connection_with_upgrades(TokioIo::new(io), service)
                     .into_owned();
-                until_idle(watcher.watch(connection), activity.as_deref(), wait).await
+                watcher.watch(connection).await
             };
             if let Err(err) = served {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             connections.served(id);
-        }
-    }
-}
-
-/// Serves `connection` until it ends or, with `activity`, until it has
-/// been idle for the header read `timeout`: then it is dropped, which
-/// closes its socket.
-async fn until_idle<E>(
-    connection: impl Future<Output = Result<(), E>>,
-    activity: Option<&Activity>,
-    timeout: Duration,
-) -> Result<(), E> {
-    let Some(activity) = activity else {
-        return connection.await;
-    };
-    tokio::select! {
-        served = connection => served,
-        () = idle_for(activity, timeout) => {
-            tracing::debug!(?timeout, "connection closed: no request head within the header read timeout");
-            Ok(())
         }
     }
 }
