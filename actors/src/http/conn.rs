@@ -4,12 +4,15 @@
 //! sees upgraded connections too, waits for them, and shuts their sockets
 //! down at its bound.
 //!
-//! A socket is behind an uncontended mutex: the drain shuts it down from
-//! outside (`shutdown(2)`, which wakes its reader and writer) even when the
-//! task holding it never polls it again.
+//! The drain shuts a socket down from outside (`shutdown(2)` on its
+//! descriptor, which wakes its reader and writer) even when the task holding
+//! it never polls it again. Reads and writes take no lock: only the close
+//! and the shutdown do, so a shutdown never reaches a descriptor number
+//! already closed (and perhaps reused).
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsRawFd as _, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,17 +22,19 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
-/// One open socket.
+/// One open socket, as the drain sees it.
 #[derive(Debug)]
 struct Socket {
-    stream: Mutex<TcpStream>,
+    fd: RawFd,
+    /// Whether `fd` is still the socket's: set false before it is closed.
+    open: Mutex<bool>,
     /// Its connection was handed to an upgrade (it outlived hyper's task).
     upgraded: AtomicBool,
 }
 
 impl Socket {
-    fn stream(&self) -> MutexGuard<'_, TcpStream> {
-        self.stream.lock().unwrap_or_else(PoisonError::into_inner)
+    fn open(&self) -> MutexGuard<'_, bool> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -74,13 +79,15 @@ impl Connections {
     pub(super) fn open(&self, stream: TcpStream, slot: Slot) -> Counted {
         let id = self.0.next.fetch_add(1, Ordering::Relaxed);
         let socket = Arc::new(Socket {
-            stream: Mutex::new(stream),
+            fd: stream.as_raw_fd(),
+            open: Mutex::new(true),
             upgraded: AtomicBool::new(false),
         });
         self.0.open.send_modify(|open| {
             open.insert(id, Arc::clone(&socket));
         });
         Counted {
+            stream,
             socket,
             id,
             connections: self.clone(),
@@ -126,7 +133,8 @@ impl Connections {
         let open: Vec<Arc<Socket>> = self.0.open.borrow().values().cloned().collect();
         for socket in &open {
             self.mark_upgraded(socket);
-            if let Err(err) = socket2::SockRef::from(&*socket.stream()).shutdown(std::net::Shutdown::Both) {
+            let open = socket.open();
+            if *open && let Err(err) = nix::sys::socket::shutdown(socket.fd, nix::sys::socket::Shutdown::Both) {
                 tracing::debug!(error = %err, "cannot shut down a connection's socket");
             }
         }
@@ -138,6 +146,8 @@ impl Connections {
 /// counts as open until dropped.
 #[derive(Debug)]
 pub(super) struct Counted {
+    // Dropped after `Drop::drop` marked the socket closed.
+    stream: TcpStream,
     socket: Arc<Socket>,
     id: u64,
     connections: Connections,
@@ -168,6 +178,8 @@ impl Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
+        // The stream (its descriptor) is closed after this, as a field.
+        *self.socket.open() = false;
         self.connections.0.open.send_modify(|open| {
             open.remove(&self.id);
         });
@@ -175,22 +187,22 @@ impl Drop for Counted {
 }
 
 impl AsyncRead for Counted {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.socket.stream()).poll_read(cx, buf)
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.socket.stream()).poll_write(cx, buf)
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.socket.stream()).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -203,7 +215,7 @@ impl AsyncWrite for Counted {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.socket.stream()).poll_shutdown(cx)
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
