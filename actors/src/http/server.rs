@@ -27,7 +27,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tower::Service;
 
 use super::conn::{Connections, Slot};
@@ -321,27 +321,29 @@ impl<S: Serves> Accept<S> {
         closed: &watch::Receiver<bool>,
     ) {
         let slot = self.connections.accepted();
-        let activity = self.header_timeout.then(Arc::<Activity>::default);
-        let watched = activity.as_ref().map(Arc::downgrade);
-        let connection = connections.spawn(self.serve(stream, slot, watcher, closed.clone(), activity));
-        if let Some(activity) = watched {
-            tokio::spawn(watch(activity, self.header_read_timeout, connection));
-        }
+        let (told, handle) = oneshot::channel();
+        let connection = connections.spawn(self.serve(stream, slot, watcher, closed.clone(), handle));
+        // The task watches itself once it spoke: it needs its handle.
+        let _ = told.send(connection);
     }
 
     /// Serves one connection. A client that connects and sends nothing
     /// holds no connection past the header read timeout, nor past a quiet
     /// period after the server closes: a client that connected before the
-    /// close and sends its request at once is answered, not dropped.
+    /// close and sends its request at once is answered, not dropped. Once
+    /// it spoke, while the header timeout is on, a watchdog closes it when
+    /// idle (`header_timeout.rs`); `handle` is its own task's, to abort.
     fn serve(
         &self,
         stream: TcpStream,
         slot: Slot,
         watcher: Watcher,
         mut closed: watch::Receiver<bool>,
-        activity: Option<Arc<Activity>>,
+        handle: oneshot::Receiver<AbortHandle>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (builder, last_call) = (Arc::clone(&self.builder), Arc::clone(&self.last_call));
+        let activity = self.header_timeout.then(Arc::<Activity>::default);
+        let watched = activity.as_ref().map(Arc::downgrade);
         let service = TowerToHyperService::new(self.service.for_connection(activity));
         let (wait, grace) = (self.header_read_timeout, self.quiet_period);
         let traffic = self.in_flight.traffic().clone();
@@ -363,6 +365,9 @@ impl<S: Serves> Accept<S> {
             };
             if !spoke {
                 return;
+            }
+            if let (Some(activity), Ok(handle)) = (watched, handle.await) {
+                tokio::spawn(watch(activity, wait, handle));
             }
             let io = connections.open(stream, slot);
             let id = io.id();
