@@ -482,6 +482,22 @@ def overload_rows(target, seconds, rounds):
                 f"| {spread([loaded['peak_rss_mib'] for _, loaded in runs], '{:.1f}')} MiB "
                 f"| {sum(loaded['errors'] + loaded['probe_errors'] for _, loaded in runs)} |")
             print(f"overload {path} {variant.name} (retry {retry_ms} ms) done", file=sys.stderr)
+    # The floor: bare axum refusing every request at once (`/busy`), under
+    # the same connections and the same client, with nothing admitted.
+    floor = Variant("bare axum", lambda p: [bare, "--port", str(p)])
+    for retry_ms in (10, 0):
+        runs = [overload_run(floor, "/hello", "/busy", OVERLOAD_CONNECTIONS, seconds, tool, retry_ms)
+                for _ in range(rounds)]
+        shed = [run["statuses"].get("503", {}) for run in runs]
+        lines.append(
+            f"| `/busy` | bare axum answering every request 503 at once (the floor), sent again "
+            f"{'at once' if retry_ms == 0 else f'after {retry_ms} ms'} | – | – | – "
+            f"| {spread([s_.get('per_second', 0) for s_ in shed], '{:.0f}')} "
+            f"| {spread([s_.get('p99_ms', float('nan')) for s_ in shed], '{:.2f}')} ms "
+            f"| {spread([run['probe']['max_ms'] for run in runs], '{:.1f}')} ms "
+            f"| {spread([run['peak_rss_mib'] for run in runs], '{:.1f}')} MiB "
+            f"| {sum(run['errors'] + run['probe_errors'] for run in runs)} |")
+        print(f"overload /busy bare axum (retry {retry_ms} ms) done", file=sys.stderr)
     capacity = OVERLOAD_LIMIT * 1000 / 50
     lines += ["", f"The limit's capacity on `/pool/50` (and micro's on `/sleep/50`): {OVERLOAD_LIMIT} in flight "
               f"÷ 50 ms = {capacity:.0f} answers/s."]
