@@ -93,7 +93,7 @@ impl From<&micro_config::site::HttpConfig> for HttpLayers {
 const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// `router` as HttpActor serves it: request metrics inside the router
-/// (they need the matched route); around it one service ([`Track`]) that
+/// (they need the matched route); around it one service (`Track`) that
 /// counts the request in flight (until its body is sent), admits it or
 /// not, assigns and echoes its request id, opens its span, catches panics
 /// and keeps its body limit and timeout. No layer boxes a body or a
