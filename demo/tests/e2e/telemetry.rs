@@ -62,6 +62,39 @@ fn receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
     (format!("http://{addr}"), received)
 }
 
+/// An OTLP/HTTP receiver (`POST /v1/traces`, protobuf bodies) served by `runtime`.
+fn http_receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
+    let received = Received::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            match <ExportTraceServiceRequest as prost::Message>::decode(body) {
+                Ok(request) => {
+                    sink.0.lock().expect("not poisoned").push(request);
+                    let answer = prost::Message::encode_to_vec(&ExportTraceServiceResponse::default());
+                    (
+                        axum::http::StatusCode::OK,
+                        [("content-type", "application/x-protobuf")],
+                        answer,
+                    )
+                }
+                Err(_) => (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [("content-type", "text/plain")],
+                    Vec::new(),
+                ),
+            }
+        }),
+    );
+    runtime.spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/v1/traces"), received)
+}
+
 fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
     match value.value.as_ref()? {
@@ -116,4 +149,115 @@ fn a_request_span_reaches_the_collector_parented_on_the_callers_traceparent_and_
     );
     assert_eq!(text(resource, "service.name").as_deref(), Some("micro-demo"));
     assert!(text(resource, "service.version").is_some(), "{resource:?}");
+}
+
+#[test]
+fn a_json_line_logged_inside_a_request_carries_the_trace_and_span_ids_of_its_exported_span() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = receiver(&runtime);
+    let mut demo = Demo::new()
+        .args(["--production"])
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .start();
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let answer = ureq::get(&demo.url("/sleep/1"))
+        .set("traceparent", &format!("00-{trace}-b7ad6b7169203331-01"))
+        .call()
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    let line = demo.wait_for_line("sleeping 1 ms");
+    let logged: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
+    assert_eq!(logged["trace_id"], trace, "{line}");
+
+    let until = Instant::now() + DEADLINE;
+    let exported = loop {
+        let spans = received.spans();
+        if let Some((_, span)) = spans.into_iter().find(|(_, span)| hex(&span.trace_id) == trace) {
+            break span;
+        }
+        assert!(
+            Instant::now() < until,
+            "no span of trace {trace} exported within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(logged["span_id"], hex(&exported.span_id), "{line}");
+    assert_eq!(exported.name, "GET /sleep/{ms}");
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+}
+
+/// A collector that takes connections and never answers.
+fn hanging() -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => open.push(stream),
+                Err(_) => return,
+            }
+        }
+    });
+    (format!("http://{addr}"), held)
+}
+
+#[test]
+fn a_collector_that_hangs_drops_and_counts_spans_and_the_stop_keeps_to_its_flush_bound() {
+    let (endpoint, _held) = hanging();
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__EXPORT_TIMEOUT", "5s")
+        .env("MICRO__SITE__TELEMETRY__QUEUE_SIZE", "4")
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .env("MICRO__SITE__SHUTDOWN__FLUSH_TIMEOUT", "500ms")
+        .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "10ms")
+        .start();
+    for _ in 0..20 {
+        assert_eq!(demo.get("/hello").0, 200);
+    }
+    // The first batch hangs in its export; the queue holds 4; the rest are dropped.
+    let dropped = demo.metric("micro_otel_spans_dropped_total");
+    assert!(dropped >= 15.0, "dropped {dropped} of 20 with a queue of 4");
+
+    let signalled = Instant::now();
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    let stopped_in = signalled.elapsed();
+    // The flush bound, the quiet period, and the rest of the stop: far
+    // less than the export timeout the hanging export would otherwise take.
+    assert!(
+        stopped_in < Duration::from_secs(3),
+        "stopped in {stopped_in:?}: {}",
+        demo.stderr()
+    );
+    assert!(
+        demo.stderr().contains("flush: spans:"),
+        "the flush's bound is reported: {}",
+        demo.stderr()
+    );
+}
+
+#[test]
+fn spans_reach_an_http_protobuf_collector() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = http_receiver(&runtime);
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__PROTOCOL", "http/protobuf")
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .start();
+    assert_eq!(demo.get("/hello").0, 200);
+    let until = Instant::now() + DEADLINE;
+    while !received.spans().iter().any(|(_, span)| span.name == "GET /hello") {
+        assert!(Instant::now() < until, "no span over HTTP within {DEADLINE:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let spans = received.spans();
+    let (_, span) = spans.iter().find(|(_, span)| span.name == "GET /hello").expect("seen");
+    assert_eq!(span.parent_span_id, Vec::<u8>::new(), "no traceparent: a root span");
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
 }
