@@ -51,6 +51,7 @@ fn layer_stack(c: &mut Criterion) {
         timeout: false,
         limit_body: false,
         header_timeout: false,
+        server_spans: false,
     };
     let limits = HttpLimits::default();
     let mut group = c.benchmark_group("one request through the layer stack");

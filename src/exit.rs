@@ -151,6 +151,10 @@ pub enum StartError {
     /// Logging could not be configured.
     #[error("logging: {0}")]
     Logging(#[source] LogError),
+    /// The OpenTelemetry exporter could not be built from `site.telemetry`.
+    #[cfg(feature = "otel")]
+    #[error("{0}")]
+    Telemetry(#[source] crate::telemetry::TelemetryError),
     /// An init callback failed, panicked or timed out.
     #[error("init: {0}")]
     Init(#[source] CallbackError),
@@ -202,6 +206,8 @@ impl StartError {
         match self {
             Self::Bind(_) | Self::Config(LoadError::Unavailable { .. }) => ExitKind::Unavailable,
             Self::Config(_) | Self::Logging(_) | Self::Port { .. } => ExitKind::Config,
+            #[cfg(feature = "otel")]
+            Self::Telemetry(_) => ExitKind::Config,
             Self::TimedOut {
                 step: StartupPhase::Config | StartupPhase::Watch | StartupPhase::Http,
                 ..

@@ -61,6 +61,8 @@ mod service;
 mod signals;
 mod supervisor;
 mod systemd;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod upgrade;

@@ -130,6 +130,8 @@ impl Service {
             upgrade_state: inner.upgrade_state.clone(),
             own_process,
             inherited: std::sync::Mutex::new(inherited),
+            #[cfg(feature = "otel")]
+            telemetry: std::sync::Mutex::new(None),
         }
     }
 }

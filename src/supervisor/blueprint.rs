@@ -73,6 +73,9 @@ pub(crate) struct Blueprint {
     /// What this process inherited: sockets, and after an upgrade the
     /// channel to its predecessor.
     pub(crate) inherited: Mutex<crate::upgrade::Inherited>,
+    /// The run's OpenTelemetry exporter, once the logging step started it.
+    #[cfg(feature = "otel")]
+    pub(crate) telemetry: Mutex<Option<crate::telemetry::Telemetry>>,
 }
 
 /// Makes the state an upgrade hands to the new process.

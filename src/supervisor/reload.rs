@@ -67,6 +67,14 @@ async fn apply(spawner: &Spawner, snapshot: &Snapshot, changes: Vec<String>) {
             }
         }
     }
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) = &*blueprint
+        .telemetry
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        telemetry.set_ratio(&snapshot.site().telemetry);
+    }
     let changes: micro_actors::Changes = changes.into();
     for (index, callback) in blueprint.callbacks(CallbackKind::Reload).iter().enumerate() {
         let name = callback.name();

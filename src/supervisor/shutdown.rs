@@ -205,6 +205,8 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
     finish(plan, report).await;
 
     phase(ShutdownPhase::Flush);
+    #[cfg(feature = "otel")]
+    flush_telemetry(plan).await;
     if let Some(logger) = children.logger() {
         let bound = plan.site.shutdown.flush_timeout;
         let margin = plan.site.actors.call_timeout;
@@ -217,6 +219,25 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(target: "micro", "flush: {err}"),
             Err(err) => tracing::warn!(target: "micro", "flush: logger: {err}"),
+        }
+    }
+}
+
+/// Exports the spans still queued within `site.shutdown.flush_timeout`:
+/// a collector that is down or hangs costs the stop that bound at most.
+#[cfg(feature = "otel")]
+async fn flush_telemetry(plan: &Plan) {
+    let telemetry = plan
+        .spawner
+        .blueprint
+        .telemetry
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Some(telemetry) = telemetry {
+        let bound = plan.site.shutdown.flush_timeout;
+        if let Err(err) = telemetry.flush(bound).await {
+            tracing::warn!(target: "micro", "flush: spans: {err} (site.shutdown.flush_timeout)");
         }
     }
 }

@@ -172,7 +172,19 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     };
     let blueprint = ctx.blueprint();
     let bound = blueprint.site().actors.call_timeout;
-    let layers = blueprint.take_log_layers();
+    #[allow(unused_mut, reason = "telemetry adds a layer with the feature `otel`")]
+    let mut layers = blueprint.take_log_layers();
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) =
+        crate::telemetry::Telemetry::start(&blueprint.site().telemetry, blueprint.name(), &blueprint.version)
+            .map_err(StartError::Telemetry)?
+    {
+        layers.0.push(telemetry.layer());
+        *blueprint
+            .telemetry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(telemetry);
+    }
     ask(&actor, |reply| LoggerMsg::InstallWith(layers, reply), bound)
         .await
         .map_err(unanswered(StartupPhase::Logging, "logger"))?
@@ -321,7 +333,10 @@ async fn serve(
         router,
         listen,
         limits,
-        layers: HttpLayers::from(&site.http),
+        layers: HttpLayers {
+            server_spans: exports_spans(ctx),
+            ..HttpLayers::from(&site.http)
+        },
         readiness,
         in_flight,
     };
@@ -338,6 +353,23 @@ async fn serve(
     .map_err(unanswered(StartupPhase::Http, "http"))?
     .map_err(StartError::Bind)?;
     Ok((actor, addr))
+}
+
+/// Whether the run's telemetry exports spans (then each request has a
+/// server span).
+fn exports_spans(ctx: &StepContext) -> bool {
+    #[cfg(feature = "otel")]
+    return ctx
+        .blueprint()
+        .telemetry
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .is_some();
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = ctx;
+        false
+    }
 }
 
 /// The service listener's bounds, from `site.http`.

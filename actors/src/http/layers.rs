@@ -53,6 +53,12 @@ pub struct HttpLayers {
     /// Off, only a new connection's first byte is bounded: for services
     /// behind a proxy that bounds slow clients itself.
     pub header_timeout: bool,
+    /// An INFO span per request for OpenTelemetry (the HTTP server span:
+    /// method, route, status), parented on the request's `traceparent`
+    /// when micro-actors is built with the feature `otel`; with its trace
+    /// and span ids on every log line inside the request. Set when
+    /// telemetry exports, never by `site.http`.
+    pub server_spans: bool,
 }
 
 impl Default for HttpLayers {
@@ -65,6 +71,7 @@ impl Default for HttpLayers {
             timeout: true,
             limit_body: true,
             header_timeout: true,
+            server_spans: false,
         }
     }
 }
@@ -85,6 +92,7 @@ impl From<&micro_config::site::HttpConfig> for HttpLayers {
             timeout: http.timeout,
             limit_body: http.limit_body,
             header_timeout: http.header_timeout,
+            server_spans: false,
         }
     }
 }
@@ -182,7 +190,7 @@ where
 fn measured(router: Router, limits: HttpLimits, layers: HttpLayers) -> Router {
     let router = if layers.metrics {
         let timeout = layers.timeout.then_some(limits.request_timeout);
-        router.layer(MetricsLayer::new(timeout))
+        router.layer(MetricsLayer::new(timeout, layers.server_spans))
     } else {
         router
     };
@@ -194,6 +202,7 @@ fn duties(layers: HttpLayers, limits: &HttpLimits) -> Duties {
         admission: Admission::new(limits),
         ids: layers.request_id.then(RequestIds::new),
         trace: layers.trace,
+        server_spans: layers.server_spans,
         catch_panic: layers.catch_panic,
         bounds: Bounds {
             body_limit: layers.limit_body.then_some(limits.body_limit),

@@ -43,13 +43,16 @@ pub const UNMATCHED: &str = "unmatched";
 pub(crate) struct MetricsLayer {
     handles: Handles,
     timeout: Option<Duration>,
+    /// Record the matched route on the request's server span.
+    spans: bool,
 }
 
 impl MetricsLayer {
-    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(timeout: Option<Duration>, spans: bool) -> Self {
         Self {
             handles: Handles::default(),
             timeout,
+            spans,
         }
     }
 }
@@ -62,6 +65,7 @@ impl<S> Layer<S> for MetricsLayer {
             inner,
             handles: self.handles.clone(),
             timeout: self.timeout,
+            spans: self.spans,
         }
     }
 }
@@ -72,6 +76,7 @@ pub(crate) struct Measured<S> {
     inner: S,
     handles: Handles,
     timeout: Option<Duration>,
+    spans: bool,
 }
 
 impl<S, B> Service<Request<B>> for Measured<S>
@@ -89,6 +94,11 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
         let method = method_label(request.method());
+        if self.spans
+            && let Some(route) = &route
+        {
+            super::server_span::routed(method, route.as_str());
+        }
         MeasuredFuture {
             inner: self.inner.call(request),
             started: Instant::now(),

@@ -20,6 +20,7 @@ mod layers;
 pub mod metrics;
 mod request_id;
 mod server;
+mod server_span;
 mod signal;
 mod state;
 mod track;

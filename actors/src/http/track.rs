@@ -47,6 +47,7 @@ pub(crate) struct Duties {
     pub(crate) admission: Option<Admission>,
     pub(crate) ids: Option<RequestIds>,
     pub(crate) trace: bool,
+    pub(crate) server_spans: bool,
     pub(crate) catch_panic: bool,
     pub(crate) bounds: Bounds,
 }
@@ -114,7 +115,9 @@ where
             return future;
         };
         let request = request.map(|body| Limited::new(body, body_limit));
-        let span = if duties.trace {
+        let span = if duties.server_spans {
+            super::server_span::open(&request)
+        } else if duties.trace {
             request_span(&request)
         } else {
             tracing::Span::none()
@@ -235,6 +238,7 @@ where
                 }
             },
         };
+        super::server_span::answered(this.span, response.status());
         if let Some(started) = this.started.take() {
             tracing::debug!(
                 target: "micro::request",

@@ -6,6 +6,18 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::LogFormat;
+use super::trace_ids::TraceIds;
+
+/// The ids of the innermost span around the event that has them.
+fn trace_ids<S, N>(ctx: &FmtContext<'_, S, N>) -> Option<TraceIds>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    ctx.lookup_current()?
+        .scope()
+        .find_map(|span| span.extensions().get::<TraceIds>().cloned())
+}
 
 /// Wraps the standard formats: JSON objects get `service` and `version` as
 /// their first keys; text lines start with `service version`. Fields set
@@ -50,6 +62,13 @@ where
             Some(rest) => {
                 writer.write_char('{')?;
                 writer.write_str(&self.json_prefix)?;
+                if let Some(ids) = trace_ids(ctx) {
+                    write!(
+                        writer,
+                        "\"trace_id\":\"{}\",\"span_id\":\"{}\",",
+                        ids.trace_id, ids.span_id
+                    )?;
+                }
                 writer.write_str(rest)
             }
             None => writer.write_str(&line),

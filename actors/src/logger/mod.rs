@@ -23,6 +23,7 @@ mod actor;
 mod format;
 mod output;
 mod panic;
+mod trace_ids;
 
 use std::sync::OnceLock;
 
@@ -153,7 +154,7 @@ impl std::fmt::Debug for ExtraLayers {
 
 /// `Option`, not a bare `Vec`: an empty `Vec` of layers is a layer that
 /// is interested in nothing, which would silence every event.
-type FilterHandle = reload::Handle<EnvFilter, Layered<Option<Vec<BoxedLayer>>, Registry>>;
+type FilterHandle = reload::Handle<EnvFilter, Layered<trace_ids::Capture, Layered<Option<Vec<BoxedLayer>>, Registry>>>;
 
 /// The filter handle of the subscriber this crate installed, if it did.
 static FILTER: OnceLock<FilterHandle> = OnceLock::new();
@@ -235,6 +236,7 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
     }));
     if tracing_subscriber::registry()
         .with((!layers.0.is_empty()).then_some(layers.0))
+        .with(trace_ids::Capture)
         .with(filter_layer)
         .with(fmt_layer)
         .try_init()

@@ -79,7 +79,8 @@ impl SiteConfig {
 }
 
 /// Every map key in `tree` must exist in `known` (the defaults, which name
-/// every key); an unknown one is reported with the closest known sibling.
+/// every key), unless the default is an empty map; an unknown one is
+/// reported with the closest known sibling.
 fn check_known_keys<'t>(
     tree: &'t Value,
     known: &Value,
@@ -89,6 +90,11 @@ fn check_known_keys<'t>(
     let (Value::Object(map), Value::Object(known)) = (tree, known) else {
         return Ok(());
     };
+    // A map whose default is empty (telemetry headers, resource
+    // attributes) takes the service's own keys.
+    if known.is_empty() {
+        return Ok(());
+    }
     for (key, value) in map {
         at.push(key);
         match known.get(key) {

@@ -206,6 +206,24 @@ pub(crate) const LIMITS: &[Limit] = &[
         max: secs(10 * 60),
     },
     Limit {
+        path: "telemetry.export_timeout",
+        get: |s| Amount::Time(s.telemetry.export_timeout),
+        min: ms(10),
+        max: secs(60),
+    },
+    Limit {
+        path: "telemetry.queue_size",
+        get: |s| Amount::Count(s.telemetry.queue_size),
+        min: Amount::Count(1),
+        max: Amount::Count(1_000_000),
+    },
+    Limit {
+        path: "telemetry.batch_delay",
+        get: |s| Amount::Time(s.telemetry.batch_delay),
+        min: ms(1),
+        max: secs(60),
+    },
+    Limit {
         // The new process's own startup.timeout applies inside.
         path: "upgrade.timeout",
         get: |s| Amount::Time(s.upgrade.timeout),

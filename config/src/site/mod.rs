@@ -11,11 +11,13 @@ mod bytes;
 mod check;
 mod level;
 mod limits;
+mod telemetry;
 
 use crate::{Origin, Value, value, yaml};
 
 pub use bytes::ByteSize;
 pub(crate) use check::join_path;
+pub use telemetry::{OtlpProtocol, SamplingRatio, TelemetryConfig};
 
 /// The text of `config/defaults/site.yaml`, compiled into every binary.
 ///
@@ -76,6 +78,8 @@ pub struct SiteConfig {
     pub actors: ActorsConfig,
     /// Bounds on loading configuration at reload.
     pub config: LoadingConfig,
+    /// OpenTelemetry traces (the cargo feature `otel`).
+    pub telemetry: TelemetryConfig,
 }
 
 /// `site.config`: loading the configuration itself.

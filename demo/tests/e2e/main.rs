@@ -28,5 +28,7 @@ mod reload;
 mod socket_activation;
 mod streams;
 mod systemd;
+#[cfg(feature = "otel")]
+mod telemetry;
 mod under_load;
 mod upgrade;

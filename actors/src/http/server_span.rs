@@ -1,0 +1,113 @@
+//! The HTTP server span, opened by `Track` for each request while telemetry
+//! exports (`HttpLayers::server_spans`): INFO, named `{method} {route}`,
+//! with the attributes of OpenTelemetry's HTTP server conventions. With the
+//! feature `otel`, it is parented on the request's W3C `traceparent` (and
+//! `tracestate`), and its trace and span ids are recorded as fields, so
+//! every log line inside the request carries them.
+
+use axum::http::{self, StatusCode, Version};
+use tracing::Span;
+use tracing::field::Empty;
+
+/// The span of `request`, not yet entered.
+pub(crate) fn open<B>(request: &http::Request<B>) -> Span {
+    let span = tracing::info_span!(
+        target: "micro::http",
+        "HTTP request",
+        otel.name = %request.method(),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %request.method(),
+        url.path = request.uri().path(),
+        http.route = Empty,
+        http.response.status_code = Empty,
+        network.protocol.version = protocol(request.version()),
+        trace_id = Empty,
+        span_id = Empty,
+    );
+    #[cfg(feature = "otel")]
+    otel::parent(&span, request.headers());
+    span
+}
+
+/// Records the status the request is answered with: 5xx marks the span
+/// an error, as the conventions say (4xx is the client's).
+pub(crate) fn answered(span: &Span, status: StatusCode) {
+    if span.is_none() {
+        return;
+    }
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
+}
+
+/// Records the route the router matched on the request's span (called
+/// from inside the router, where the route is known).
+pub(crate) fn routed(method: &str, route: &str) {
+    let span = Span::current();
+    span.record("http.route", route);
+    let name = format!("{method} {route}");
+    // The OpenTelemetry span started when the request's span was entered:
+    // a name recorded now is renamed on it.
+    #[cfg(feature = "otel")]
+    otel::rename(&span, name.clone());
+    span.record("otel.name", name);
+}
+
+/// `network.protocol.version`.
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+#[cfg(feature = "otel")]
+mod otel {
+    use axum::http::HeaderMap;
+    use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+    use opentelemetry::trace::TraceContextExt as _;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use tracing::Span;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    /// Parents `span` on the trace context `headers` carry (a new trace
+    /// when they carry none, or a malformed one), and records its ids.
+    pub(super) fn parent(span: &Span, headers: &HeaderMap) {
+        if span.is_none() {
+            return;
+        }
+        let parent =
+            TraceContextPropagator::new().extract_with_context(&opentelemetry::Context::new(), &Headers(headers));
+        // Fails only for a span the OpenTelemetry layer does not see.
+        let _ = span.set_parent(parent);
+        let context = span.context();
+        let ids = context.span().span_context().clone();
+        if ids.is_valid() {
+            span.record("trace_id", tracing::field::display(ids.trace_id()));
+            span.record("span_id", tracing::field::display(ids.span_id()));
+        }
+    }
+
+    /// Renames the OpenTelemetry span of `span` (started already).
+    pub(super) fn rename(span: &Span, name: String) {
+        span.context().span().update_name(name);
+    }
+
+    /// A request's headers, as the propagator reads them.
+    struct Headers<'a>(&'a HeaderMap);
+
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|value| value.to_str().ok())
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(axum::http::HeaderName::as_str).collect()
+        }
+    }
+}

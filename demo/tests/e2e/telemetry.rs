@@ -1,0 +1,263 @@
+//! OpenTelemetry on the real binary (feature `otel`), against an OTLP
+//! receiver in this process built on the official protobuf definitions,
+//! over real gRPC.
+
+use crate::support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use support::{DEADLINE, Demo};
+
+/// What the receiver was sent.
+#[derive(Debug, Clone, Default)]
+struct Received(Arc<Mutex<Vec<ExportTraceServiceRequest>>>);
+
+#[tonic::async_trait]
+impl TraceService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().expect("not poisoned").push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+impl Received {
+    /// Every span received so far, with its resource's attributes.
+    fn spans(&self) -> Vec<(Vec<KeyValue>, Span)> {
+        let requests = self.0.lock().expect("not poisoned");
+        let mut spans = Vec::new();
+        for request in requests.iter() {
+            for resource in &request.resource_spans {
+                let attributes = resource
+                    .resource
+                    .as_ref()
+                    .map(|r| r.attributes.clone())
+                    .unwrap_or_default();
+                for scope in &resource.scope_spans {
+                    spans.extend(scope.spans.iter().map(|span| (attributes.clone(), span.clone())));
+                }
+            }
+        }
+        spans
+    }
+}
+
+/// An OTLP/gRPC receiver on a port of its own, served by `runtime`.
+fn receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
+    let received = Received::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = tonic::service::Routes::new(TraceServiceServer::new(received.clone())).into_axum_router();
+    runtime.spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}"), received)
+}
+
+/// An OTLP/HTTP receiver (`POST /v1/traces`, protobuf bodies) served by `runtime`.
+fn http_receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
+    let received = Received::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            match <ExportTraceServiceRequest as prost::Message>::decode(body) {
+                Ok(request) => {
+                    sink.0.lock().expect("not poisoned").push(request);
+                    let answer = prost::Message::encode_to_vec(&ExportTraceServiceResponse::default());
+                    (
+                        axum::http::StatusCode::OK,
+                        [("content-type", "application/x-protobuf")],
+                        answer,
+                    )
+                }
+                Err(_) => (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [("content-type", "text/plain")],
+                    Vec::new(),
+                ),
+            }
+        }),
+    );
+    runtime.spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/v1/traces"), received)
+}
+
+fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    match value.value.as_ref()? {
+        any_value::Value::StringValue(text) => Some(text.clone()),
+        any_value::Value::IntValue(n) => Some(n.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_request_span_reaches_the_collector_parented_on_the_callers_traceparent_and_sigterm_exports_it() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = receiver(&runtime);
+    // A batch delay longer than the test: only the stop's flush sends it.
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "60s")
+        .start();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller = "00f067aa0ba902b7";
+    let answer = ureq::get(&demo.url("/hello"))
+        .set("traceparent", &format!("00-{trace}-{caller}-01"))
+        .call()
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    assert!(received.spans().is_empty(), "exported before the batch delay");
+
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    let until = Instant::now() + DEADLINE;
+    while received.spans().is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let spans = received.spans();
+    let (resource, span) = spans
+        .iter()
+        .find(|(_, span)| hex(&span.trace_id) == trace)
+        .unwrap_or_else(|| panic!("no span of trace {trace} in {spans:#?}"));
+    assert_eq!(hex(&span.parent_span_id), caller, "parented on the caller's span");
+    assert_eq!(span.name, "GET /hello");
+    assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(text(&span.attributes, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(text(&span.attributes, "http.route").as_deref(), Some("/hello"));
+    assert_eq!(text(&span.attributes, "url.path").as_deref(), Some("/hello"));
+    assert_eq!(
+        text(&span.attributes, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(text(resource, "service.name").as_deref(), Some("micro-demo"));
+    assert!(text(resource, "service.version").is_some(), "{resource:?}");
+}
+
+#[test]
+fn a_json_line_logged_inside_a_request_carries_the_trace_and_span_ids_of_its_exported_span() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = receiver(&runtime);
+    let mut demo = Demo::new()
+        .args(["--production"])
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .start();
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let answer = ureq::get(&demo.url("/sleep/1"))
+        .set("traceparent", &format!("00-{trace}-b7ad6b7169203331-01"))
+        .call()
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    let line = demo.wait_for_line("sleeping 1 ms");
+    let logged: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
+    assert_eq!(logged["trace_id"], trace, "{line}");
+
+    let until = Instant::now() + DEADLINE;
+    let exported = loop {
+        let spans = received.spans();
+        if let Some((_, span)) = spans.into_iter().find(|(_, span)| hex(&span.trace_id) == trace) {
+            break span;
+        }
+        assert!(
+            Instant::now() < until,
+            "no span of trace {trace} exported within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(logged["span_id"], hex(&exported.span_id), "{line}");
+    assert_eq!(exported.name, "GET /sleep/{ms}");
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+}
+
+/// A collector that takes connections and never answers.
+fn hanging() -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => open.push(stream),
+                Err(_) => return,
+            }
+        }
+    });
+    (format!("http://{addr}"), held)
+}
+
+#[test]
+fn a_collector_that_hangs_drops_and_counts_spans_and_the_stop_keeps_to_its_flush_bound() {
+    let (endpoint, _held) = hanging();
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__EXPORT_TIMEOUT", "5s")
+        .env("MICRO__SITE__TELEMETRY__QUEUE_SIZE", "4")
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .env("MICRO__SITE__SHUTDOWN__FLUSH_TIMEOUT", "500ms")
+        .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "10ms")
+        .start();
+    for _ in 0..20 {
+        assert_eq!(demo.get("/hello").0, 200);
+    }
+    // The first batch hangs in its export; the queue holds 4; the rest are dropped.
+    let dropped = demo.metric("micro_otel_spans_dropped_total");
+    assert!(dropped >= 15.0, "dropped {dropped} of 20 with a queue of 4");
+
+    let signalled = Instant::now();
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    let stopped_in = signalled.elapsed();
+    // The flush bound, the quiet period, and the rest of the stop: far
+    // less than the export timeout the hanging export would otherwise take.
+    assert!(
+        stopped_in < Duration::from_secs(3),
+        "stopped in {stopped_in:?}: {}",
+        demo.stderr()
+    );
+    assert!(
+        demo.stderr().contains("flush: spans:"),
+        "the flush's bound is reported: {}",
+        demo.stderr()
+    );
+}
+
+#[test]
+fn spans_reach_an_http_protobuf_collector() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = http_receiver(&runtime);
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__PROTOCOL", "http/protobuf")
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .start();
+    assert_eq!(demo.get("/hello").0, 200);
+    let until = Instant::now() + DEADLINE;
+    while !received.spans().iter().any(|(_, span)| span.name == "GET /hello") {
+        assert!(Instant::now() < until, "no span over HTTP within {DEADLINE:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let spans = received.spans();
+    let (_, span) = spans.iter().find(|(_, span)| span.name == "GET /hello").expect("seen");
+    assert_eq!(span.parent_span_id, Vec::<u8>::new(), "no traceparent: a root span");
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+}
