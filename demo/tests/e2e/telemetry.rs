@@ -261,3 +261,49 @@ fn spans_reach_an_http_protobuf_collector() {
     demo.signal(Signal::SIGTERM);
     assert!(demo.wait_exit().success(), "{}", demo.stderr());
 }
+
+#[test]
+fn a_reload_changes_the_sampling_ratio_of_the_traces_that_start_here() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = receiver(&runtime);
+    let site = |ratio: &str| format!("telemetry:\n  sampling_ratio: {ratio}\n  batch_delay: 10ms\n");
+    let dir = support::config_dir(&[("site.yaml", &site("0"))]);
+    let mut demo = Demo::new()
+        .config(dir.path())
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .start();
+    let roots = || {
+        received
+            .spans()
+            .into_iter()
+            .filter(|(_, span)| span.parent_span_id.is_empty())
+            .count()
+    };
+    // At 0, a trace that starts here is not recorded; one whose caller
+    // recorded it is, and shows that the first had its turn to be sent.
+    assert_eq!(demo.get("/hello").0, 200);
+    let marker = "5b8efff798038103d269b633813fc60c";
+    let answer = ureq::get(&demo.url("/hello"))
+        .set("traceparent", &format!("00-{marker}-eee19b7ec3c1b174-01"))
+        .call()
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    support::poll("the caller's trace to be exported", || {
+        received
+            .spans()
+            .iter()
+            .any(|(_, span)| hex(&span.trace_id) == marker)
+            .then_some(())
+    });
+    assert_eq!(roots(), 0, "a trace started here was recorded at ratio 0");
+
+    std::fs::write(dir.path().join("site.yaml"), site("1")).expect("write");
+    demo.signal(Signal::SIGHUP);
+    demo.wait_for_line("config reloaded: generation 2, changed: site.telemetry.sampling_ratio");
+    support::poll("a trace started here to be recorded at ratio 1", || {
+        assert_eq!(demo.get("/hello").0, 200);
+        (roots() > 0).then_some(())
+    });
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+}
