@@ -78,6 +78,14 @@ pub(crate) struct Blueprint {
     pub(crate) telemetry: Mutex<Option<crate::telemetry::Telemetry>>,
 }
 
+#[cfg(feature = "otel")]
+impl Blueprint {
+    /// The run's OpenTelemetry exporter, once the logging step started it.
+    pub(crate) fn telemetry(&self) -> Option<crate::telemetry::Telemetry> {
+        self.telemetry.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
 /// Makes the state an upgrade hands to the new process.
 pub(crate) type UpgradeState = Arc<dyn Fn() -> Result<Vec<u8>, crate::BoxError> + Send + Sync>;
 

@@ -68,11 +68,7 @@ async fn apply(spawner: &Spawner, snapshot: &Snapshot, changes: Vec<String>) {
         }
     }
     #[cfg(feature = "otel")]
-    if let Some(telemetry) = &*blueprint
-        .telemetry
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
+    if let Some(telemetry) = blueprint.telemetry() {
         telemetry.set_ratio(&snapshot.site().telemetry);
     }
     let changes: micro_actors::Changes = changes.into();

@@ -227,14 +227,7 @@ async fn phases(plan: &Plan, report: &mut ShutdownReport) {
 /// a collector that is down or hangs costs the stop that bound at most.
 #[cfg(feature = "otel")]
 async fn flush_telemetry(plan: &Plan) {
-    let telemetry = plan
-        .spawner
-        .blueprint
-        .telemetry
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    if let Some(telemetry) = telemetry {
+    if let Some(telemetry) = plan.spawner.blueprint.telemetry() {
         let bound = plan.site.shutdown.flush_timeout;
         if let Err(err) = telemetry.flush(bound).await {
             tracing::warn!(target: "micro", "flush: spans: {err} (site.shutdown.flush_timeout)");

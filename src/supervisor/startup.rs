@@ -359,12 +359,7 @@ async fn serve(
 /// server span).
 fn exports_spans(ctx: &StepContext) -> bool {
     #[cfg(feature = "otel")]
-    return ctx
-        .blueprint()
-        .telemetry
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .is_some();
+    return ctx.blueprint().telemetry().is_some();
     #[cfg(not(feature = "otel"))]
     {
         let _ = ctx;

@@ -66,24 +66,34 @@ pub(crate) fn timed_out<B>() -> http::Response<Either<B, Full<Bytes>>> {
     response
 }
 
-/// A request's timer, created when its handler first waits. Boxed: a
-/// response future moves a few times before it is polled, and a timer
-/// inline would make every move longer.
+/// A request's timeout (`None`: off) and its timer, created when its
+/// handler first waits. Boxed: a response future moves a few times before
+/// it is polled, and a timer inline would make every move longer.
 #[derive(Debug, Default)]
-pub(crate) struct Deadline(Option<Pin<Box<Sleep>>>);
+pub(crate) struct Deadline {
+    timeout: Option<Duration>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
 
 impl Deadline {
-    /// Whether `timeout` has passed since the first call (which starts the
-    /// timer); wakes `cx` when it will have.
-    pub(crate) fn passed(&mut self, timeout: Duration, cx: &mut Context<'_>) -> bool {
-        let sleep = self.0.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+        Self { timeout, sleep: None }
+    }
+
+    /// Whether the timeout has passed since the first call (which starts
+    /// the timer); wakes `cx` when it will have. Never, when it is off.
+    pub(crate) fn passed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timeout) = self.timeout else {
+            return false;
+        };
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         sleep.as_mut().poll(cx) == Poll::Ready(())
     }
 
     /// Whether the timer was created (the handler waited).
     #[cfg(test)]
     pub(crate) fn started(&self) -> bool {
-        self.0.is_some()
+        self.sleep.is_some()
     }
 }
 
@@ -116,15 +126,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_passes_its_timeout_after_the_first_wait_and_not_before() {
-        let mut deadline = Deadline::default();
+        let mut deadline = Deadline::new(Some(Duration::from_millis(50)));
         assert!(!deadline.started());
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
-        assert!(!deadline.passed(Duration::from_millis(50), &mut cx));
+        assert!(!deadline.passed(&mut cx));
         assert!(deadline.started());
         tokio::time::advance(Duration::from_millis(49)).await;
-        assert!(!deadline.passed(Duration::from_millis(50), &mut cx));
+        assert!(!deadline.passed(&mut cx));
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(deadline.passed(Duration::from_millis(50), &mut cx));
+        assert!(deadline.passed(&mut cx));
     }
 }

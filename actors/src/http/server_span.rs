@@ -48,11 +48,11 @@ pub(crate) fn routed(method: &str, route: &str) {
     let span = Span::current();
     span.record("http.route", route);
     let name = format!("{method} {route}");
+    span.record("otel.name", name.as_str());
     // The OpenTelemetry span started when the request's span was entered:
-    // a name recorded now is renamed on it.
+    // a name recorded now is not applied to it, so it is renamed.
     #[cfg(feature = "otel")]
-    otel::rename(&span, name.clone());
-    span.record("otel.name", name);
+    otel::rename(&span, name);
 }
 
 /// `network.protocol.version`.

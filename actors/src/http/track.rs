@@ -27,7 +27,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Bytes, HttpBody};
 use axum::http::{self, HeaderValue, StatusCode, header};
@@ -105,14 +105,14 @@ where
         let guard = match &duties.admission {
             Some(admission) if is_traffic => match admission.admit(in_flight) {
                 Ok(guard) => guard,
-                Err(retry_after) => return TrackFuture::refused(Refusal::Overloaded(retry_after), id, close, busy),
+                Err(retry_after) => {
+                    return TrackFuture::refused(Refusal::Overloaded(retry_after), None, id, close, busy);
+                }
             },
             _ => in_flight.enter(),
         };
         let Some(body_limit) = duties.bounds.body_limit(request.headers()) else {
-            let mut future = TrackFuture::refused(Refusal::TooLarge, id, close, busy);
-            future.guard = Some(guard);
-            return future;
+            return TrackFuture::refused(Refusal::TooLarge, Some(guard), id, close, busy);
         };
         let request = request.map(|body| Limited::new(body, body_limit));
         let span = if duties.server_spans {
@@ -123,10 +123,12 @@ where
             tracing::Span::none()
         };
         let entered = span.enter();
-        let started = (!span.is_none()).then(|| {
-            tracing::debug!(target: "micro::request", "started processing request");
-            Instant::now()
-        });
+        // The two events are DEBUG; the server span is INFO.
+        let started =
+            (!span.is_none() && tracing::enabled!(target: "micro::request", tracing::Level::DEBUG)).then(|| {
+                tracing::debug!(target: "micro::request", "started processing request");
+                Instant::now()
+            });
         let inner = if duties.catch_panic {
             std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))).ok()
         } else {
@@ -143,19 +145,24 @@ where
             started,
             close,
             refused: None,
-            timeout: duties.bounds.timeout,
-            deadline: Deadline::default(),
+            deadline: Deadline::new(duties.bounds.timeout),
         }
     }
 }
 
 impl<F> TrackFuture<F> {
-    /// The answer to a request refused: nothing called, and, for the
-    /// in-flight limit, nothing counted in flight.
-    fn refused(refusal: Refusal, id: Option<HeaderValue>, close: bool, busy: Option<Busy>) -> Self {
+    /// The answer to a request refused: nothing called; counted in flight
+    /// with `guard` (none for the in-flight limit).
+    fn refused(
+        refusal: Refusal,
+        guard: Option<InFlightGuard>,
+        id: Option<HeaderValue>,
+        close: bool,
+        busy: Option<Busy>,
+    ) -> Self {
         Self {
             inner: None,
-            guard: None,
+            guard,
             busy,
             id,
             catch_panic: false,
@@ -163,7 +170,6 @@ impl<F> TrackFuture<F> {
             started: None,
             close,
             refused: Some(refusal),
-            timeout: None,
             deadline: Deadline::default(),
         }
     }
@@ -188,8 +194,7 @@ pin_project_lite::pin_project! {
         close: bool,
         // Refused, before calling the service.
         refused: Option<Refusal>,
-        // The request timeout, while on; the timer once the handler waited.
-        timeout: Option<Duration>,
+        // The request timeout, while on, and its timer once the handler waited.
         deadline: Deadline,
     }
 }
@@ -218,15 +223,13 @@ where
             None => None,
         };
         let mut response = match polled {
-            Some(Poll::Pending) => match this.timeout {
-                Some(timeout) if this.deadline.passed(*timeout, cx) => {
-                    // Dropped now: what it holds is released, and the
-                    // metrics inside record it as 503.
-                    this.inner.set(None);
-                    timed_out()
-                }
-                _ => return Poll::Pending,
-            },
+            Some(Poll::Pending) if this.deadline.passed(cx) => {
+                // Dropped now: what it holds is released, and the metrics
+                // inside record it as 503.
+                this.inner.set(None);
+                timed_out()
+            }
+            Some(Poll::Pending) => return Poll::Pending,
             Some(Poll::Ready(output)) => output?.map(Either::Left),
             None => match this.refused.take() {
                 Some(Refusal::Overloaded(retry_after)) => overloaded(retry_after),

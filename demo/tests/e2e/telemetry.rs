@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use support::{DEADLINE, Demo};
+use support::Demo;
 
 /// What the receiver was sent.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +47,11 @@ impl Received {
             }
         }
         spans
+    }
+
+    /// The first span received that `matches`, waited for at most [`support::DEADLINE`].
+    fn wait_for(&self, what: &str, matches: impl Fn(&Span) -> bool) -> (Vec<KeyValue>, Span) {
+        support::poll(what, || self.spans().into_iter().find(|(_, span)| matches(span)))
     }
 }
 
@@ -128,15 +133,8 @@ fn a_request_span_reaches_the_collector_parented_on_the_callers_traceparent_and_
 
     demo.signal(Signal::SIGTERM);
     assert!(demo.wait_exit().success(), "{}", demo.stderr());
-    let until = Instant::now() + DEADLINE;
-    while received.spans().is_empty() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let spans = received.spans();
-    let (resource, span) = spans
-        .iter()
-        .find(|(_, span)| hex(&span.trace_id) == trace)
-        .unwrap_or_else(|| panic!("no span of trace {trace} in {spans:#?}"));
+    let (resource, span) = received.wait_for("the span of the caller's trace", |span| hex(&span.trace_id) == trace);
+    let resource = &resource;
     assert_eq!(hex(&span.parent_span_id), caller, "parented on the caller's span");
     assert_eq!(span.name, "GET /hello");
     assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
@@ -170,18 +168,7 @@ fn a_json_line_logged_inside_a_request_carries_the_trace_and_span_ids_of_its_exp
     let logged: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
     assert_eq!(logged["trace_id"], trace, "{line}");
 
-    let until = Instant::now() + DEADLINE;
-    let exported = loop {
-        let spans = received.spans();
-        if let Some((_, span)) = spans.into_iter().find(|(_, span)| hex(&span.trace_id) == trace) {
-            break span;
-        }
-        assert!(
-            Instant::now() < until,
-            "no span of trace {trace} exported within {DEADLINE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let (_, exported) = received.wait_for("the span of the caller's trace", |span| hex(&span.trace_id) == trace);
     assert_eq!(logged["span_id"], hex(&exported.span_id), "{line}");
     assert_eq!(exported.name, "GET /sleep/{ms}");
     demo.signal(Signal::SIGTERM);
@@ -250,13 +237,7 @@ fn spans_reach_an_http_protobuf_collector() {
         .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
         .start();
     assert_eq!(demo.get("/hello").0, 200);
-    let until = Instant::now() + DEADLINE;
-    while !received.spans().iter().any(|(_, span)| span.name == "GET /hello") {
-        assert!(Instant::now() < until, "no span over HTTP within {DEADLINE:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let spans = received.spans();
-    let (_, span) = spans.iter().find(|(_, span)| span.name == "GET /hello").expect("seen");
+    let (_, span) = received.wait_for("a span over HTTP", |span| span.name == "GET /hello");
     assert_eq!(span.parent_span_id, Vec::<u8>::new(), "no traceparent: a root span");
     demo.signal(Signal::SIGTERM);
     assert!(demo.wait_exit().success(), "{}", demo.stderr());
@@ -288,12 +269,8 @@ fn a_reload_changes_the_sampling_ratio_of_the_traces_that_start_here() {
         .call()
         .expect("answered");
     assert_eq!(answer.status(), 200);
-    support::poll("the caller's trace to be exported", || {
-        received
-            .spans()
-            .iter()
-            .any(|(_, span)| hex(&span.trace_id) == marker)
-            .then_some(())
+    received.wait_for("the caller's trace to be exported", |span| {
+        hex(&span.trace_id) == marker
     });
     assert_eq!(roots(), 0, "a trace started here was recorded at ratio 0");
 
