@@ -5,6 +5,10 @@
 //! counted when the headers carry it, else when the trailers arrive.
 //! `http_requests_total` records the same calls by HTTP status (200 for
 //! any call that answered, whatever its gRPC status).
+//!
+//! While telemetry exports, the request's server span is marked a gRPC
+//! call when it is routed here, and gets its status when it is counted:
+//! the span lasts until then, trailers included.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -41,9 +45,17 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let method = request
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|path| path.strip_prefix(self.service))
+            .and_then(|path| path.strip_prefix('/'))
+            .unwrap_or_default();
         let mut call = Call {
             service: self.service,
             counted: false,
+            span: micro_actors::http::grpc_called(self.service, method),
         };
         let answering = self.inner.call(request);
         Box::pin(async move {
@@ -63,6 +75,8 @@ where
 struct Call {
     service: &'static str,
     counted: bool,
+    // The request's server span, open until the call is counted.
+    span: tracing::Span,
 }
 
 impl Call {
@@ -70,8 +84,24 @@ impl Call {
         if !std::mem::replace(&mut self.counted, true) {
             let labels = [("service", self.service), ("code", label(code))];
             metrics::counter!(GRPC_REQUESTS, &labels).increment(1);
+            micro_actors::http::grpc_answered(&self.span, code as i32, is_server_error(code));
+            self.span = tracing::Span::none();
         }
     }
+}
+
+/// The statuses that are the server's failure, as OpenTelemetry's gRPC
+/// conventions list them (the others are the client's, or no failure).
+fn is_server_error(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    )
 }
 
 impl Drop for Call {

@@ -1,11 +1,14 @@
 //! The HTTP server span, opened by `Track` for each request while telemetry
 //! exports (`HttpLayers::server_spans`): INFO, named `{method} {route}`,
-//! with the attributes of OpenTelemetry's HTTP server conventions. With the
-//! feature `otel`, it is parented on the request's W3C `traceparent` (and
-//! `tracestate`), and its trace and span ids are recorded as fields, so
-//! every log line inside the request carries them.
+//! with the attributes of OpenTelemetry's HTTP server conventions; a gRPC
+//! call is named `{service}/{method}` and gets the RPC ones
+//! ([`grpc_called`], [`grpc_answered`]). With the feature `otel`, it is
+//! parented on the request's W3C `traceparent` (and `tracestate`), and its
+//! trace and span ids are recorded as fields, so every log line inside the
+//! request carries them.
 
-use axum::http::{self, StatusCode, Version};
+use axum::http::uri::Authority;
+use axum::http::{self, StatusCode, Version, header};
 use tracing::Span;
 use tracing::field::Empty;
 
@@ -22,12 +25,34 @@ pub(crate) fn open<B>(request: &http::Request<B>) -> Span {
         http.route = Empty,
         http.response.status_code = Empty,
         network.protocol.version = protocol(request.version()),
+        server.address = Empty,
+        server.port = Empty,
+        rpc.system = Empty,
+        rpc.service = Empty,
+        rpc.method = Empty,
+        rpc.grpc.status_code = Empty,
         trace_id = Empty,
         span_id = Empty,
     );
+    if let Some(authority) = authority(request) {
+        span.record("server.address", authority.host());
+        if let Some(port) = authority.port_u16() {
+            span.record("server.port", port);
+        }
+    }
     #[cfg(feature = "otel")]
     otel::parent(&span, request.headers());
     span
+}
+
+/// The host the client addressed: the URI's authority (HTTP/2's
+/// `:authority`), else the `Host` header; `None` when it is no authority.
+fn authority<B>(request: &http::Request<B>) -> Option<Authority> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.clone());
+    }
+    let host = request.headers().get(header::HOST)?;
+    Authority::try_from(host.as_bytes()).ok()
 }
 
 /// Records the status the request is answered with: 5xx marks the span
@@ -53,6 +78,49 @@ pub(crate) fn routed(method: &str, route: &str) {
     // a name recorded now is not applied to it, so it is renamed.
     #[cfg(feature = "otel")]
     otel::rename(&span, name);
+}
+
+/// Marks the current span, a request's server span, a gRPC call of
+/// `method` on `service` (the path `/{service}/{method}`): renamed
+/// `{service}/{method}`, with `rpc.system`, `rpc.service` and `rpc.method`.
+/// Returns the span, for [`grpc_answered`] once the call's status is known,
+/// possibly after the response's head (in its trailers).
+///
+/// ```
+/// let span = micro_actors::http::grpc_called("greeter.Greeter", "SayHello");
+/// micro_actors::http::grpc_answered(&span, 0, false);
+/// ```
+pub fn grpc_called(service: &str, method: &str) -> Span {
+    let span = Span::current();
+    if span.is_none() || span.field("rpc.system").is_none() {
+        return Span::none();
+    }
+    span.record("rpc.system", "grpc");
+    span.record("rpc.service", service);
+    span.record("rpc.method", method);
+    let name = format!("{service}/{method}");
+    span.record("otel.name", name.as_str());
+    #[cfg(feature = "otel")]
+    otel::rename(&span, name);
+    span
+}
+
+/// Records the gRPC status `code` a call ended with on its `span` (from
+/// [`grpc_called`]); `is_error`: the status is the server's failure
+/// (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+/// DATA_LOSS, as the conventions list), which marks the span an error.
+/// The span ends now, when its last handle is dropped: a stream's span
+/// lasts until its trailers.
+pub fn grpc_answered(span: &Span, code: i32, is_error: bool) {
+    if span.is_none() {
+        return;
+    }
+    // A span ends when it is last exited: entered now, it ends with the call.
+    let _entered = span.enter();
+    span.record("rpc.grpc.status_code", code);
+    if is_error {
+        span.record("otel.status_code", "error");
+    }
 }
 
 /// `network.protocol.version`.

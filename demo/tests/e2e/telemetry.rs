@@ -145,6 +145,11 @@ fn a_request_span_reaches_the_collector_parented_on_the_callers_traceparent_and_
         text(&span.attributes, "http.response.status_code").as_deref(),
         Some("200")
     );
+    assert_eq!(text(&span.attributes, "server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        text(&span.attributes, "server.port"),
+        demo.addr.map(|addr| addr.port().to_string())
+    );
     assert_eq!(text(resource, "service.name").as_deref(), Some("micro-demo"));
     assert!(text(resource, "service.version").is_some(), "{resource:?}");
 }
@@ -283,4 +288,102 @@ fn a_reload_changes_the_sampling_ratio_of_the_traces_that_start_here() {
     });
     demo.signal(Signal::SIGTERM);
     assert!(demo.wait_exit().success(), "{}", demo.stderr());
+}
+
+/// `SayHellos` to `name`, `count` replies `interval_ms` apart, sent with
+/// `traceparent`; every reply read.
+async fn say_hellos(demo: &support::Running, name: &str, count: u32, interval_ms: u64, traceparent: &str) {
+    use crate::grpc::proto::HellosRequest;
+    let mut greeter = crate::grpc::greeter(demo).await;
+    let mut request = tonic::Request::new(HellosRequest {
+        name: name.into(),
+        count,
+        interval_ms,
+    });
+    request
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().expect("ascii"));
+    let mut replies = greeter.say_hellos(request).await.expect("streaming").into_inner();
+    for _ in 0..count {
+        replies.message().await.expect("a reply").expect("not ended");
+    }
+    assert!(replies.message().await.expect("ended with OK").is_none());
+}
+
+#[test]
+fn a_grpc_call_is_one_span_named_by_its_method_with_the_rpc_attributes_lasting_until_its_status() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (endpoint, received) = receiver(&runtime);
+    let demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .start();
+    let trace = "d4cda95b652f4a1592b449d5929fda1b";
+    let traceparent = format!("00-{trace}-6e0c63257de34c92-01");
+    // Three replies 100 ms apart: the status comes in the trailers, after
+    // the last; the span lasts until then.
+    runtime.block_on(say_hellos(&demo, "ada", 3, 100, &traceparent));
+    let (_, span) = received.wait_for("the stream's span", |span| hex(&span.trace_id) == trace);
+    assert_eq!(span.name, "greeter.Greeter/SayHellos");
+    assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(hex(&span.parent_span_id), "6e0c63257de34c92");
+    assert_eq!(text(&span.attributes, "rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(
+        text(&span.attributes, "rpc.service").as_deref(),
+        Some("greeter.Greeter")
+    );
+    assert_eq!(text(&span.attributes, "rpc.method").as_deref(), Some("SayHellos"));
+    assert_eq!(text(&span.attributes, "rpc.grpc.status_code").as_deref(), Some("0"));
+    assert_eq!(text(&span.attributes, "network.protocol.version").as_deref(), Some("2"));
+    let lasted = Duration::from_nanos(span.end_time_unix_nano - span.start_time_unix_nano);
+    assert!(
+        lasted >= Duration::from_millis(200),
+        "ended after the last reply: {lasted:?}"
+    );
+    assert_ne!(span.status.map(|status| status.code), Some(2), "OK is no error");
+
+    // A status the client caused (INVALID_ARGUMENT) is recorded, not an error.
+    let refused = "8b1e5dd8e5a8a4a5f7d0c0d1c6c0a2b1";
+    runtime.block_on(async {
+        let mut greeter = crate::grpc::greeter(&demo).await;
+        let mut request = tonic::Request::new(crate::grpc::proto::HelloRequest {
+            name: "bob".into(),
+            delay_ms: 600_001,
+        });
+        request.metadata_mut().insert(
+            "traceparent",
+            format!("00-{refused}-6e0c63257de34c92-01").parse().expect("ascii"),
+        );
+        let status = greeter.say_hello(request).await.expect_err("past the bound");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    });
+    let (_, span) = received.wait_for("the refused call's span", |span| hex(&span.trace_id) == refused);
+    assert_eq!(span.name, "greeter.Greeter/SayHello");
+    assert_eq!(text(&span.attributes, "rpc.grpc.status_code").as_deref(), Some("3"));
+    assert_ne!(span.status.map(|status| status.code), Some(2), "the client's error");
+
+    // A method the service does not have: UNIMPLEMENTED, the server's error.
+    let unknown = "f1e2d3c4b5a6978812345678abcdef01";
+    runtime.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(demo.url(""))
+            .expect("an endpoint")
+            .connect()
+            .await
+            .expect("connected");
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.expect("ready");
+        let mut request = tonic::Request::new(crate::grpc::proto::HelloRequest::default());
+        request.metadata_mut().insert(
+            "traceparent",
+            format!("00-{unknown}-6e0c63257de34c92-01").parse().expect("ascii"),
+        );
+        let path = axum::http::uri::PathAndQuery::from_static("/greeter.Greeter/SayNothing");
+        let codec = tonic_prost::ProstCodec::<_, crate::grpc::proto::HelloReply>::default();
+        let status = grpc.unary(request, path, codec).await.expect_err("no such method");
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+    });
+    let (_, span) = received.wait_for("the unknown method's span", |span| hex(&span.trace_id) == unknown);
+    assert_eq!(span.name, "greeter.Greeter/SayNothing");
+    assert_eq!(text(&span.attributes, "rpc.grpc.status_code").as_deref(), Some("12"));
+    assert_eq!(span.status.map(|status| status.code), Some(2), "STATUS_CODE_ERROR");
 }
