@@ -7,6 +7,9 @@
 //! the span is dropped and counted in `micro_otel_spans_dropped_total`, as
 //! is a batch whose export failed or ran past `telemetry.export_timeout`.
 //! The sampling ratio is read at each root span, so a reload changes it.
+//!
+//! A handler carries its trace into the calls it makes with [`inject`],
+//! [`headers`] or, for a tonic client, the interceptor [`Propagate`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -22,6 +25,10 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SamplingResult, SdkTracerProvider, ShouldSample, Span, SpanData,
     SpanExporter, SpanProcessor,
 };
+
+mod propagation;
+
+pub use propagation::{Propagate, headers, inject};
 
 /// The series of spans dropped: the queue was full, or their export failed.
 pub const DROPPED: &str = "micro_otel_spans_dropped_total";
