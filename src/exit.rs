@@ -151,7 +151,8 @@ pub enum StartError {
     /// Logging could not be configured.
     #[error("logging: {0}")]
     Logging(#[source] LogError),
-    /// The OpenTelemetry exporter could not be built from `site.telemetry`.
+    /// The OpenTelemetry exporter could not be built from `site.telemetry`
+    /// and the standard `OTEL_*` variables.
     #[cfg(feature = "otel")]
     #[error("{0}")]
     Telemetry(#[source] crate::telemetry::TelemetryError),

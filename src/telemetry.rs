@@ -27,8 +27,11 @@ use opentelemetry_sdk::trace::{
 };
 
 mod propagation;
+mod standard;
 
 pub use propagation::{Propagate, headers, inject};
+pub use standard::BadVariable;
+use standard::Resolved;
 
 /// The series of spans dropped: the queue was full, or their export failed.
 pub const DROPPED: &str = "micro_otel_spans_dropped_total";
@@ -48,6 +51,9 @@ pub enum TelemetryError {
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// A standard `OTEL_*` variable micro reads cannot be used.
+    #[error(transparent)]
+    Variable(#[from] BadVariable),
 }
 
 /// The running telemetry: its provider, and the ratio a reload may change.
@@ -55,42 +61,21 @@ pub enum TelemetryError {
 pub(crate) struct Telemetry {
     provider: SdkTracerProvider,
     ratio: Arc<AtomicU32>,
-}
-
-/// The endpoint spans go to: `site.telemetry.endpoint`, else the standard
-/// variables; `None`: nothing is exported.
-fn endpoint(site: &TelemetryConfig) -> Option<String> {
-    if !site.endpoint.is_empty() {
-        return Some(site.endpoint.clone());
-    }
-    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
-        .into_iter()
-        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-}
-
-/// The sampling ratio: `site.telemetry.sampling_ratio`, else
-/// `OTEL_TRACES_SAMPLER_ARG` when it is a ratio, else 1.
-fn ratio(site: &TelemetryConfig) -> SamplingRatio {
-    site.sampling_ratio.unwrap_or_else(|| {
-        std::env::var("OTEL_TRACES_SAMPLER_ARG")
-            .ok()
-            .and_then(|arg| serde_json::from_str::<SamplingRatio>(arg.trim()).ok())
-            .unwrap_or(SamplingRatio::from_ppm(SamplingRatio::ONE_PPM))
-    })
+    resolved: Resolved,
 }
 
 impl Telemetry {
     /// Builds the provider for the service `name` at `version`; `None`
-    /// when no endpoint is set. Must run on the runtime (the gRPC exporter
-    /// spawns its connection's task there).
+    /// when no endpoint is set, or `OTEL_SDK_DISABLED=true`. Must run on
+    /// the runtime (the gRPC exporter spawns its connection's task there).
     pub(crate) fn start(site: &TelemetryConfig, name: &str, version: &str) -> Result<Option<Self>, TelemetryError> {
-        let Some(endpoint) = endpoint(site) else {
+        let Some(resolved) = standard::resolve(site, |name| std::env::var(name).ok())? else {
             return Ok(None);
         };
         let gate = Arc::new(Gate::new(site.queue_size));
-        let exporter = exporter(site, &endpoint).map_err(|source| TelemetryError::Exporter {
-            protocol: site.protocol,
-            endpoint: endpoint.clone(),
+        let exporter = exporter(site, &resolved).map_err(|source| TelemetryError::Exporter {
+            protocol: resolved.protocol,
+            endpoint: resolved.endpoint.clone(),
             source,
         })?;
         let queue = usize::try_from(site.queue_size).unwrap_or(usize::MAX);
@@ -105,7 +90,7 @@ impl Telemetry {
         })
         .with_batch_config(batch)
         .build();
-        let ratio = Arc::new(AtomicU32::new(ratio(site).ppm()));
+        let ratio = Arc::new(AtomicU32::new(resolved.ratio(site).ppm()));
         let mut attributes: Vec<KeyValue> = site
             .resource
             .iter()
@@ -122,7 +107,21 @@ impl Telemetry {
                     .build(),
             )
             .build();
-        Ok(Some(Self { provider, ratio }))
+        Ok(Some(Self {
+            provider,
+            ratio,
+            resolved,
+        }))
+    }
+
+    /// Where spans go, how, and the share of the traces starting here
+    /// recorded at first: for the line that says so at startup.
+    pub(crate) fn describe(&self) -> String {
+        let ratio = SamplingRatio::from_ppm(self.ratio.load(Ordering::Relaxed));
+        format!(
+            "telemetry: exporting spans to {} over {}, recording {ratio} of the traces that start here",
+            self.resolved.endpoint, self.resolved.protocol
+        )
     }
 
     /// The layer that turns tracing spans into OpenTelemetry spans.
@@ -140,7 +139,7 @@ impl Telemetry {
     /// From now on, root spans are recorded at the ratio `site` says
     /// (a reload).
     pub(crate) fn set_ratio(&self, site: &TelemetryConfig) {
-        self.ratio.store(ratio(site).ppm(), Ordering::Relaxed);
+        self.ratio.store(self.resolved.ratio(site).ppm(), Ordering::Relaxed);
     }
 
     /// Exports what is queued and stops, within `bound`: a collector that
@@ -157,12 +156,13 @@ impl Telemetry {
     }
 }
 
-/// The exporter `site` asks for, to `endpoint`.
+/// The exporter `site` and the variables ask for.
 fn exporter(
     site: &TelemetryConfig,
-    endpoint: &str,
+    resolved: &Resolved,
 ) -> Result<opentelemetry_otlp::SpanExporter, opentelemetry_otlp::ExporterBuildError> {
-    match site.protocol {
+    let endpoint = resolved.endpoint.as_str();
+    match resolved.protocol {
         OtlpProtocol::Grpc => {
             let mut metadata = tonic::metadata::MetadataMap::new();
             for (key, value) in &site.headers {

@@ -189,6 +189,10 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
         .await
         .map_err(unanswered(StartupPhase::Logging, "logger"))?
         .map_err(StartError::Logging)?;
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) = blueprint.telemetry() {
+        tracing::info!("{}", telemetry.describe());
+    }
     // Before the watch, workers and HTTP, which record metrics.
     crate::metrics::joined(blueprint.name(), &blueprint.version);
     raise_open_files_limit();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// use micro_config::site::{OtlpProtocol, SamplingRatio};
 /// let telemetry = micro_config::SiteConfig::default().telemetry;
 /// assert!(telemetry.endpoint.is_empty());
-/// assert_eq!(telemetry.protocol, OtlpProtocol::Grpc);
+/// assert_eq!(telemetry.protocol, None);
 /// assert_eq!(telemetry.sampling_ratio, None);
 /// assert_eq!(SamplingRatio::from_ppm(250_000).to_string(), "0.25");
 /// ```
@@ -23,15 +23,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[non_exhaustive]
 pub struct TelemetryConfig {
     /// Where spans are sent: `http://collector:4317` over gRPC, or
-    /// `http://collector:4318/v1/traces` over HTTP. Empty:
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`;
-    /// with neither, nothing is exported.
+    /// `http://collector:4318/v1/traces` over HTTP (the whole URL). Empty:
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the whole URL), else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (the collector's base URL, to which
+    /// HTTP adds `/v1/traces`); with neither, nothing is exported.
     pub endpoint: String,
-    /// `grpc` or `http/protobuf`.
-    pub protocol: OtlpProtocol,
+    /// `grpc` or `http/protobuf`. Unset (`~`):
+    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, else `grpc`.
+    pub protocol: Option<OtlpProtocol>,
     /// The share of the traces that start here which are recorded, 0 to 1;
     /// a request whose caller recorded its trace is recorded whatever this
-    /// says (parent-based). Unset (`~`): `OTEL_TRACES_SAMPLER_ARG`, else 1.
+    /// says (parent-based). Unset (`~`): what `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG` say, else 1.
     /// A reload may change it.
     pub sampling_ratio: Option<SamplingRatio>,
     /// Headers sent with every export (an API key), besides
@@ -172,7 +176,7 @@ mod tests {
         }))
         .expect("valid");
         let telemetry = site.telemetry;
-        assert_eq!(telemetry.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(telemetry.protocol, Some(OtlpProtocol::HttpProtobuf));
         assert_eq!(telemetry.sampling_ratio, Some(SamplingRatio::from_ppm(250_000)));
         assert_eq!(telemetry.headers["x-api-key"], "secret");
         assert_eq!(telemetry.resource["deployment.environment"], "staging");

@@ -67,9 +67,13 @@ fn receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
     (format!("http://{addr}"), received)
 }
 
-/// An OTLP/HTTP receiver (`POST /v1/traces`, protobuf bodies) served by `runtime`.
-fn http_receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
+/// An OTLP/HTTP receiver (`POST /v1/traces`, protobuf bodies) served by
+/// `runtime`; its URL (the whole one) and, apart, every `x-api-key` header
+/// it was sent.
+fn http_receiver(runtime: &tokio::runtime::Runtime) -> (String, Received, Arc<Mutex<Vec<String>>>) {
     let received = Received::default();
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let keys_seen = Arc::clone(&keys);
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
@@ -77,27 +81,32 @@ fn http_receiver(runtime: &tokio::runtime::Runtime) -> (String, Received) {
     let sink = received.clone();
     let router = axum::Router::new().route(
         "/v1/traces",
-        axum::routing::post(move |body: axum::body::Bytes| async move {
-            match <ExportTraceServiceRequest as prost::Message>::decode(body) {
-                Ok(request) => {
-                    sink.0.lock().expect("not poisoned").push(request);
-                    let answer = prost::Message::encode_to_vec(&ExportTraceServiceResponse::default());
-                    (
-                        axum::http::StatusCode::OK,
-                        [("content-type", "application/x-protobuf")],
-                        answer,
-                    )
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                if let Some(key) = headers.get("x-api-key").and_then(|value| value.to_str().ok()) {
+                    keys_seen.lock().expect("not poisoned").push(key.to_owned());
                 }
-                Err(_) => (
-                    axum::http::StatusCode::BAD_REQUEST,
-                    [("content-type", "text/plain")],
-                    Vec::new(),
-                ),
-            }
-        }),
+                match <ExportTraceServiceRequest as prost::Message>::decode(body) {
+                    Ok(request) => {
+                        sink.0.lock().expect("not poisoned").push(request);
+                        let answer = prost::Message::encode_to_vec(&ExportTraceServiceResponse::default());
+                        (
+                            axum::http::StatusCode::OK,
+                            [("content-type", "application/x-protobuf")],
+                            answer,
+                        )
+                    }
+                    Err(_) => (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        [("content-type", "text/plain")],
+                        Vec::new(),
+                    ),
+                }
+            },
+        ),
     );
     runtime.spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{addr}/v1/traces"), received)
+    (format!("http://{addr}/v1/traces"), received, keys)
 }
 
 fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
@@ -235,7 +244,7 @@ fn a_collector_that_hangs_drops_and_counts_spans_and_the_stop_keeps_to_its_flush
 #[test]
 fn spans_reach_an_http_protobuf_collector() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (endpoint, received) = http_receiver(&runtime);
+    let (endpoint, received, _) = http_receiver(&runtime);
     let mut demo = Demo::new()
         .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
         .env("MICRO__SITE__TELEMETRY__PROTOCOL", "http/protobuf")
@@ -386,4 +395,80 @@ fn a_grpc_call_is_one_span_named_by_its_method_with_the_rpc_attributes_lasting_u
     assert_eq!(span.name, "greeter.Greeter/SayNothing");
     assert_eq!(text(&span.attributes, "rpc.grpc.status_code").as_deref(), Some("12"));
     assert_eq!(span.status.map(|status| status.code), Some(2), "STATUS_CODE_ERROR");
+}
+
+#[test]
+fn the_standard_otel_variables_set_what_the_site_leaves_unset() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (traces, received, keys) = http_receiver(&runtime);
+    let base = traces.trim_end_matches("/v1/traces").to_owned();
+    let mut demo = Demo::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging")
+        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "0")
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .start();
+    demo.wait_for_line(&format!(
+        "telemetry: exporting spans to {traces} over http/protobuf, recording 0 of the traces that start here"
+    ));
+    // Ratio 0: a trace started here is not recorded; a caller's is.
+    assert_eq!(demo.get("/hello").0, 200);
+    let trace = "77d0c8a5e9f34b1c8b2a1d0e9f8a7b6c";
+    let answer = ureq::get(&demo.url("/hello"))
+        .set("traceparent", &format!("00-{trace}-a1b2c3d4e5f60718-01"))
+        .call()
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    let (resource, _) = received.wait_for("the caller's trace at the base URL's /v1/traces", |span| {
+        hex(&span.trace_id) == trace
+    });
+    assert_eq!(text(&resource, "deployment.environment").as_deref(), Some("staging"));
+    assert_eq!(text(&resource, "service.name").as_deref(), Some("micro-demo"));
+    assert!(
+        keys.lock().expect("not poisoned").iter().all(|key| key == "s3cret"),
+        "the export carried OTEL_EXPORTER_OTLP_HEADERS"
+    );
+    assert!(!keys.lock().expect("not poisoned").is_empty(), "no x-api-key sent");
+    let roots = received
+        .spans()
+        .into_iter()
+        .filter(|(_, span)| span.parent_span_id.is_empty())
+        .count();
+    assert_eq!(
+        roots, 0,
+        "a trace started here was recorded at OTEL_TRACES_SAMPLER_ARG=0"
+    );
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+}
+
+#[test]
+fn a_standard_variable_that_cannot_be_used_stops_the_start_naming_it() {
+    let mut demo = Demo::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .spawn();
+    let exit = demo.wait_exit();
+    let stderr = demo.stderr();
+    assert_eq!(exit.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\" is not `grpc` or `http/protobuf`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn otel_sdk_disabled_turns_the_export_off_whatever_the_site_says() {
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", "http://127.0.0.1:4317")
+        .env("OTEL_SDK_DISABLED", "true")
+        .start();
+    // The line is written before the server starts; the demo is serving.
+    assert!(!demo.stderr().contains("telemetry: exporting"), "{}", demo.stderr());
+    assert_eq!(demo.get("/hello").0, 200);
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
 }
