@@ -130,7 +130,9 @@ def parse_latency(text, label):
     return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def load(variant, seconds):
+def load(variant, seconds, probe=None):
+    """One run of `variant` under wrk; `probe(port)`, when given, is called
+    after the run, before the server is killed, and what it returns is added."""
     port = free_port()
     server = variant.start(port)
     try:
@@ -141,6 +143,7 @@ def load(variant, seconds):
         run = subprocess.run(["taskset", "-c", "1", "wrk", "-t2", "-c64", f"-d{seconds}s", "--latency",
                               f"http://127.0.0.1:{port}/hello"], capture_output=True, text=True, check=True)
         after = cpu_seconds(server.pid)
+        extra = probe(port) if probe else {}
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait()
@@ -154,6 +157,7 @@ def load(variant, seconds):
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
         "p50_ms": parse_latency(text, "50"),
         "p99_ms": parse_latency(text, "99"),
+        **extra,
     }
 
 

@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 
 pub use layers::{HttpLayers, with_layers};
 pub use server::DrainReport;
+pub(crate) use server_span::TARGET as SERVER_SPAN;
 pub use server_span::{grpc_answered, grpc_called};
 pub use state::{InFlight, InFlightGuard, Readiness, Traffic};
 

@@ -4,42 +4,41 @@
 //! call is named `{service}/{method}` and gets the RPC ones
 //! ([`grpc_called`], [`grpc_answered`]). With the feature `otel`, it is
 //! parented on the request's W3C `traceparent` (and `tracestate`), and its
-//! trace and span ids are recorded as fields, so every log line inside the
-//! request carries them.
+//! trace and span ids are kept on it, so every log line inside the request
+//! carries them. Two fields are recorded after it opens (the route and the
+//! status; a gRPC call's three more): a record passes every layer.
 
 use axum::http::uri::Authority;
 use axum::http::{self, StatusCode, Version, header};
 use tracing::Span;
 use tracing::field::Empty;
 
+/// The server span's target: the log lines leave the span out (their
+/// `trace_id` and `span_id` name it), so its fields are not formatted for
+/// them at each record.
+pub(crate) const TARGET: &str = "micro::http::server";
+
 /// The span of `request`, not yet entered.
 pub(crate) fn open<B>(request: &http::Request<B>) -> Span {
+    let authority = authority(request);
     let span = tracing::info_span!(
-        target: "micro::http",
+        target: TARGET,
         "HTTP request",
-        otel.name = %request.method(),
+        otel.name = request.method().as_str(),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %request.method(),
+        http.request.method = request.method().as_str(),
         url.path = request.uri().path(),
         http.route = Empty,
         http.response.status_code = Empty,
         network.protocol.version = protocol(request.version()),
-        server.address = Empty,
-        server.port = Empty,
+        server.address = authority.as_ref().map(Authority::host),
+        server.port = authority.as_ref().and_then(Authority::port_u16),
         rpc.system = Empty,
         rpc.service = Empty,
         rpc.method = Empty,
         rpc.grpc.status_code = Empty,
-        trace_id = Empty,
-        span_id = Empty,
     );
-    if let Some(authority) = authority(request) {
-        span.record("server.address", authority.host());
-        if let Some(port) = authority.port_u16() {
-            span.record("server.port", port);
-        }
-    }
     #[cfg(feature = "otel")]
     otel::parent(&span, request.headers());
     span
@@ -71,13 +70,16 @@ pub(crate) fn answered(span: &Span, status: StatusCode) {
 /// from inside the router, where the route is known).
 pub(crate) fn routed(method: &str, route: &str) {
     let span = Span::current();
+    if span.is_none() || span.field("http.route").is_none() {
+        return;
+    }
     span.record("http.route", route);
-    let name = format!("{method} {route}");
-    span.record("otel.name", name.as_str());
     // The OpenTelemetry span started when the request's span was entered:
-    // a name recorded now is not applied to it, so it is renamed.
+    // an `otel.name` recorded now is not applied to it, so it is renamed.
     #[cfg(feature = "otel")]
-    otel::rename(&span, name);
+    otel::rename(&span, format!("{method} {route}"));
+    #[cfg(not(feature = "otel"))]
+    let _ = method;
 }
 
 /// Marks the current span, a request's server span, a gRPC call of
@@ -98,10 +100,8 @@ pub fn grpc_called(service: &str, method: &str) -> Span {
     span.record("rpc.system", "grpc");
     span.record("rpc.service", service);
     span.record("rpc.method", method);
-    let name = format!("{service}/{method}");
-    span.record("otel.name", name.as_str());
     #[cfg(feature = "otel")]
-    otel::rename(&span, name);
+    otel::rename(&span, format!("{service}/{method}"));
     span
 }
 
@@ -143,6 +143,8 @@ mod otel {
     use tracing::Span;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+    use crate::logger::trace_ids::TraceIds;
+
     /// Parents `span` on the trace context `headers` carry (a new trace
     /// when they carry none, or a malformed one), and records its ids.
     pub(super) fn parent(span: &Span, headers: &HeaderMap) {
@@ -156,8 +158,11 @@ mod otel {
         let context = span.context();
         let ids = context.span().span_context().clone();
         if ids.is_valid() {
-            span.record("trace_id", tracing::field::display(ids.trace_id()));
-            span.record("span_id", tracing::field::display(ids.span_id()));
+            let ids = TraceIds {
+                trace_id: u128::from_be_bytes(ids.trace_id().to_bytes()),
+                span_id: u64::from_be_bytes(ids.span_id().to_bytes()),
+            };
+            crate::logger::trace_ids::attach(span, ids);
         }
     }
 

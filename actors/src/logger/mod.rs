@@ -23,12 +23,11 @@ mod actor;
 mod format;
 mod output;
 mod panic;
-mod trace_ids;
+pub(crate) mod trace_ids;
 
 use std::sync::OnceLock;
 
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::reload;
@@ -36,7 +35,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
 pub use actor::{LoggerActor, LoggerMsg, LoggerState};
-use format::WithService;
+use format::{AppendJson, WithService};
 pub use output::{FlushError, dropped_lines, flush};
 
 /// How log lines are written.
@@ -154,7 +153,7 @@ impl std::fmt::Debug for ExtraLayers {
 
 /// `Option`, not a bare `Vec`: an empty `Vec` of layers is a layer that
 /// is interested in nothing, which would silence every event.
-type FilterHandle = reload::Handle<EnvFilter, Layered<trace_ids::Capture, Layered<Option<Vec<BoxedLayer>>, Registry>>>;
+type FilterHandle = reload::Handle<EnvFilter, Layered<Option<Vec<BoxedLayer>>, Registry>>;
 
 /// The filter handle of the subscriber this crate installed, if it did.
 static FILTER: OnceLock<FilterHandle> = OnceLock::new();
@@ -226,17 +225,19 @@ pub fn install_with(settings: &LogSettings, layers: ExtraLayers) -> Result<(), L
     // JSON lines need span fields recorded as JSON too.
     let fmt_layer = match settings.format {
         LogFormat::Pretty => fmt_layer.event_format(events).boxed(),
-        LogFormat::Json => fmt_layer.fmt_fields(JsonFields::new()).event_format(events).boxed(),
+        LogFormat::Json => fmt_layer.fmt_fields(AppendJson).event_format(events).boxed(),
     };
     // ractor wraps every actor's loop in an `Actor{id=..}` span: the
     // runtime's plumbing, not the service's context. Lines leave it out, so
     // a callback's line shows its own `callback{name=..}` span only.
+    // The request's server span (telemetry) is named on the lines by its
+    // ids; its dozen fields, recorded as the request goes, are not
+    // formatted into each line's span list.
     let fmt_layer = fmt_layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-        !(meta.is_span() && meta.target().starts_with("ractor"))
+        !(meta.is_span() && (meta.target().starts_with("ractor") || meta.target() == crate::http::SERVER_SPAN))
     }));
     if tracing_subscriber::registry()
         .with((!layers.0.is_empty()).then_some(layers.0))
-        .with(trace_ids::Capture)
         .with(filter_layer)
         .with(fmt_layer)
         .try_init()

@@ -1,81 +1,74 @@
 //! The trace and span ids of a request, on every JSON line logged inside
-//! it: a span that records `trace_id` and `span_id` fields (the HTTP server
-//! span does, while telemetry exports) keeps them here as a typed
-//! extension, which the line's format finds in the current scope and puts
-//! beside `service` and `version`, where log tools look for them.
+//! it: the HTTP server span (while telemetry exports) is given them as a
+//! typed extension once its OpenTelemetry span has started, and the line's
+//! format finds them in the current scope and puts them beside `service`
+//! and `version`, where log tools look for them. Nothing is recorded as a
+//! field, so no layer formats them per request; they are written in hex
+//! only when a line is.
 
-use std::fmt;
+use tracing_subscriber::Registry;
+use tracing_subscriber::registry::LookupSpan as _;
 
-use tracing::Subscriber;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
-
-/// A span's trace and span ids, as recorded (lowercase hex).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct TraceIds {
-    pub(super) trace_id: String,
-    pub(super) span_id: String,
+/// A span's W3C trace and span ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TraceIds {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
 }
 
-/// Keeps [`TraceIds`] on the spans that record them.
-pub(crate) struct Capture;
-
-impl<S> Layer<S> for Capture
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().fields().field("trace_id").is_some() {
-            self.keep(id, |visit| attrs.record(visit), &ctx);
+/// Gives `span` its ids, for the lines logged inside it. Nothing happens
+/// when the process's subscriber is not micro's (no registry to keep them).
+pub(crate) fn attach(span: &tracing::Span, ids: TraceIds) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(data) = dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(id))
+        {
+            data.extensions_mut().replace(ids);
         }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let fields = span.metadata().fields();
-        let ours = ["trace_id", "span_id"]
-            .iter()
-            .filter_map(|name| fields.field(name))
-            .any(|field| values.contains(&field));
-        drop(span);
-        if ours {
-            self.keep(id, |visit| values.record(visit), &ctx);
-        }
-    }
+    });
 }
 
-impl Capture {
-    fn keep<S>(&self, id: &Id, record: impl FnOnce(&mut Ids), ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        let mut ids = Ids(extensions.get_mut::<TraceIds>().map(std::mem::take).unwrap_or_default());
-        record(&mut ids);
-        if !ids.0.trace_id.is_empty() {
-            extensions.replace(ids.0);
-        }
-    }
+/// The ids of the innermost span around this thread's current one that
+/// has them, found through the registry itself: the lines' layer does not
+/// see the server span (it is filtered out of their span lists).
+pub(crate) fn current() -> Option<TraceIds> {
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let current = tracing::Subscriber::current_span(registry);
+        registry
+            .span(current.id()?)?
+            .scope()
+            .find_map(|span| span.extensions().get::<TraceIds>().copied())
+    })
 }
 
-/// Reads the two fields into [`TraceIds`].
-struct Ids(TraceIds);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt as _;
 
-impl Visit for Ids {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "trace_id" => value.clone_into(&mut self.0.trace_id),
-            "span_id" => value.clone_into(&mut self.0.span_id),
-            _ => {}
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if matches!(field.name(), "trace_id" | "span_id") {
-            self.record_str(field, &format!("{value:?}"));
-        }
+    #[test]
+    fn ids_attached_to_a_span_are_found_in_its_extensions() {
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request");
+            let ids = TraceIds {
+                trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+                span_id: 0x00f0_67aa_0ba9_02b7,
+            };
+            attach(&span, ids);
+            let found = span.with_subscriber(|(id, dispatch)| {
+                let registry = dispatch.downcast_ref::<Registry>().expect("a registry");
+                registry
+                    .span(id)
+                    .and_then(|data| data.extensions().get::<TraceIds>().copied())
+            });
+            assert_eq!(found.flatten(), Some(ids));
+            assert_eq!(current(), None, "outside the span");
+            let inner = span.in_scope(|| tracing::info_span!("inner"));
+            assert_eq!(inner.in_scope(current), Some(ids), "inside a span inside it");
+        });
     }
 }
