@@ -26,8 +26,11 @@ use opentelemetry_sdk::trace::{
     SpanExporter, SpanProcessor,
 };
 
+mod layer;
 mod propagation;
 mod standard;
+
+pub(crate) use layer::layer;
 
 pub use propagation::{Propagate, headers, inject};
 pub use standard::BadVariable;
@@ -69,6 +72,8 @@ impl Telemetry {
     /// when no endpoint is set, or `OTEL_SDK_DISABLED=true`. Must run on
     /// the runtime (the gRPC exporter spawns its connection's task there).
     pub(crate) fn start(site: &TelemetryConfig, name: &str, version: &str) -> Result<Option<Self>, TelemetryError> {
+        // Until this run's provider is built, no earlier run's tracer is used.
+        layer::stop_exporting();
         let Some(resolved) = standard::resolve(site, |name| std::env::var(name).ok())? else {
             return Ok(None);
         };
@@ -107,6 +112,7 @@ impl Telemetry {
                     .build(),
             )
             .build();
+        layer::export_with(provider.tracer("micro"));
         Ok(Some(Self {
             provider,
             ratio,
@@ -124,18 +130,6 @@ impl Telemetry {
         )
     }
 
-    /// The layer that turns tracing spans into OpenTelemetry spans.
-    pub(crate) fn layer(&self) -> micro_actors::BoxedLayer {
-        Box::new(
-            tracing_opentelemetry::layer()
-                .with_tracer(self.provider.tracer("micro"))
-                .with_location(false)
-                .with_threads(false)
-                .with_tracked_inactivity(false)
-                .with_target(false),
-        )
-    }
-
     /// From now on, root spans are recorded at the ratio `site` says
     /// (a reload).
     pub(crate) fn set_ratio(&self, site: &TelemetryConfig) {
@@ -145,6 +139,7 @@ impl Telemetry {
     /// Exports what is queued and stops, within `bound`: a collector that
     /// is down or hangs costs the stop `bound` at most.
     pub(crate) async fn flush(&self, bound: Duration) -> Result<(), String> {
+        layer::stop_exporting();
         let provider = self.provider.clone();
         let flushing = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(bound));
         match tokio::time::timeout(bound + Duration::from_millis(100), flushing).await {

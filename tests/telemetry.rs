@@ -153,6 +153,43 @@ async fn a_handler_carries_its_server_span_into_the_calls_it_makes_over_http_and
     Ok(())
 }
 
+/// Runs `orders` exporting to a receiver of its own, sends one traced
+/// request and waits for its span: the trace id it was sent with.
+async fn one_run_exports(trace: &str) -> Result<(), Error> {
+    let (endpoint, exported) = receiver().await?;
+    let stock = serve(Router::new().route("/stock", get(|| async { "7" }))).await?;
+    let site = format!("telemetry:\n  endpoint: {endpoint}\n  protocol: http/protobuf\n  batch_delay: 10ms\n");
+    let svc = TestService::start(orders(stock), MemoryBackend::labelled("test").with_yaml("site", &site)?).await?;
+    let url = svc.url("/order");
+    let traceparent = format!("00-{trace}-1122334455667788-01");
+    tokio::task::spawn_blocking(move || -> Result<(), Error> {
+        ureq::get(&url).set("traceparent", &traceparent).call()?;
+        Ok(())
+    })
+    .await??;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !exported
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .any(|span| hex(&span.trace_id) == trace)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the span of {trace} was not exported within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(svc.stop().await?.code(), 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_one_after_another_in_one_process_each_export_their_spans() -> Result<(), Error> {
+    one_run_exports("0102030405060708090a0b0c0d0e0f10").await?;
+    one_run_exports("1112131415161718191a1b1c1d1e1f20").await
+}
+
 #[tokio::test]
 async fn outside_a_request_nothing_is_carried() {
     assert!(micro::telemetry::headers().is_empty());

@@ -175,11 +175,12 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     #[allow(unused_mut, reason = "telemetry adds a layer with the feature `otel`")]
     let mut layers = blueprint.take_log_layers();
     #[cfg(feature = "otel")]
+    layers.0.push(crate::telemetry::layer());
+    #[cfg(feature = "otel")]
     if let Some(telemetry) =
         crate::telemetry::Telemetry::start(&blueprint.site().telemetry, blueprint.name(), &blueprint.version)
             .map_err(StartError::Telemetry)?
     {
-        layers.0.push(telemetry.layer());
         *blueprint
             .telemetry
             .lock()
