@@ -53,9 +53,18 @@ class Collector(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Quiet(http.server.ThreadingHTTPServer):
+    """A server killed at the end of its run resets its export connection:
+    no traceback for that."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 def collectors():
     """The endpoints: one that answers, one down, one that hangs."""
-    answering = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    answering = Quiet(("127.0.0.1", 0), Collector)
     threading.Thread(target=answering.serve_forever, daemon=True).start()
     hanging = socket.socket()
     hanging.bind(("127.0.0.1", 0))
