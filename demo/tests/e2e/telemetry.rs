@@ -49,6 +49,14 @@ impl Received {
         spans
     }
 
+    /// How many root spans (traces started by the service) were received.
+    fn roots(&self) -> usize {
+        self.spans()
+            .into_iter()
+            .filter(|(_, span)| span.parent_span_id.is_empty())
+            .count()
+    }
+
     /// The first span received that `matches`, waited for at most [`support::DEADLINE`].
     fn wait_for(&self, what: &str, matches: impl Fn(&Span) -> bool) -> (Vec<KeyValue>, Span) {
         support::poll(what, || self.spans().into_iter().find(|(_, span)| matches(span)))
@@ -109,6 +117,16 @@ fn http_receiver(runtime: &tokio::runtime::Runtime) -> (String, Received, Arc<Mu
     (format!("http://{addr}/v1/traces"), received, keys)
 }
 
+/// The status of `GET path`, sent as a call from the span `parent` of `trace`
+/// (a sampled W3C `traceparent`).
+fn get_traced(demo: &support::Running, path: &str, trace: &str, parent: &str) -> u16 {
+    ureq::get(&demo.url(path))
+        .set("traceparent", &format!("00-{trace}-{parent}-01"))
+        .call()
+        .expect("answered")
+        .status()
+}
+
 fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
     match value.value.as_ref()? {
@@ -133,11 +151,7 @@ fn a_request_span_reaches_the_collector_parented_on_the_callers_traceparent_and_
         .start();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller = "00f067aa0ba902b7";
-    let answer = ureq::get(&demo.url("/hello"))
-        .set("traceparent", &format!("00-{trace}-{caller}-01"))
-        .call()
-        .expect("answered");
-    assert_eq!(answer.status(), 200);
+    assert_eq!(get_traced(&demo, "/hello", trace, caller), 200);
     assert!(received.spans().is_empty(), "exported before the batch delay");
 
     demo.signal(Signal::SIGTERM);
@@ -173,11 +187,7 @@ fn a_json_line_logged_inside_a_request_carries_the_trace_and_span_ids_of_its_exp
         .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
         .start();
     let trace = "0af7651916cd43dd8448eb211c80319c";
-    let answer = ureq::get(&demo.url("/sleep/1"))
-        .set("traceparent", &format!("00-{trace}-b7ad6b7169203331-01"))
-        .call()
-        .expect("answered");
-    assert_eq!(answer.status(), 200);
+    assert_eq!(get_traced(&demo, "/sleep/1", trace, "b7ad6b7169203331"), 200);
     let line = demo.wait_for_line("sleeping 1 ms");
     let logged: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
     assert_eq!(logged["trace_id"], trace, "{line}");
@@ -267,33 +277,22 @@ fn a_reload_changes_the_sampling_ratio_of_the_traces_that_start_here() {
         .config(dir.path())
         .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
         .start();
-    let roots = || {
-        received
-            .spans()
-            .into_iter()
-            .filter(|(_, span)| span.parent_span_id.is_empty())
-            .count()
-    };
     // At 0, a trace that starts here is not recorded; one whose caller
     // recorded it is, and shows that the first had its turn to be sent.
     assert_eq!(demo.get("/hello").0, 200);
     let marker = "5b8efff798038103d269b633813fc60c";
-    let answer = ureq::get(&demo.url("/hello"))
-        .set("traceparent", &format!("00-{marker}-eee19b7ec3c1b174-01"))
-        .call()
-        .expect("answered");
-    assert_eq!(answer.status(), 200);
+    assert_eq!(get_traced(&demo, "/hello", marker, "eee19b7ec3c1b174"), 200);
     received.wait_for("the caller's trace to be exported", |span| {
         hex(&span.trace_id) == marker
     });
-    assert_eq!(roots(), 0, "a trace started here was recorded at ratio 0");
+    assert_eq!(received.roots(), 0, "a trace started here was recorded at ratio 0");
 
     std::fs::write(dir.path().join("site.yaml"), site("1")).expect("write");
     demo.signal(Signal::SIGHUP);
     demo.wait_for_line("config reloaded: generation 2, changed: site.telemetry.sampling_ratio");
     support::poll("a trace started here to be recorded at ratio 1", || {
         assert_eq!(demo.get("/hello").0, 200);
-        (roots() > 0).then_some(())
+        (received.roots() > 0).then_some(())
     });
     demo.signal(Signal::SIGTERM);
     assert!(demo.wait_exit().success(), "{}", demo.stderr());
@@ -417,11 +416,7 @@ fn the_standard_otel_variables_set_what_the_site_leaves_unset() {
     // Ratio 0: a trace started here is not recorded; a caller's is.
     assert_eq!(demo.get("/hello").0, 200);
     let trace = "77d0c8a5e9f34b1c8b2a1d0e9f8a7b6c";
-    let answer = ureq::get(&demo.url("/hello"))
-        .set("traceparent", &format!("00-{trace}-a1b2c3d4e5f60718-01"))
-        .call()
-        .expect("answered");
-    assert_eq!(answer.status(), 200);
+    assert_eq!(get_traced(&demo, "/hello", trace, "a1b2c3d4e5f60718"), 200);
     let (resource, _) = received.wait_for("the caller's trace at the base URL's /v1/traces", |span| {
         hex(&span.trace_id) == trace
     });
@@ -432,13 +427,9 @@ fn the_standard_otel_variables_set_what_the_site_leaves_unset() {
         "the export carried OTEL_EXPORTER_OTLP_HEADERS"
     );
     assert!(!keys.lock().expect("not poisoned").is_empty(), "no x-api-key sent");
-    let roots = received
-        .spans()
-        .into_iter()
-        .filter(|(_, span)| span.parent_span_id.is_empty())
-        .count();
     assert_eq!(
-        roots, 0,
+        received.roots(),
+        0,
         "a trace started here was recorded at OTEL_TRACES_SAMPLER_ARG=0"
     );
     demo.signal(Signal::SIGTERM);
