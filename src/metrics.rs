@@ -125,6 +125,11 @@ fn describe() {
         "micro_log_lines_dropped_total",
         "Log lines dropped because stderr could not keep up (site.logging.buffer_lines)."
     );
+    #[cfg(feature = "otel")]
+    describe_counter!(
+        crate::telemetry::DROPPED,
+        "Spans dropped: the export queue was full (site.telemetry.queue_size), or their export failed."
+    );
     describe_gauge!(
         "micro_phase_duration_seconds",
         Unit::Seconds,

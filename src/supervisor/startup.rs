@@ -196,6 +196,11 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     }
     // Before the watch, workers and HTTP, which record metrics.
     crate::metrics::joined(blueprint.name(), &blueprint.version);
+    // A series present from the start, at 0, while spans are exported.
+    #[cfg(feature = "otel")]
+    if blueprint.telemetry().is_some() {
+        metrics::counter!(crate::telemetry::DROPPED).increment(0);
+    }
     raise_open_files_limit();
     Ok(())
 }

@@ -252,6 +252,37 @@ fn a_collector_that_hangs_drops_and_counts_spans_and_the_stop_keeps_to_its_flush
 }
 
 #[test]
+fn a_collector_that_is_down_has_every_span_counted_dropped_and_the_stop_waits_for_nothing() {
+    // A port nothing listens on: every export is refused at once.
+    let endpoint = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let mut demo = Demo::new()
+        .env("MICRO__SITE__TELEMETRY__ENDPOINT", &endpoint)
+        .env("MICRO__SITE__TELEMETRY__BATCH_DELAY", "10ms")
+        .env("MICRO__SITE__SHUTDOWN__FLUSH_TIMEOUT", "500ms")
+        .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "10ms")
+        .start();
+    for _ in 0..20 {
+        assert_eq!(demo.get("/hello").0, 200);
+    }
+    support::poll("all 20 spans counted dropped", || {
+        (demo.metric("micro_otel_spans_dropped_total") >= 20.0).then_some(())
+    });
+
+    let signalled = Instant::now();
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    let stopped_in = signalled.elapsed();
+    assert!(
+        stopped_in < Duration::from_millis(1500),
+        "stopped in {stopped_in:?}: {}",
+        demo.stderr()
+    );
+}
+
+#[test]
 fn spans_reach_an_http_protobuf_collector() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (endpoint, received, _) = http_receiver(&runtime);
