@@ -57,6 +57,14 @@ pub enum TelemetryError {
     /// A standard `OTEL_*` variable micro reads cannot be used.
     #[error(transparent)]
     Variable(#[from] BadVariable),
+    /// A header of `site.telemetry.headers` cannot be sent.
+    #[error("site.telemetry.headers.{key}: not a valid header {what}")]
+    Header {
+        /// The header's name, as configured.
+        key: String,
+        /// `name` or `value`.
+        what: &'static str,
+    },
 }
 
 /// The running telemetry: its provider, and the ratio a reload may change.
@@ -77,6 +85,7 @@ impl Telemetry {
         let Some(resolved) = standard::resolve(site, |name| std::env::var(name).ok())? else {
             return Ok(None);
         };
+        check_headers(site)?;
         let gate = Arc::new(Gate::new(site.queue_size));
         let exporter = exporter(site, &resolved).map_err(|source| TelemetryError::Exporter {
             protocol: resolved.protocol,
@@ -149,6 +158,16 @@ impl Telemetry {
             Err(_) => Err(format!("not done within {}", humantime::format_duration(bound))),
         }
     }
+}
+
+/// Every configured header can be sent: a valid name and value.
+fn check_headers(site: &TelemetryConfig) -> Result<(), TelemetryError> {
+    for (key, value) in &site.headers {
+        let bad = |what| TelemetryError::Header { key: key.clone(), what };
+        tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(key.as_bytes()).map_err(|_| bad("name"))?;
+        tonic::metadata::MetadataValue::<tonic::metadata::Ascii>::try_from(value.as_str()).map_err(|_| bad("value"))?;
+    }
+    Ok(())
 }
 
 /// The exporter `site` and the variables ask for.
@@ -298,5 +317,30 @@ impl ShouldSample for Ratio {
     ) -> SamplingResult {
         let ratio = SamplingRatio::from_ppm(self.0.load(Ordering::Relaxed)).get();
         Sampler::TraceIdRatioBased(ratio).should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_that_cannot_be_sent_is_an_error_naming_its_key() {
+        let mut site = micro_config::SiteConfig::default().telemetry;
+        site.headers.insert("x-api-key".into(), "s3cret".into());
+        assert!(check_headers(&site).is_ok());
+        site.headers.insert("bad key".into(), "v".into());
+        let err = check_headers(&site).expect_err("a space in a name");
+        assert_eq!(
+            err.to_string(),
+            "site.telemetry.headers.bad key: not a valid header name"
+        );
+        site.headers.remove("bad key");
+        site.headers.insert("x-line".into(), "a\nb".into());
+        let err = check_headers(&site).expect_err("a newline in a value");
+        assert_eq!(
+            err.to_string(),
+            "site.telemetry.headers.x-line: not a valid header value"
+        );
     }
 }

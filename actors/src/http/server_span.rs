@@ -146,7 +146,7 @@ mod otel {
     use crate::logger::trace_ids::TraceIds;
 
     /// Parents `span` on the trace context `headers` carry (a new trace
-    /// when they carry none, or a malformed one), and records its ids.
+    /// when they carry none, or a malformed one), and keeps its ids on it.
     pub(super) fn parent(span: &Span, headers: &HeaderMap) {
         if span.is_none() {
             return;
