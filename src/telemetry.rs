@@ -37,9 +37,19 @@ pub use standard::BadVariable;
 use standard::Resolved;
 
 /// The series of spans dropped: the queue was full, or their export failed.
+///
+/// ```
+/// assert_eq!(micro::telemetry::DROPPED, "micro_otel_spans_dropped_total");
+/// ```
 pub const DROPPED: &str = "micro_otel_spans_dropped_total";
 
-/// Why telemetry could not start.
+/// Why telemetry could not start (the start ends with exit 78).
+///
+/// ```
+/// use micro::telemetry::TelemetryError;
+/// let err = TelemetryError::Header { key: "bad key".into(), what: "name" };
+/// assert_eq!(err.to_string(), "site.telemetry.headers.bad key: not a valid header name");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TelemetryError {

@@ -8,6 +8,18 @@
 use micro_config::site::{OtlpProtocol, SamplingRatio, TelemetryConfig};
 
 /// A variable whose value cannot be used.
+///
+/// ```
+/// let bad = micro::telemetry::BadVariable {
+///     name: "OTEL_EXPORTER_OTLP_PROTOCOL",
+///     value: "http/json".into(),
+///     expected: "`grpc` or `http/protobuf`",
+/// };
+/// assert_eq!(
+///     bad.to_string(),
+///     "telemetry: OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\" is not `grpc` or `http/protobuf`"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("telemetry: {name}={value:?} is not {expected}")]
 pub struct BadVariable {
