@@ -18,6 +18,7 @@ pub(crate) struct TraceIds {
 
 /// Gives `span` its ids, for the lines logged inside it. Nothing happens
 /// when the process's subscriber is not micro's (no registry to keep them).
+#[cfg(any(feature = "otel", test))]
 pub(crate) fn attach(span: &tracing::Span, ids: TraceIds) {
     span.with_subscriber(|(id, dispatch)| {
         if let Some(data) = dispatch
