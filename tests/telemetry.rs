@@ -49,6 +49,27 @@ async fn receiver() -> Result<(String, Arc<Mutex<Vec<Span>>>), Error> {
     Ok((format!("{url}/v1/traces"), spans))
 }
 
+/// The span of `trace` the receiver got, waited for at most 30 s.
+async fn exported_span(exported: &Mutex<Vec<Span>>, trace: &str) -> Span {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = exported
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .find(|span| hex(&span.trace_id) == trace)
+            .cloned();
+        if let Some(span) = found {
+            return span;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the span of {trace} was not exported within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -85,16 +106,18 @@ fn orders(stock: String) -> micro::ServiceBuilder {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handler_carries_its_server_span_into_the_calls_it_makes_over_http_and_grpc() -> Result<(), Error> {
     let (endpoint, exported) = receiver().await?;
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     let stock = Router::new()
         .route(
             "/stock",
             get(
-                |State(seen): State<Arc<Mutex<Vec<String>>>>, headers: HeaderMap| async move {
-                    let traceparent = headers.get("traceparent").and_then(|value| value.to_str().ok());
-                    seen.lock()
-                        .expect("not poisoned")
-                        .push(traceparent.unwrap_or("none").to_owned());
+                |State(seen): State<Arc<Mutex<Vec<(String, String)>>>>, headers: HeaderMap| async move {
+                    let header = |name| {
+                        let value = headers.get(name).and_then(|value| value.to_str().ok());
+                        value.unwrap_or("none").to_owned()
+                    };
+                    let context = (header("traceparent"), header("tracestate"));
+                    seen.lock().expect("not poisoned").push(context);
                     "7"
                 },
             ),
@@ -111,11 +134,13 @@ async fn a_handler_carries_its_server_span_into_the_calls_it_makes_over_http_and
     let grpc = tokio::task::spawn_blocking(move || -> Result<String, Error> {
         let answer = ureq::get(&url)
             .set("traceparent", &format!("00-{trace}-{caller}-01"))
+            .set("tracestate", "vendor=t61rcWkgMzE")
             .call()?;
         Ok(answer.into_string()?)
     })
     .await??;
-    let http = seen.lock().expect("not poisoned").pop().unwrap_or_default();
+    let (http, state) = seen.lock().expect("not poisoned").pop().unwrap_or_default();
+    assert_eq!(state, "vendor=t61rcWkgMzE", "the caller's tracestate is carried on");
     let parts: Vec<&str> = http.split('-').collect();
     assert_eq!(parts.len(), 4, "a traceparent reached the stock service: {http:?}");
     assert_eq!(parts[1], trace, "the caller's trace");
@@ -123,24 +148,9 @@ async fn a_handler_carries_its_server_span_into_the_calls_it_makes_over_http_and
     assert_eq!(parts[3], "01", "sampled");
     assert_eq!(grpc, http, "gRPC metadata carries the same context");
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let server = loop {
-        let found = exported
-            .lock()
-            .expect("not poisoned")
-            .iter()
-            .find(|span| hex(&span.trace_id) == trace)
-            .cloned();
-        if let Some(span) = found {
-            break span;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server span was not exported within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let server = exported_span(&exported, trace).await;
     assert_eq!(server.name, "GET /order");
+    assert_eq!(server.trace_state, "vendor=t61rcWkgMzE");
     assert_eq!(hex(&server.parent_span_id), caller);
     assert_eq!(
         hex(&server.span_id),
@@ -167,19 +177,7 @@ async fn one_run_exports(trace: &str) -> Result<(), Error> {
         Ok(())
     })
     .await??;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !exported
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .any(|span| hex(&span.trace_id) == trace)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the span of {trace} was not exported within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    exported_span(&exported, trace).await;
     assert_eq!(svc.stop().await?.code(), 0);
     Ok(())
 }
