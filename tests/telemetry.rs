@@ -21,6 +21,9 @@ use tonic::service::Interceptor as _;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The `traceparent` and `tracestate` of each call the stock service got.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
 /// Serves `router` on a port of its own; its base URL.
 async fn serve(router: Router) -> Result<String, Error> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -106,21 +109,19 @@ fn orders(stock: String) -> micro::ServiceBuilder {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handler_carries_its_server_span_into_the_calls_it_makes_over_http_and_grpc() -> Result<(), Error> {
     let (endpoint, exported) = receiver().await?;
-    let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let seen = Seen::default();
     let stock = Router::new()
         .route(
             "/stock",
-            get(
-                |State(seen): State<Arc<Mutex<Vec<(String, String)>>>>, headers: HeaderMap| async move {
-                    let header = |name| {
-                        let value = headers.get(name).and_then(|value| value.to_str().ok());
-                        value.unwrap_or("none").to_owned()
-                    };
-                    let context = (header("traceparent"), header("tracestate"));
-                    seen.lock().expect("not poisoned").push(context);
-                    "7"
-                },
-            ),
+            get(|State(seen): State<Seen>, headers: HeaderMap| async move {
+                let header = |name| {
+                    let value = headers.get(name).and_then(|value| value.to_str().ok());
+                    value.unwrap_or("none").to_owned()
+                };
+                let context = (header("traceparent"), header("tracestate"));
+                seen.lock().expect("not poisoned").push(context);
+                "7"
+            }),
         )
         .with_state(Arc::clone(&seen));
     let stock = serve(stock).await?;
