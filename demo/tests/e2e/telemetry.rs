@@ -275,8 +275,9 @@ fn a_collector_that_is_down_has_every_span_counted_dropped_and_the_stop_waits_fo
     demo.signal(Signal::SIGTERM);
     assert!(demo.wait_exit().success(), "{}", demo.stderr());
     let stopped_in = signalled.elapsed();
+    // As with a hanging collector: far less than the export timeout (10 s).
     assert!(
-        stopped_in < Duration::from_millis(1500),
+        stopped_in < Duration::from_secs(3),
         "stopped in {stopped_in:?}: {}",
         demo.stderr()
     );
