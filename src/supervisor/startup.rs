@@ -177,28 +177,28 @@ async fn logger(ctx: &StepContext) -> Result<(), StartError> {
     #[cfg(feature = "otel")]
     layers.0.push(crate::telemetry::layer());
     #[cfg(feature = "otel")]
-    if let Some(telemetry) =
+    let telemetry =
         crate::telemetry::Telemetry::start(&blueprint.site().telemetry, blueprint.name(), &blueprint.version)
-            .map_err(StartError::Telemetry)?
-    {
-        *blueprint
-            .telemetry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(telemetry);
-    }
+            .map_err(StartError::Telemetry)?;
+    #[cfg(feature = "otel")]
+    blueprint
+        .telemetry
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone_from(&telemetry);
     ask(&actor, |reply| LoggerMsg::InstallWith(layers, reply), bound)
         .await
         .map_err(unanswered(StartupPhase::Logging, "logger"))?
         .map_err(StartError::Logging)?;
     #[cfg(feature = "otel")]
-    if let Some(telemetry) = blueprint.telemetry() {
+    if let Some(telemetry) = &telemetry {
         tracing::info!("{}", telemetry.describe());
     }
     // Before the watch, workers and HTTP, which record metrics.
     crate::metrics::joined(blueprint.name(), &blueprint.version);
     // A series present from the start, at 0, while spans are exported.
     #[cfg(feature = "otel")]
-    if blueprint.telemetry().is_some() {
+    if telemetry.is_some() {
         metrics::counter!(crate::telemetry::DROPPED).increment(0);
     }
     raise_open_files_limit();

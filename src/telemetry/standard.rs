@@ -109,7 +109,8 @@ fn protocol(var: impl Fn(&str) -> Option<String>) -> Result<OtlpProtocol, BadVar
 fn sampler(var: impl Fn(&str) -> Option<String>) -> Result<SamplingRatio, BadVariable> {
     const NAME: &str = "OTEL_TRACES_SAMPLER";
     let all = SamplingRatio::from_ppm(SamplingRatio::ONE_PPM);
-    match var(NAME).as_deref().map(str::trim) {
+    let named = var(NAME);
+    match named.as_deref().map(str::trim) {
         Some("always_on" | "parentbased_always_on") => Ok(all),
         Some("always_off" | "parentbased_always_off") => Ok(SamplingRatio::from_ppm(0)),
         Some("traceidratio" | "parentbased_traceidratio") | None => match var("OTEL_TRACES_SAMPLER_ARG") {
@@ -122,7 +123,7 @@ fn sampler(var: impl Fn(&str) -> Option<String>) -> Result<SamplingRatio, BadVar
         },
         Some(_) => Err(BadVariable {
             name: NAME,
-            value: var(NAME).unwrap_or_default(),
+            value: named.clone().unwrap_or_default(),
             expected: "one of always_on, always_off, traceidratio and their parentbased_ forms",
         }),
     }

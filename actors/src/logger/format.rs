@@ -100,9 +100,13 @@ impl<'w> FormatFields<'w> for AppendJson {
         if new.is_empty() {
             return Ok(());
         }
-        let separator = if object.ends_with('{') { "" } else { "," };
-        let joined = format!("{object}{separator}{new}}}");
-        current.fields = joined;
+        let first = object.ends_with('{');
+        current.fields.pop();
+        if !first {
+            current.fields.push(',');
+        }
+        current.fields.push_str(new);
+        current.fields.push('}');
         Ok(())
     }
 }

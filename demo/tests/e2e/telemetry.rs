@@ -215,6 +215,28 @@ fn hanging() -> (String, std::thread::JoinHandle<()>) {
     (format!("http://{addr}"), held)
 }
 
+/// 20 requests to `/hello`, each answered 200: 20 spans.
+fn twenty_hellos(demo: &support::Running) {
+    for _ in 0..20 {
+        assert_eq!(demo.get("/hello").0, 200);
+    }
+}
+
+/// SIGTERM: a clean exit within 3 s, the flush bound, the quiet period and
+/// the rest of the stop, far less than the export timeout a failing
+/// collector would otherwise cost.
+fn stops_within_its_bounds(demo: &mut support::Running) {
+    let signalled = Instant::now();
+    demo.signal(Signal::SIGTERM);
+    assert!(demo.wait_exit().success(), "{}", demo.stderr());
+    let stopped_in = signalled.elapsed();
+    assert!(
+        stopped_in < Duration::from_secs(3),
+        "stopped in {stopped_in:?}: {}",
+        demo.stderr()
+    );
+}
+
 #[test]
 fn a_collector_that_hangs_drops_and_counts_spans_and_the_stop_keeps_to_its_flush_bound() {
     let (endpoint, _held) = hanging();
@@ -226,24 +248,12 @@ fn a_collector_that_hangs_drops_and_counts_spans_and_the_stop_keeps_to_its_flush
         .env("MICRO__SITE__SHUTDOWN__FLUSH_TIMEOUT", "500ms")
         .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "10ms")
         .start();
-    for _ in 0..20 {
-        assert_eq!(demo.get("/hello").0, 200);
-    }
+    twenty_hellos(&demo);
     // The first batch hangs in its export; the queue holds 4; the rest are dropped.
     let dropped = demo.metric("micro_otel_spans_dropped_total");
     assert!(dropped >= 15.0, "dropped {dropped} of 20 with a queue of 4");
 
-    let signalled = Instant::now();
-    demo.signal(Signal::SIGTERM);
-    assert!(demo.wait_exit().success(), "{}", demo.stderr());
-    let stopped_in = signalled.elapsed();
-    // The flush bound, the quiet period, and the rest of the stop: far
-    // less than the export timeout the hanging export would otherwise take.
-    assert!(
-        stopped_in < Duration::from_secs(3),
-        "stopped in {stopped_in:?}: {}",
-        demo.stderr()
-    );
+    stops_within_its_bounds(&mut demo);
     assert!(
         demo.stderr().contains("flush: spans:"),
         "the flush's bound is reported: {}",
@@ -264,23 +274,12 @@ fn a_collector_that_is_down_has_every_span_counted_dropped_and_the_stop_waits_fo
         .env("MICRO__SITE__SHUTDOWN__FLUSH_TIMEOUT", "500ms")
         .env("MICRO__SITE__SHUTDOWN__QUIET_PERIOD", "10ms")
         .start();
-    for _ in 0..20 {
-        assert_eq!(demo.get("/hello").0, 200);
-    }
+    twenty_hellos(&demo);
     support::poll("all 20 spans counted dropped", || {
         (demo.metric("micro_otel_spans_dropped_total") >= 20.0).then_some(())
     });
 
-    let signalled = Instant::now();
-    demo.signal(Signal::SIGTERM);
-    assert!(demo.wait_exit().success(), "{}", demo.stderr());
-    let stopped_in = signalled.elapsed();
-    // As with a hanging collector: far less than the export timeout (10 s).
-    assert!(
-        stopped_in < Duration::from_secs(3),
-        "stopped in {stopped_in:?}: {}",
-        demo.stderr()
-    );
+    stops_within_its_bounds(&mut demo);
 }
 
 #[test]
